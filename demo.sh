@@ -36,6 +36,7 @@ includes: includes
 beacon_interval: 1
 max_idle: 60
 stream_format: 436
+stream_rotation: never
 log_file: supervisor.log
 CONF
 cat > "$work/hosts/demo" <<HOST
