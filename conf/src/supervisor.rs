@@ -1,0 +1,326 @@
+//! `ax436.conf`, the supervisor's own configuration: one `name: value` per
+//! line, read once at start. Every problem is collected and reported as
+//! `ax436.conf:LINE: message` so the operator fixes them all in one go.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{ConfError, ConfErrors};
+use crate::model::Origin;
+
+/// Largest configuration file read, for `ax436.conf` and host/include files.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+
+/// Default `max_idle:`.
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(180);
+/// Default `beacon_interval:`.
+pub const DEFAULT_BEACON_INTERVAL: Duration = Duration::from_secs(5);
+/// Default `stream_keep:`.
+pub const DEFAULT_STREAM_KEEP: usize = 14;
+/// Default `log_file:`.
+pub const DEFAULT_LOG_FILE: &str = "supervisor.log";
+
+/// Longest accepted `max_idle:` / `beacon_interval:`, one day: larger values
+/// are typos, and keeping them bounded keeps time arithmetic from overflowing.
+const MAX_SECONDS: u64 = 86_400;
+
+/// `stream_format:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamFormat {
+    /// `436`: the classic line format.
+    #[default]
+    Classic,
+    /// `json`: one JSON object a line.
+    Json,
+}
+
+/// `stream_rotation:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamRotation {
+    #[default]
+    Daily,
+    Hourly,
+    Never,
+}
+
+/// The parsed `ax436.conf`, relative paths already resolved against the
+/// directory holding it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorConfig {
+    pub event_stream: PathBuf,
+    /// Beacons go to `port`, the supervisor listens on `port + 1`.
+    pub port: u16,
+    pub broadcast: Vec<Ipv4Addr>,
+    pub hosts: PathBuf,
+    pub includes: PathBuf,
+    /// `None`: open mode.
+    pub key_file: Option<PathBuf>,
+    pub max_idle: Duration,
+    pub beacon_interval: Duration,
+    pub stream_format: StreamFormat,
+    pub stream_rotation: StreamRotation,
+    pub stream_keep: usize,
+    pub log_file: PathBuf,
+}
+
+impl SupervisorConfig {
+    /// Reads and parses the file; errors are labelled with the path as given.
+    pub fn load(path: &Path) -> Result<Self, ConfErrors> {
+        let label = path.display().to_string();
+        let whole_file = |message: String| {
+            ConfErrors(vec![ConfError::new(
+                Origin {
+                    file: label.clone(),
+                    line: 0,
+                    included_from: Vec::new(),
+                },
+                message,
+            )])
+        };
+        let bytes = crate::expand::read_limited(path).map_err(|e| whole_file(e.to_string()))?;
+        let base_dir = path.parent().unwrap_or(Path::new(""));
+        let (text, mut errors) = crate::expand::decode_lines(&bytes, &label, &[]);
+        match Self::parse(&text, &label, base_dir) {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfErrors(errors)),
+            Err(ConfErrors(more)) => {
+                errors.extend(more);
+                errors.sort_by_key(|e| e.origin.line);
+                Err(ConfErrors(errors))
+            }
+        }
+    }
+
+    /// Parses the text of an `ax436.conf`; `file_label` names it in errors,
+    /// `base_dir` resolves relative paths.
+    pub fn parse(text: &str, file_label: &str, base_dir: &Path) -> Result<Self, ConfErrors> {
+        let mut errors = Vec::new();
+        let at = |line: usize| Origin {
+            file: file_label.to_string(),
+            line,
+            included_from: Vec::new(),
+        };
+        if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+            return Err(ConfErrors(vec![ConfError::new(
+                at(0),
+                format!("file is larger than {MAX_CONFIG_FILE_BYTES} bytes"),
+            )]));
+        }
+
+        let mut seen: Vec<(&'static str, usize)> = Vec::new();
+        let mut event_stream = None;
+        let mut port = None;
+        let mut broadcast: Vec<Ipv4Addr> = Vec::new();
+        let mut hosts = None;
+        let mut includes = None;
+        let mut key_file = None;
+        let mut max_idle = DEFAULT_MAX_IDLE;
+        let mut beacon_interval = DEFAULT_BEACON_INTERVAL;
+        let mut stream_format = StreamFormat::default();
+        let mut stream_rotation = StreamRotation::default();
+        let mut stream_keep = DEFAULT_STREAM_KEEP;
+        let mut log_file = PathBuf::from(DEFAULT_LOG_FILE);
+
+        for (i, raw) in text.split('\n').enumerate() {
+            let line_no = i + 1;
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                errors.push(ConfError::new(
+                    at(line_no),
+                    format!("expected `name: value`, found `{line}`"),
+                ));
+                continue;
+            };
+            let name = name.trim();
+            let value = value.trim();
+            let Some(directive) = DIRECTIVES.iter().copied().find(|d| *d == name) else {
+                errors.push(ConfError::new(
+                    at(line_no),
+                    format!("unknown directive `{name}:`"),
+                ));
+                continue;
+            };
+            // Only `broadcast:` may repeat; a second `port:` is a mistake
+            // whichever of the two the operator meant.
+            if directive != "broadcast"
+                && let Some((_, first)) = seen.iter().find(|(d, _)| *d == directive)
+            {
+                errors.push(ConfError::new(
+                    at(line_no),
+                    format!("duplicate `{directive}:` (first at line {first})"),
+                ));
+                continue;
+            }
+            seen.push((directive, line_no));
+            let mut bad = |message: String| errors.push(ConfError::new(at(line_no), message));
+            let path = |v: &str| -> Result<PathBuf, String> {
+                if v.is_empty() {
+                    Err(format!("`{directive}:` needs a path"))
+                } else {
+                    Ok(base_dir.join(v))
+                }
+            };
+            match directive {
+                "event_stream" => match path(value) {
+                    Ok(p) => event_stream = Some(p),
+                    Err(e) => bad(e),
+                },
+                "hosts" => match path(value) {
+                    Ok(p) => hosts = Some(p),
+                    Err(e) => bad(e),
+                },
+                "includes" => match path(value) {
+                    Ok(p) => includes = Some(p),
+                    Err(e) => bad(e),
+                },
+                "key_file" => match path(value) {
+                    Ok(p) => key_file = Some(p),
+                    Err(e) => bad(e),
+                },
+                "log_file" => match path(value) {
+                    Ok(p) => log_file = p,
+                    Err(e) => bad(e),
+                },
+                "port" => match value.parse::<u16>() {
+                    Ok(p @ 1..=65534) => port = Some(p),
+                    _ => bad(format!(
+                        "`port:` must be a number from 1 to 65534 (the supervisor listens on port + 1), found `{value}`"
+                    )),
+                },
+                "broadcast" => {
+                    let words: Vec<&str> = value
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                    if words.is_empty() {
+                        bad("`broadcast:` needs at least one IPv4 address".into());
+                    }
+                    for w in words {
+                        match w.parse::<Ipv4Addr>() {
+                            Ok(a) => {
+                                if !broadcast.contains(&a) {
+                                    broadcast.push(a);
+                                }
+                            }
+                            Err(_) => bad(format!("`{w}` is not an IPv4 address")),
+                        }
+                    }
+                }
+                "max_idle" => match seconds(value) {
+                    Ok(d) => max_idle = d,
+                    Err(e) => bad(format!("`max_idle:` {e}")),
+                },
+                "beacon_interval" => match seconds(value) {
+                    Ok(d) => beacon_interval = d,
+                    Err(e) => bad(format!("`beacon_interval:` {e}")),
+                },
+                "stream_format" => match value {
+                    "436" => stream_format = StreamFormat::Classic,
+                    "json" => stream_format = StreamFormat::Json,
+                    _ => bad(format!(
+                        "`stream_format:` must be `436` or `json`, found `{value}`"
+                    )),
+                },
+                "stream_rotation" => match value {
+                    "daily" => stream_rotation = StreamRotation::Daily,
+                    "hourly" => stream_rotation = StreamRotation::Hourly,
+                    "never" => stream_rotation = StreamRotation::Never,
+                    _ => bad(format!(
+                        "`stream_rotation:` must be `daily`, `hourly` or `never`, found `{value}`"
+                    )),
+                },
+                "stream_keep" => match value.parse::<usize>() {
+                    Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => stream_keep = n,
+                    _ => bad(format!(
+                        "`stream_keep:` must be a whole number of files, found `{value}`"
+                    )),
+                },
+                _ => unreachable_directive(&mut bad, directive),
+            }
+        }
+
+        // A missing directive has no line of its own; line 1 points the
+        // operator at the file.
+        let mut require = |name: &str, present: bool| {
+            if !present && !seen.iter().any(|(d, _)| *d == name) {
+                errors.push(ConfError::new(
+                    at(1),
+                    format!("missing required directive `{name}:`"),
+                ));
+            }
+        };
+        require("event_stream", event_stream.is_some());
+        require("port", port.is_some());
+        require("broadcast", !broadcast.is_empty());
+        require("hosts", hosts.is_some());
+        require("includes", includes.is_some());
+
+        match (event_stream, port, hosts, includes) {
+            (Some(event_stream), Some(port), Some(hosts), Some(includes))
+                if errors.is_empty() && !broadcast.is_empty() =>
+            {
+                Ok(SupervisorConfig {
+                    event_stream,
+                    port,
+                    broadcast,
+                    hosts,
+                    includes,
+                    key_file,
+                    max_idle,
+                    beacon_interval,
+                    stream_format,
+                    stream_rotation,
+                    stream_keep,
+                    log_file,
+                })
+            }
+            _ => {
+                errors.sort_by_key(|e| e.origin.line);
+                Err(ConfErrors(errors))
+            }
+        }
+    }
+
+    /// The port the supervisor listens on: `port + 1` (checked at parse).
+    pub fn listen_port(&self) -> u16 {
+        self.port.saturating_add(1)
+    }
+}
+
+const DIRECTIVES: &[&str] = &[
+    "event_stream",
+    "port",
+    "broadcast",
+    "hosts",
+    "includes",
+    "key_file",
+    "max_idle",
+    "beacon_interval",
+    "stream_format",
+    "stream_rotation",
+    "stream_keep",
+    "log_file",
+];
+
+/// Every name in [`DIRECTIVES`] has its arm; reaching here is a bug in this
+/// file, reported as an error rather than a panic.
+fn unreachable_directive(bad: &mut impl FnMut(String), directive: &str) {
+    bad(format!(
+        "directive `{directive}:` is not handled (internal error)"
+    ));
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(n @ 1..=MAX_SECONDS) if value.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Duration::from_secs(n))
+        }
+        _ => Err(format!(
+            "must be a whole number of seconds from 1 to {MAX_SECONDS}, found `{value}`"
+        )),
+    }
+}
