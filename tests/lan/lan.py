@@ -1,0 +1,531 @@
+"""Shared helper of the LAN suite: a test LAN made of network namespaces.
+
+One namespace holds a bridge (the "switch"); each host is a namespace with a
+veth into it, an address in 198.18.0.0/24 with broadcast 198.18.0.255 and no
+default route, so nothing a scenario does can leave the machine. Hosts run the
+real release binaries (target/release/supervisor and observer).
+
+Everything a run creates carries a unique prefix (`t436` + the run's pid in
+hex): namespaces, temp dirs. Before it starts, a run sweeps namespaces left by
+runs whose pid is gone. Teardown (kill our processes, delete our namespaces)
+runs from `finally`, on SIGINT/SIGTERM/SIGHUP and at exit, so a failed or
+interrupted scenario leaves nothing behind but the logs of a failed run, which
+are kept in a temp dir whose path is printed.
+
+Scenarios use `scenario(name, body)`: body(lan) builds hosts, runs programs,
+calls `lan.check(...)` and `lan.figure(...)`; any failed check fails the
+scenario. Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "release"
+SUBNET = "198.18.0."
+BROADCAST = "198.18.0.255"
+STEM = "t436"
+PORT = 9000  # namespaces are isolated, so every run can use the same port
+
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_ns_lock = threading.Lock()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sh(*args: str, check: bool = True, timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess:
+    """Runs a command (no shell), bounded in time."""
+    p = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"command failed ({p.returncode}): {' '.join(args)}\n{p.stderr.strip()}")
+    return p
+
+
+def wait_until(pred, timeout: float, interval: float = 0.05):
+    """Polls pred() until it returns a true value or `timeout` seconds pass.
+    Returns (value, elapsed seconds); value is the last falsy value on
+    time-out."""
+    start = time.monotonic()
+    while True:
+        v = pred()
+        el = time.monotonic() - start
+        if v or el >= timeout:
+            return v, el
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def sweep_leftovers() -> list[str]:
+    """Deletes namespaces of earlier runs (prefix STEM) whose pid is gone,
+    killing whatever still runs inside them."""
+    gone = []
+    out = sh("ip", "netns", "list", check=False).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.match(rf"^{STEM}([0-9a-f]+)-", name)
+        if not m:
+            continue
+        if pid_alive(int(m.group(1), 16)):
+            continue  # a run still in progress
+        _kill_ns_pids(name)
+        sh("ip", "netns", "delete", name, check=False)
+        gone.append(name)
+    return gone
+
+
+def _kill_ns_pids(ns: str) -> None:
+    pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
+    for p in pids:
+        try:
+            os.kill(int(p), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+class CheckFailed(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Streams
+
+
+def read_stream_dir(d: Path) -> list[dict]:
+    """Every JSON event in the stream files of folder d, in file order.
+    An unfinished last line (being written) is ignored."""
+    events = []
+    if not d.exists():
+        return events
+    for f in sorted(d.iterdir()):
+        if not f.is_file():
+            continue
+        data = f.read_bytes()
+        for raw in data.split(b"\n"):
+            if not raw.strip():
+                continue
+            try:
+                events.append(json.loads(raw))
+            except ValueError:
+                pass
+    return events
+
+
+SEQ_RE = re.compile(r"seq=(\S+)")
+
+
+def seqs(events: list[dict], host: str | None = None) -> list[str]:
+    """The `seq=` markers of the events (of one host), with repeats."""
+    out = []
+    for e in events:
+        if host is not None and e.get("host") != host:
+            continue
+        m = SEQ_RE.search(e.get("message") or "")
+        if m:
+            out.append(m.group(1))
+    return out
+
+
+def count(items) -> dict:
+    d: dict = {}
+    for i in items:
+        d[i] = d.get(i, 0) + 1
+    return d
+
+
+def sample(items, n: int = 8) -> str:
+    items = sorted(items)
+    s = ", ".join(str(i) for i in items[:n])
+    return s + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+# --------------------------------------------------------------------------
+# Hosts and programs
+
+
+class Proc:
+    """A program started inside a host's namespace."""
+
+    def __init__(self, host: "Host", argv: list[str], cwd: Path, out: Path, label: str):
+        self.host, self.argv, self.cwd, self.out, self.label = host, argv, cwd, out, label
+        self.p: subprocess.Popen | None = None
+        self.started = 0.0
+
+    def start(self) -> "Proc":
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        f = open(self.out, "ab")
+        f.write(f"--- start {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
+        f.flush()
+        # `ip netns exec` execs the program, so our pid is the program's pid.
+        self.p = subprocess.Popen(
+            ["ip", "netns", "exec", self.host.ns, *self.argv],
+            cwd=self.cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        f.close()
+        self.started = time.monotonic()
+        self.host.lan.procs.append(self)
+        log(f"started {self.label} in {self.host.name} (pid {self.p.pid})")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.p is not None
+        return self.p.pid
+
+    def alive(self) -> bool:
+        return self.p is not None and self.p.poll() is None
+
+    def kill(self, sig=signal.SIGKILL, wait: float = 10) -> None:
+        if not self.alive():
+            return
+        self.p.send_signal(sig)
+        try:
+            self.p.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(timeout=5)
+        log(f"stopped {self.label} with {signal.Signals(sig).name} (exit {self.p.returncode})")
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM, wait=10)
+
+
+class Host:
+    def __init__(self, lan: "Lan", name: str, idx: int):
+        self.lan, self.name, self.idx = lan, name, idx
+        self.ns = f"{lan.prefix}-{name}"
+        self.ip = f"{SUBNET}{idx}"
+        self.dir = lan.work / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def exec(self, *args: str, check: bool = True, timeout: float = 30, input: str | None = None):
+        return sh("ip", "netns", "exec", self.ns, *args, check=check, timeout=timeout, input=input)
+
+    # -- packet loss and blocking with nftables --------------------------
+    def nft(self, script: str) -> None:
+        self.exec("nft", "-f", "-", input=script)
+
+    def loss(self, pct: int) -> None:
+        """Drops pct % of datagrams in both directions on this host."""
+        self.nft(
+            "table inet loss {\n"
+            " chain out { type filter hook output priority 0; }\n"
+            " chain in { type filter hook input priority 0; }\n"
+            "}\n"
+            f"add rule inet loss out numgen random mod 100 < {pct} drop\n"
+            f"add rule inet loss in numgen random mod 100 < {pct} drop\n"
+        )
+        log(f"{self.name}: {pct} % loss in and out")
+
+    def block(self, rule_out: str | None = None, rule_in: str | None = None, table: str = "block") -> None:
+        """Adds drop rules (nft expressions without the verdict)."""
+        s = f"table inet {table} {{\n chain out {{ type filter hook output priority 0; }}\n chain in {{ type filter hook input priority 0; }}\n}}\n"
+        if rule_out:
+            s += f"add rule inet {table} out {rule_out} drop\n"
+        if rule_in:
+            s += f"add rule inet {table} in {rule_in} drop\n"
+        self.nft(s)
+        log(f"{self.name}: block out=[{rule_out}] in=[{rule_in}]")
+
+    def unblock(self, table: str = "block") -> None:
+        self.exec("nft", "delete", "table", "inet", table, check=False)
+        log(f"{self.name}: table {table} removed")
+
+    def socket(self, kind=socket.SOCK_DGRAM) -> socket.socket:
+        """A socket created inside this host's network namespace (from this
+        process, by switching only the calling thread's namespace)."""
+        return socket_in(self.ns, kind)
+
+
+def socket_in(ns: str, kind=socket.SOCK_DGRAM) -> socket.socket:
+    with _ns_lock:
+        own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        try:
+            if _libc.setns(target, _CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns failed")
+            try:
+                return socket.socket(socket.AF_INET, kind)
+            finally:
+                if _libc.setns(own, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back failed")
+        finally:
+            os.close(own)
+            os.close(target)
+
+
+class Supervisor:
+    """A supervisor on a host, with a folder of its own: ax436.conf, hosts/,
+    includes/, stream/ (json), supervisor.log."""
+
+    def __init__(self, host: Host, name: str, key: Path | None = None, max_idle: int = 60,
+                 beacon_interval: int = 1, extra: str = ""):
+        self.host, self.name, self.key = host, name, key
+        self.dir = host.dir / f"sup-{name}"
+        self.hosts = self.dir / "hosts"
+        self.includes = self.dir / "includes"
+        self.stream = self.dir / "stream"
+        for d in (self.hosts, self.includes, self.stream):
+            d.mkdir(parents=True, exist_ok=True)
+        conf = [
+            f"# supervisor {name} of LAN run {host.lan.prefix}",
+            "event_stream: stream/events.json",
+            f"port: {PORT}",
+            f"broadcast: {BROADCAST}",
+            "hosts: hosts",
+            "includes: includes",
+            f"max_idle: {max_idle}",
+            f"beacon_interval: {beacon_interval}",
+            "stream_format: json",
+            "stream_rotation: never",
+            "log_file: supervisor.log",
+        ]
+        if key:
+            conf.append(f"key_file: {key}")
+        self.conf = self.dir / "ax436.conf"
+        self.conf.write_text("\n".join(conf) + "\n" + extra)
+        self.proc = Proc(host, [str(BIN / "supervisor"), str(self.conf)], self.dir,
+                         self.dir / "stderr.txt", f"supervisor {name}")
+
+    def host_file(self, host: str, text: str) -> None:
+        write_atomic(self.hosts / host, text)
+
+    def include_file(self, name: str, text: str) -> None:
+        write_atomic(self.includes / name, text)
+
+    def start(self) -> "Supervisor":
+        self.proc = Proc(self.host, self.proc.argv, self.dir, self.dir / "stderr.txt", f"supervisor {self.name}")
+        self.proc.start()
+        return self
+
+    def events(self) -> list[dict]:
+        return read_stream_dir(self.stream)
+
+    def log_text(self) -> str:
+        parts = []
+        for f in sorted(self.dir.glob("supervisor.log*")) + [self.dir / "stderr.txt"]:
+            if f.is_file():
+                parts.append(f.read_text(errors="replace"))
+        return "\n".join(parts)
+
+
+class Observer:
+    """An observer on a host, run in its own folder with spool/ and log/."""
+
+    def __init__(self, host: Host, name: str | None = None, key: Path | None = None):
+        self.host = host
+        self.name = name or host.name
+        self.dir = host.dir / f"obs-{self.name}"
+        self.spool = self.dir / "spool"
+        self.logdir = self.dir / "log"
+        for d in (self.spool, self.logdir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.app = self.dir / "app.log"  # the file scenarios make it follow
+        self.app.touch()
+        self.key = key
+        argv = [str(BIN / "observer"), str(PORT), "--name", self.name,
+                "--spool-dir", str(self.spool), "--log-dir", str(self.logdir)]
+        if key:
+            argv += ["--key-file", str(key)]
+        self.argv = argv
+        self.proc: Proc | None = None
+
+    def start(self) -> "Observer":
+        self.proc = Proc(self.host, self.argv, self.dir, self.dir / "stderr.txt", f"observer {self.name}")
+        self.proc.start()
+        return self
+
+    def log_text(self) -> str:
+        parts = []
+        for f in sorted(self.logdir.glob("*")) + [self.dir / "stderr.txt"]:
+            if f.is_file():
+                parts.append(f.read_text(errors="replace"))
+        return "\n".join(parts)
+
+    def raise_events(self, tag: str, n: int, start: int = 0, path: Path | None = None) -> list[str]:
+        """Appends n lines `ERROR seq=<name>-<tag>-<i>` in one write; returns the seqs."""
+        ids = [f"{self.name}-{tag}-{i}" for i in range(start, start + n)]
+        with open(path or self.app, "a") as f:
+            f.write("".join(f"ERROR seq={s}\n" for s in ids))
+        return ids
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def simple_host_file(obs: Observer, tags: str = "app", extra: str = "") -> str:
+    return f"# {obs.name}\nfile: {obs.app}\nmatch: ERROR\nalert_all: tags={tags}\n" + extra
+
+
+# --------------------------------------------------------------------------
+# The LAN
+
+
+class Lan:
+    def __init__(self, scenario: str):
+        self.scenario = scenario
+        self.prefix = f"{STEM}{os.getpid():x}"
+        self.work = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-{scenario}-"))
+        self.switch = f"{self.prefix}-switch"
+        self.hosts: dict[str, Host] = {}
+        self.procs: list[Proc] = []
+        self.failures: list[str] = []
+        self.figures: list[tuple[str, str]] = []
+        self.namespaces: list[str] = []
+        self._down = False
+
+    # -- building ----------------------------------------------------------
+    def up(self) -> "Lan":
+        swept = sweep_leftovers()
+        if swept:
+            log(f"swept leftovers of earlier runs: {', '.join(swept)}")
+        self._ns_add(self.switch)
+        sh("ip", "-n", self.switch, "link", "set", "lo", "up")
+        sh("ip", "-n", self.switch, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", self.switch, "link", "set", "br0", "up")
+        log(f"LAN {self.prefix} up; work dir {self.work}")
+        return self
+
+    def _ns_add(self, ns: str) -> None:
+        sh("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+
+    def host(self, name: str) -> Host:
+        idx = len(self.hosts) + 1
+        h = Host(self, name, idx)
+        self._ns_add(h.ns)
+        port = f"p{idx}"
+        sh("ip", "-n", self.switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.ns)
+        sh("ip", "-n", self.switch, "link", "set", port, "master", "br0")
+        sh("ip", "-n", self.switch, "link", "set", port, "up")
+        sh("ip", "-n", h.ns, "link", "set", "lo", "up")
+        sh("ip", "-n", h.ns, "addr", "add", f"{h.ip}/24", "brd", BROADCAST, "dev", "eth0")
+        sh("ip", "-n", h.ns, "link", "set", "eth0", "up")
+        self.hosts[name] = h
+        return h
+
+    def gen_key(self, name: str = "lan.key") -> Path:
+        path = self.work / name
+        sh(str(BIN / "supervisor"), "--gen-key", str(path))
+        return path
+
+    # -- results -----------------------------------------------------------
+    def check(self, what: str, ok: bool, expected, found, logs: str = "") -> bool:
+        if ok:
+            log(f"ok    {what}")
+        else:
+            msg = f"FAIL  {what}\n      expected: {expected}\n      found:    {found}"
+            if logs:
+                msg += f"\n      logs:     {logs}"
+            log(msg)
+            self.failures.append(what)
+        return ok
+
+    def figure(self, name: str, value) -> None:
+        self.figures.append((name, str(value)))
+        log(f"figure {name}: {value}")
+
+    # -- teardown ----------------------------------------------------------
+    def down(self) -> None:
+        if self._down:
+            return
+        self._down = True
+        for p in reversed(self.procs):
+            if p.alive():
+                try:
+                    p.p.kill()
+                    p.p.wait(timeout=5)
+                except Exception:
+                    pass
+        for ns in reversed(self.namespaces):
+            _kill_ns_pids(ns)
+            sh("ip", "netns", "delete", ns, check=False)
+        self.namespaces.clear()
+
+
+def _on_signal(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def ensure_binaries() -> None:
+    if os.environ.get("LAN_NO_BUILD") == "1" and (BIN / "supervisor").exists():
+        return
+    log("building release binaries (cargo build --release -p supervisor -p observer)")
+    r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "supervisor", "-p", "observer"],
+                       cwd=ROOT, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError("cargo build failed")
+
+
+def scenario(name: str, body, needs_binaries: bool = True) -> None:
+    """Runs one scenario and exits: 0 passed (or skipped), 1 failed."""
+    if os.geteuid() != 0:
+        print(f"{name}: SKIPPED: the LAN suite needs root (network namespaces, nftables); run it with sudo")
+        sys.exit(0)
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            print(f"{name}: FAILED: `{tool}` is missing (tests/lan/run installs it)")
+            sys.exit(1)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    t0 = time.monotonic()
+    lan = None
+    ok = False
+    try:
+        if needs_binaries:
+            ensure_binaries()
+        lan = Lan(name)
+        lan.up()
+        body(lan)
+        ok = not lan.failures
+    except CheckFailed as e:
+        log(f"FAIL  {e}")
+        if lan:
+            lan.failures.append(str(e))
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e})")
+    except Exception:
+        traceback.print_exc()
+    finally:
+        if lan:
+            lan.down()
+    dt = time.monotonic() - t0
+    figs = "; ".join(f"{k}={v}" for k, v in lan.figures) if lan else ""
+    if ok:
+        if lan:
+            shutil.rmtree(lan.work, ignore_errors=True)
+        print(f"RESULT {name}: PASSED in {dt:.1f} s; {figs}", flush=True)
+        sys.exit(0)
+    where = f"; logs kept in {lan.work}" if lan else ""
+    failed = "; ".join(lan.failures) if lan and lan.failures else "error"
+    print(f"RESULT {name}: FAILED in {dt:.1f} s ({failed}){where}; {figs}", flush=True)
+    sys.exit(1)
