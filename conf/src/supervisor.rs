@@ -120,7 +120,8 @@ impl SupervisorConfig {
         let mut stream_format = StreamFormat::default();
         let mut stream_rotation = StreamRotation::default();
         let mut stream_keep = DEFAULT_STREAM_KEEP;
-        let mut log_file = PathBuf::from(DEFAULT_LOG_FILE);
+        // The default is a relative path like any other: beside ax436.conf.
+        let mut log_file = base_dir.join(DEFAULT_LOG_FILE);
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;

@@ -58,11 +58,13 @@ fn web1_uses_every_kind_of_group_and_shares_common_with_db1() {
     use conf::LogAlert::*;
     for kind in ["All", "N", "Count", "Inactive"] {
         assert!(
-            cfg.logs.iter().any(|l| match (&l.alert, kind) {
-                (All { .. }, "All") | (N { .. }, "N") | (Count { .. }, "Count") => true,
-                (Inactive { .. }, "Inactive") => true,
-                _ => false,
-            }),
+            cfg.logs.iter().any(|l| matches!(
+                (&l.alert, kind),
+                (All { .. }, "All")
+                    | (N { .. }, "N")
+                    | (Count { .. }, "Count")
+                    | (Inactive { .. }, "Inactive")
+            )),
             "web1 has no {kind}"
         );
     }

@@ -1,0 +1,146 @@
+//! `ax436.conf`: values, defaults, relative paths and `ax436.conf:LINE`
+//! errors.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use conf::{StreamFormat, StreamRotation, SupervisorConfig};
+
+const MINIMAL: &str = "event_stream: stream/events.436\nport: 9000\nbroadcast: 192.168.1.255\nhosts: hosts_436\nincludes: /etc/436/includes\n";
+
+fn parse(text: &str) -> Result<SupervisorConfig, Vec<String>> {
+    SupervisorConfig::parse(text, "ax436.conf", Path::new("/srv/436"))
+        .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn minimal_file_gets_the_defaults_and_resolved_paths() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.event_stream, PathBuf::from("/srv/436/stream/events.436"));
+    assert_eq!(c.port, 9000);
+    assert_eq!(c.listen_port(), 9001);
+    assert_eq!(c.broadcast, [Ipv4Addr::new(192, 168, 1, 255)]);
+    assert_eq!(c.hosts, PathBuf::from("/srv/436/hosts_436"));
+    assert_eq!(c.includes, PathBuf::from("/etc/436/includes"));
+    assert_eq!(c.key_file, None);
+    assert_eq!(c.max_idle, Duration::from_secs(180));
+    assert_eq!(c.beacon_interval, Duration::from_secs(5));
+    assert_eq!(c.stream_format, StreamFormat::Classic);
+    assert_eq!(c.stream_rotation, StreamRotation::Daily);
+    assert_eq!(c.stream_keep, 14);
+    assert_eq!(c.log_file, PathBuf::from("/srv/436/supervisor.log"));
+}
+
+#[test]
+fn every_directive_is_read() {
+    let text = format!(
+        "# comment\r\n\r\n{MINIMAL}key_file:\t436.key  \r\nmax_idle: 60\nbeacon_interval:2\nstream_format: json\nstream_rotation: hourly\nstream_keep: 0\nlog_file: /var/log/436.log\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.key_file, Some(PathBuf::from("/srv/436/436.key")));
+    assert_eq!(c.max_idle, Duration::from_secs(60));
+    assert_eq!(c.beacon_interval, Duration::from_secs(2));
+    assert_eq!(c.stream_format, StreamFormat::Json);
+    assert_eq!(c.stream_rotation, StreamRotation::Hourly);
+    assert_eq!(c.stream_keep, 0);
+    assert_eq!(c.log_file, PathBuf::from("/var/log/436.log"));
+    let c = parse(&format!(
+        "{MINIMAL}stream_rotation: never\nstream_format: 436\n"
+    ))
+    .unwrap();
+    assert_eq!(c.stream_rotation, StreamRotation::Never);
+    assert_eq!(c.stream_format, StreamFormat::Classic);
+}
+
+#[test]
+fn broadcast_accumulates_over_lines_spaces_and_commas() {
+    let c = parse(&format!(
+        "{MINIMAL}broadcast: 10.0.0.255, 10.0.1.255 10.0.2.255,10.0.3.255\nbroadcast: 192.168.1.255\n"
+    ))
+    .unwrap();
+    let want: Vec<Ipv4Addr> = [
+        "192.168.1.255",
+        "10.0.0.255",
+        "10.0.1.255",
+        "10.0.2.255",
+        "10.0.3.255",
+    ]
+    .iter()
+    .map(|a| a.parse().unwrap())
+    .collect();
+    assert_eq!(c.broadcast, want);
+}
+
+#[test]
+fn errors_name_their_line_and_all_are_reported() {
+    let text = "event_stream: s\nport: 65535\nbroadcast: 10.0.0.256\nhosts: h\nincludes: i\ncolour: red\nmax_idle: soon\nstream_format: xml\nhosts: again\n";
+    assert_eq!(
+        parse(text).unwrap_err(),
+        [
+            "ax436.conf:2: `port:` must be a number from 1 to 65534 (the supervisor listens on port + 1), found `65535`",
+            "ax436.conf:3: `10.0.0.256` is not an IPv4 address",
+            "ax436.conf:6: unknown directive `colour:`",
+            "ax436.conf:7: `max_idle:` must be a whole number of seconds from 1 to 86400, found `soon`",
+            "ax436.conf:8: `stream_format:` must be `436` or `json`, found `xml`",
+            "ax436.conf:9: duplicate `hosts:` (first at line 4)",
+        ]
+    );
+}
+
+#[test]
+fn missing_required_directives_are_each_reported() {
+    assert_eq!(
+        parse("# nothing\nport: 0\n").unwrap_err(),
+        [
+            "ax436.conf:1: missing required directive `event_stream:`",
+            "ax436.conf:1: missing required directive `broadcast:`",
+            "ax436.conf:1: missing required directive `hosts:`",
+            "ax436.conf:1: missing required directive `includes:`",
+            "ax436.conf:2: `port:` must be a number from 1 to 65534 (the supervisor listens on port + 1), found `0`",
+        ]
+    );
+}
+
+#[test]
+fn load_resolves_against_the_files_folder_and_labels_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ax436.conf");
+    std::fs::write(&path, MINIMAL).unwrap();
+    let c = SupervisorConfig::load(&path).unwrap();
+    assert_eq!(c.hosts, dir.path().join("hosts_436"));
+
+    std::fs::write(&path, format!("{MINIMAL}nonsense\n")).unwrap();
+    let e = SupervisorConfig::load(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:6: expected `name: value`, found `nonsense`",
+            path.display()
+        )
+    );
+
+    std::fs::write(&path, "#".repeat((1 << 20) + 1)).unwrap();
+    let e = SupervisorConfig::load(&path).unwrap_err();
+    assert!(e.to_string().contains("at most 1048576"), "{e}");
+
+    let e = SupervisorConfig::load(&dir.path().join("absent.conf")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: no such file", dir.path().join("absent.conf").display())
+    );
+}
+
+#[test]
+fn non_utf8_line_in_ax436_conf_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ax436.conf");
+    let mut bytes = MINIMAL.as_bytes().to_vec();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    std::fs::write(&path, bytes).unwrap();
+    let e = SupervisorConfig::load(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}:6: the line is not UTF-8 text", path.display())
+    );
+}
