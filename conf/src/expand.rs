@@ -35,6 +35,11 @@ pub const MAX_INCLUDE_DEPTH: usize = 8;
 /// the next several times would multiply into gigabytes.
 pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
 
+/// Most include files read for one host. Includes of files that add no
+/// lines (only comments) are not limited by [`MAX_EXPANDED_BYTES`], and eight
+/// levels each including the next eight times would be millions of reads.
+pub const MAX_INCLUDE_READS: usize = 1000;
+
 /// Marker prefix in expanded text.
 pub(crate) const MARKER: &str = "#@ ";
 
@@ -125,6 +130,7 @@ fn expand_positioned(
         directive_lines: 0,
         last: None,
         full: false,
+        include_reads: 0,
         includes: BTreeSet::new(),
         errors: Vec::new(),
     };
@@ -152,6 +158,8 @@ struct Expander<'a> {
     last: Option<Origin>,
     /// The text reached [`MAX_EXPANDED_BYTES`]; nothing more is written.
     full: bool,
+    /// Include files read so far, against [`MAX_INCLUDE_READS`].
+    include_reads: usize,
     includes: BTreeSet<String>,
     errors: Vec<(usize, ConfError)>,
 }
@@ -254,6 +262,18 @@ impl Expander<'_> {
             );
             return;
         }
+        if self.include_reads >= MAX_INCLUDE_READS {
+            // Stop here: every further include would be refused the same way.
+            self.full = true;
+            self.error(
+                at,
+                format!(
+                    "more than {MAX_INCLUDE_READS} include files read for this host; this include and the rest of the configuration are left out"
+                ),
+            );
+            return;
+        }
+        self.include_reads += 1;
         let bytes = match read_limited(&self.includes_dir.join(name)) {
             Ok(bytes) => bytes,
             Err(ReadError::NotFound) => {

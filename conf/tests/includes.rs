@@ -205,7 +205,7 @@ fn oversized_include_is_an_error_at_its_include_line() {
 fn diamond_includes_cannot_blow_up_the_expanded_text() {
     let w = World::new();
     // Each level includes the next 8 times: 8^7 copies if unbounded.
-    let line = "file: /var/log/a-rather-long-path-name-to-fill-the-text-faster\n";
+    let line = format!("file: /var/log/{}\n", "long-name".repeat(300));
     w.include("l7", &format!("{line}match: x\nalert_all: tags=t\n"));
     for level in (1..7).rev() {
         w.include(
@@ -226,6 +226,30 @@ fn diamond_includes_cannot_blow_up_the_expanded_text() {
         load.errors[0]
             .message
             .contains("expanded configuration exceeds")
+    );
+}
+
+#[test]
+fn diamond_of_empty_includes_stops_after_a_bounded_number_of_reads() {
+    let w = World::new();
+    w.include("l8", "# nothing here\n");
+    for level in (1..8).rev() {
+        w.include(
+            &format!("l{level}"),
+            &format!("include: l{}\n", level + 1).repeat(8),
+        );
+    }
+    w.host("h", "include: l1\n");
+    let started = std::time::Instant::now();
+    let load = load_host(&w.hosts, &w.includes, &HostName::new("h").unwrap()).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(load.errors.len(), 1);
+    assert!(
+        load.errors[0]
+            .message
+            .starts_with("more than 1000 include files read"),
+        "{}",
+        load.errors[0]
     );
 }
 
