@@ -1,1 +1,159 @@
-fn main() {}
+//! `supervisor [--check] [--gen-key FILE] CONFIG`: the thin binary around
+//! [`supervisor::run`]: arguments, logging, signals.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use conf::SupervisorConfig;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+/// Own log files kept (one a day).
+const LOG_FILES_KEPT: usize = 14;
+
+/// The 436 supervisor: beacons, serves host configurations, watches them,
+/// tracks liveness and writes acknowledged events to the event stream.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Path of ax436.conf
+    #[arg(required_unless_present = "gen_key")]
+    config: Option<PathBuf>,
+    /// Check ax436.conf and every host file, print every error (or a summary
+    /// per host) and exit: 0 when all is well
+    #[arg(long)]
+    check: bool,
+    /// Write a new pre-shared key to FILE (mode 0600) and exit
+    #[arg(long, value_name = "FILE")]
+    gen_key: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = &args.gen_key {
+        return match supervisor::check::generate_key_file(path) {
+            Ok(()) => {
+                println!("wrote a new key to {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("supervisor: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(config_path) = args.config else {
+        eprintln!("supervisor: no configuration file given");
+        return ExitCode::from(2);
+    };
+    if args.check {
+        let mut out = std::io::stdout().lock();
+        return match supervisor::check::check_configuration(&config_path, &mut out) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("supervisor: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match SupervisorConfig::load(&config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The guard flushes the log thread at exit; it must live until then.
+    let _log_guard = match init_logging(&config.log_file) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!(
+                "supervisor: cannot open the log {}: {e}",
+                config.log_file.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = match shutdown_signal() {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                return Err(());
+            }
+        };
+        supervisor::run(config, shutdown).await.map_err(|e| {
+            tracing::error!("{e}");
+        })
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(()) => ExitCode::FAILURE,
+    }
+}
+
+/// Resolves at the first SIGINT or SIGTERM.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    })
+}
+
+/// Logs to stderr and to `log_file`, rotated daily (`supervisor.log` →
+/// `supervisor.2026-11-21.log`).
+fn init_logging(
+    log_file: &Path,
+) -> Result<tracing_appender::non_blocking::WorkerGuard, Box<dyn std::error::Error>> {
+    let folder = match log_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder)?;
+    let name = log_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("supervisor.log");
+    let mut builder = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .max_log_files(LOG_FILES_KEPT);
+    builder = match name.rsplit_once('.') {
+        Some((prefix, suffix)) if !prefix.is_empty() && !suffix.is_empty() => {
+            builder.filename_prefix(prefix).filename_suffix(suffix)
+        }
+        _ => builder.filename_prefix(name),
+    };
+    let appender = builder.build(&folder)?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::registry()
+        .with(LevelFilter::INFO)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer),
+        )
+        .init();
+    Ok(guard)
+}

@@ -1,0 +1,122 @@
+//! `supervisor --check` (every configuration error, or a summary per host)
+//! and `supervisor --gen-key` (a new pre-shared key file).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use conf::{HostName, SupervisorConfig};
+use wire::{Key, KeyError};
+
+use crate::catalog::{is_ignored_name, load_entry};
+
+/// Checks `ax436.conf` and every host file of its hosts folder (with
+/// includes). Writes each error as `FILE:LINE: message` and a one-line
+/// summary per host to `out`; returns whether everything is well.
+pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Result<bool> {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            for e in &errors.0 {
+                writeln!(out, "{e}")?;
+            }
+            return Ok(false);
+        }
+    };
+    let mut ok = true;
+    let names = match std::fs::read_dir(&config.hosts) {
+        Ok(entries) => {
+            let mut names: Vec<String> = entries
+                .flatten()
+                .filter(|e| !e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| !is_ignored_name(n))
+                .collect();
+            names.sort();
+            names
+        }
+        Err(e) => {
+            writeln!(
+                out,
+                "{}: cannot read the hosts folder: {e}",
+                config.hosts.display()
+            )?;
+            return Ok(false);
+        }
+    };
+    if !config.includes.is_dir() {
+        writeln!(
+            out,
+            "{}: the includes folder does not exist",
+            config.includes.display()
+        )?;
+        ok = false;
+    }
+    let mut hosts = 0;
+    for name in names {
+        let host = match HostName::new(&name) {
+            Ok(host) => host,
+            Err(e) => {
+                writeln!(out, "hosts/{name}: skipped, not a host name: {e}")?;
+                ok = false;
+                continue;
+            }
+        };
+        let Some(entry) = load_entry(&config.hosts, &config.includes, &host) else {
+            continue;
+        };
+        hosts += 1;
+        if entry.errors.is_empty() {
+            writeln!(out, "{}", entry.summary)?;
+        } else {
+            ok = false;
+            for e in &entry.errors {
+                writeln!(out, "{e}")?;
+            }
+        }
+    }
+    if hosts == 0 {
+        writeln!(out, "{}: no host files", config.hosts.display())?;
+    }
+    Ok(ok)
+}
+
+/// Why a key file was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum GenKeyError {
+    #[error("{0} already exists; not overwriting a key (remove it first to replace it)")]
+    Exists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Writes a new random key to `path` (64 hex characters and a newline),
+/// readable by its owner only; never overwrites an existing file.
+pub fn generate_key_file(path: &Path) -> Result<(), GenKeyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = Key::generate()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                GenKeyError::Exists(path.to_path_buf())
+            } else {
+                GenKeyError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+    let write = |file: &mut std::fs::File| -> io::Result<()> {
+        file.write_all(format!("{}\n", key.to_hex()).as_bytes())?;
+        file.sync_all()
+    };
+    write(&mut file).map_err(|source| GenKeyError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,208 @@
+//! The 436 supervisor: beacons, configuration serving and resets, liveness,
+//! and the event stream (SPEC.md §1, §5, §7).
+//!
+//! * [`protocol`] — the state machine ([`Supervisor`]): everything the
+//!   supervisor decides, driven by `handle_*` inputs and `poll_*` outputs,
+//!   with no sockets or clocks inside.
+//! * [`catalog`] — host files and includes read into served entries, and
+//!   what changed between two reads.
+//! * [`watch`] — the folder watcher thread feeding catalog changes.
+//! * [`stream`] — stream line formats and the rolling stream file.
+//! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
+//!   machine.
+//! * [`net`] — the UDP socket.
+//! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
+//! * [`timers`] — every timer and bound, in one place.
+//!
+//! [`run`] is the async shell: one task that `select!`s over the socket,
+//! the next deadline, catalog changes and shutdown, feeding the state
+//! machine and doing what it asks. Tests and other crates can run a
+//! supervisor in-process with it.
+
+pub mod catalog;
+pub mod check;
+pub mod counters;
+pub mod dedup;
+pub mod liveness;
+pub mod net;
+pub mod protocol;
+pub mod stream;
+pub mod timers;
+pub mod watch;
+
+use std::future::Future;
+use std::io;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use conf::SupervisorConfig;
+use wire::limits::MAX_DATAGRAM;
+use wire::{Codec, Key, KeyError};
+
+pub use catalog::{CatalogLoader, HostChange, HostEntry};
+pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
+pub use stream::EventStream;
+
+use crate::stream::StreamError;
+use crate::timers::{FAILURE_LOG_INTERVAL, RECEIVE_BURST};
+use crate::watch::WatchError;
+
+/// Why the supervisor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot listen on UDP port {port}: {source}")]
+    Bind { port: u16, source: io::Error },
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+}
+
+/// The current time on both clocks.
+pub fn now() -> Now {
+    let wall_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Now {
+        mono: Instant::now(),
+        wall_ms,
+    }
+}
+
+/// Runs a supervisor until `shutdown` completes, then stops receiving,
+/// writes what was received and sends its acknowledgements, and returns.
+pub async fn run(
+    config: SupervisorConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let codec = match &config.key_file {
+        Some(path) => {
+            let key = Key::load(path)?;
+            tracing::info!("sealed mode: key from {}", path.display());
+            Codec::sealed(&key)
+        }
+        None => {
+            tracing::warn!(
+                "OPEN MODE: no key_file in the configuration; anyone on the LAN can send \
+                 observers commands to run. Make a key with `supervisor --gen-key FILE`."
+            );
+            Codec::open()
+        }
+    };
+    let port = config.listen_port();
+    let socket = net::bind_udp(port).map_err(|source| RunError::Bind { port, source })?;
+    let mut stream = EventStream::open(
+        &config.event_stream,
+        config.stream_rotation,
+        config.stream_keep,
+    )?;
+    let (initial, mut catalog_changes) = watch::start(&config.hosts, &config.includes)?;
+    let run_id = wire::random_u64()?;
+    let settings = Settings::from_config(&config, net::node_name(), run_id);
+    tracing::info!(
+        "supervisor {} listening on port {port}, beacons to {:?} every {} s, {} hosts, stream {}",
+        settings.supervisor_name,
+        settings.broadcast,
+        settings.beacon_interval.as_secs_f64(),
+        initial.len(),
+        config.event_stream.display(),
+    );
+    let mut sup = Supervisor::new(settings, codec, now(), initial);
+    let mut shell = Shell {
+        socket,
+        last_send_error_log: None,
+        last_receive_error_log: None,
+    };
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    let mut watching = true;
+    tokio::pin!(shutdown);
+    loop {
+        sup.handle_timeout(now());
+        shell.flush(&mut sup, &mut stream).await;
+        let deadline = tokio::time::Instant::from_std(sup.poll_timeout());
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            ready = shell.socket.readable() => {
+                if let Err(e) = ready {
+                    shell.receive_error(&e);
+                    continue;
+                }
+                shell.receive_burst(&mut sup, &mut buf);
+            }
+            changes = catalog_changes.recv(), if watching => match changes {
+                Some(changes) => sup.handle_catalog(now(), changes),
+                None => {
+                    tracing::error!("the folder watcher stopped; configuration changes are no longer seen");
+                    watching = false;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+    tracing::info!("shutting down: writing what was received");
+    shell.flush(&mut sup, &mut stream).await;
+    tracing::info!("counters at exit: {}", sup.counters());
+    Ok(())
+}
+
+/// The I/O half of the loop.
+struct Shell {
+    socket: tokio::net::UdpSocket,
+    last_send_error_log: Option<Instant>,
+    last_receive_error_log: Option<Instant>,
+}
+
+impl Shell {
+    /// Reads what the socket holds, up to [`RECEIVE_BURST`] datagrams.
+    fn receive_burst(&mut self, sup: &mut Supervisor, buf: &mut [u8]) {
+        for _ in 0..RECEIVE_BURST {
+            match self.socket.try_recv_from(buf) {
+                // A datagram longer than MAX_DATAGRAM fills the buffer
+                // (truncation is silent) and is refused by its length.
+                Ok((n, from)) => sup.handle_datagram(now(), from, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.receive_error(&e);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn receive_error(&mut self, e: &io::Error) {
+        if rate_limited(&mut self.last_receive_error_log) {
+            tracing::warn!("receiving failed: {e}");
+        }
+    }
+
+    /// Writes the stream batch, then sends everything queued (the
+    /// acknowledgements it released included).
+    async fn flush(&mut self, sup: &mut Supervisor, stream: &mut EventStream) {
+        if let Some(batch) = sup.take_stream_batch() {
+            let result = stream.write_batch(&batch.lines);
+            sup.handle_stream_written(now(), result);
+        }
+        while let Some(transmit) = sup.poll_transmit() {
+            if let Err(e) = self.socket.send_to(&transmit.datagram, transmit.to).await {
+                sup.note_send_failure();
+                if rate_limited(&mut self.last_send_error_log) {
+                    tracing::warn!("sending to {} failed: {e}", transmit.to);
+                }
+            }
+        }
+    }
+}
+
+/// `true` (and the time noted) when the last log of this kind is older than
+/// [`FAILURE_LOG_INTERVAL`].
+fn rate_limited(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|at| now.duration_since(at) < FAILURE_LOG_INTERVAL) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}

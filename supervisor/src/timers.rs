@@ -1,0 +1,64 @@
+//! Every timer and bound of the supervisor, in one place.
+//!
+//! Protocol limits (datagram size, sealing age, chunk size) live in
+//! [`wire::limits`]; what is here is the supervisor's own pacing and the caps
+//! that keep its memory bounded whatever arrives from the network.
+
+use std::time::Duration;
+
+/// Least time between two resets sent for one host. A burst of file saves
+/// (or heartbeats that keep disagreeing) then costs one reset a second.
+pub const RESET_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often a host without a configuration file that keeps asking for one
+/// is mentioned in the log.
+pub const NO_CONFIG_LOG_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// At most one log line a minute about dropped datagrams (bad input).
+pub const BAD_INPUT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// At most one log line a minute about a failing event stream, or about
+/// datagrams that could not be sent.
+pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Counters go to the log at this interval.
+pub const COUNTERS_LOG_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Hosts are checked for silence this often (a scan of all hosts with a
+/// configuration file: cheap, and it bounds how late `Host is inactive` is).
+pub const LIVENESS_SCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Folder notifications are gathered this long before the folders are
+/// re-read; small against the one second in which a changed host must be
+/// reset.
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// How often the folder watcher retries watching a folder that disappeared.
+pub const WATCH_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most datagrams read in one wake-up before the stream is written and the
+/// acknowledgements are sent: large batches make few `write` calls at
+/// 100,000 events/s, small enough that acknowledgements stay prompt.
+pub const RECEIVE_BURST: usize = 512;
+
+/// Receive buffer asked of the kernel (best effort; capped by
+/// `net.core.rmem_max`): events arrive in bursts.
+pub const RECEIVE_BUFFER_BYTES: usize = 4 << 20;
+
+/// Most event ids remembered per host for de-duplication, above the
+/// observer's `floor`. Observers keep far fewer in flight; past this the
+/// oldest ids are forgotten.
+pub const MAX_SEEN_IDS_PER_HOST: usize = 65_536;
+
+/// Most hosts without a configuration file tracked at once (they are tracked
+/// only to rate-limit log lines). Beyond this they are still answered but
+/// no longer remembered, so a flood of invented names cannot grow memory.
+pub const MAX_UNCONFIGURED_HOSTS: usize = 16_384;
+
+/// Most datagrams waiting to be sent; beyond this new ones are dropped and
+/// counted (a configuration of 1 MiB is ~1,000 chunks).
+pub const MAX_QUEUED_TRANSMITS: usize = 65_536;
+
+/// Most supervisor-raised stream lines kept while the stream cannot be
+/// written; older ones are dropped and counted.
+pub const MAX_PENDING_SYSTEM_LINES: usize = 10_000;
