@@ -529,3 +529,159 @@ def scenario(name: str, body, needs_binaries: bool = True) -> None:
     failed = "; ".join(lan.failures) if lan and lan.failures else "error"
     print(f"RESULT {name}: FAILED in {dt:.1f} s ({failed}){where}; {figs}", flush=True)
     sys.exit(1)
+
+
+# --------------------------------------------------------------------------
+# Common steps of scenarios
+
+
+def all_events(sups) -> list[dict]:
+    out = []
+    for s in sups:
+        out.extend(s.events())
+    return out
+
+
+def probe_configured(observers, sups, timeout: float = 10, started: dict | None = None) -> dict:
+    """Writes a probe line `ERROR seq=<name>-probe-<k>` every 100 ms into each
+    observer's app.log until one of them shows up in a stream of `sups`.
+    Returns name -> seconds from the observer's start to the write of the
+    first probe that arrived (an upper bound on its time to be configured),
+    or None when none arrived within `timeout` of now."""
+    t_written: dict = {}
+    found: dict = {o.name: None for o in observers}
+    k = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(v is None for v in found.values()):
+        now = time.monotonic()
+        for o in observers:
+            if found[o.name] is None:
+                o.raise_events("probe", 1, start=k)
+                t_written[(o.name, k)] = now
+        k += 1
+        time.sleep(0.1)
+        seen = set(seqs(all_events(sups)))
+        for o in observers:
+            if found[o.name] is None:
+                for j in range(k):
+                    if f"{o.name}-probe-{j}" in seen:
+                        t0 = (started or {}).get(o.name, o.proc.started)
+                        found[o.name] = round(t_written[(o.name, j)] - t0, 2)
+                        break
+    return found
+
+
+def wait_for_seqs(sups, want: set, timeout: float, host: str | None = None) -> float | None:
+    """Waits until every seq in `want` is in the union of the streams.
+    Returns the seconds waited, or None on time-out."""
+    v, el = wait_until(lambda: want <= set(seqs(all_events(sups), host)), timeout, 0.25)
+    return el if v else None
+
+
+def check_exactly_once(lan: Lan, label: str, want: set, sups, one_stream: bool = True,
+                       allow_cross: set | None = None) -> dict:
+    """Every seq in `want` is in the union of the streams, none twice in one
+    stream, and (one_stream) none in two streams except those in
+    allow_cross. Returns counts for figures."""
+    per = [count(s for s in seqs(x.events()) if s in want) for x in sups]
+    union: dict = {}
+    for c in per:
+        for s, n in c.items():
+            union[s] = union.get(s, 0) + n
+    missing = want - set(union)
+    twice_in_one = {s for c in per for s, n in c.items() if n > 1}
+    cross = {s for s in union if sum(1 for c in per if s in c) > 1}
+    logs = str(lan.work)
+    lan.check(f"{label}: all {len(want)} events arrived", not missing, "none missing",
+              f"{len(missing)} missing: {sample(missing)}", logs)
+    lan.check(f"{label}: no event twice in one stream", not twice_in_one, "none",
+              f"{len(twice_in_one)}: {sample(twice_in_one)}", logs)
+    if one_stream:
+        bad = cross - (allow_cross or set())
+        lan.check(f"{label}: each event in exactly one stream", not bad, "none in two streams",
+                  f"{len(bad)}: {sample(bad)}", logs)
+    return {"missing": len(missing), "twice": len(twice_in_one), "cross": len(cross)}
+
+
+def system_events(events: list[dict], text: str) -> list[dict]:
+    return [e for e in events if (e.get("kind") == "system" or "SYSTEM" in (e.get("tags") or ""))
+            and text in (e.get("message") or "")]
+
+
+def tail(path_text: str, n: int = 15) -> str:
+    lines = path_text.strip().splitlines()
+    return "\n        " + "\n        ".join(lines[-n:])
+
+
+RESET_RE = re.compile(r"configuration (?:file )?of (\S+) (?:changed|removed): reset")
+
+
+def resets_logged(sup) -> dict:
+    """host -> number of `configuration of HOST changed: reset` lines in the
+    supervisor's log (the supervisor resets a host when the expanded
+    configuration it serves to it changed)."""
+    return count(m.group(1) for m in RESET_RE.finditer(sup.log_text()))
+
+
+def diff_counts(after: dict, before: dict) -> dict:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)
+            if after.get(k, 0) - before.get(k, 0)}
+
+
+class Stamper:
+    """Polls streams and remembers when each seq was first seen (monotonic)."""
+
+    def __init__(self, sups):
+        self.sups = sups
+        self.first: dict = {}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Stamper":
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for i, s in enumerate(self.sups):
+                for q in seqs(s.events()):
+                    self.first.setdefault((i, q), now)
+            time.sleep(0.05)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(5)
+
+
+class Writer:
+    """Appends `ERROR seq=<name>-<tag>-<i>` lines to observers' files at a
+    steady rate from a thread; remembers every seq and when it was written."""
+
+    def __init__(self, observers, tag: str, per_second: float):
+        self.observers, self.tag, self.period = observers, tag, 1.0 / per_second
+        self.written: dict = {}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Writer":
+        self._t.start()
+        return self
+
+    def _run(self):
+        i = 0
+        nxt = time.monotonic()
+        while not self._stop.is_set():
+            for o in self.observers:
+                for s in o.raise_events(self.tag, 1, start=i):
+                    self.written[s] = time.monotonic()
+            i += 1
+            nxt += self.period
+            d = nxt - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+
+    def stop(self) -> set:
+        self._stop.set()
+        self._t.join(5)
+        return set(self.written)

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""s03 loss: 30 % of datagrams dropped in both directions on two observers'
+links while each raises 5,000 events: every event is in the stream exactly
+once, and their configuration (> 3 KiB, several chunks) still arrives."""
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lan as L  # noqa: E402
+
+LOSS = 30
+EVENTS = 5000
+FILLER = 80  # match: lines that never match, to make the configuration > 3 KiB
+
+
+def body(lan: L.Lan):
+    sup = L.Supervisor(lan.host("sup"), "sup")
+    lossy = [L.Observer(lan.host(f"lossy{i}")) for i in (1, 2)]
+    clean = L.Observer(lan.host("clean"))
+    for o in lossy + [clean]:
+        filler = "".join(f"match: ^FILLER-{o.name}-{i:04d}-never-matches-any-line-at-all$\n" for i in range(FILLER))
+        text = f"# {o.name}: a large configuration\nfile: {o.app}\n{filler}match: ERROR\nalert_all: tags=app\n"
+        sup.host_file(o.name, text)
+    size = len((sup.hosts / "lossy1").read_bytes())
+    lan.figure("host file size (bytes)", size)
+    lan.check("configuration larger than 3 KiB", size > 3 * 1024, "> 3072", size)
+    for o in lossy:
+        o.host.loss(LOSS)
+    sup.start()
+    time.sleep(0.3)
+    for o in lossy + [clean]:
+        o.start()
+    cfg = L.probe_configured(lossy + [clean], [sup], timeout=60)
+    lan.figure("time to configure under loss (s)", cfg)
+    if not lan.check("configuration arrives despite loss", all(v is not None for v in cfg.values()),
+                     "all configured", cfg, str(lan.work)):
+        return
+
+    want: dict = {o.name: set() for o in lossy + [clean]}
+    t0 = time.monotonic()
+    for k in range(10):  # 5,000 lines each, in 10 bursts over ~2 s
+        for o in lossy + [clean]:
+            want[o.name] |= set(o.raise_events("loss", EVENTS // 10, start=k * EVENTS // 10))
+        time.sleep(0.2)
+    all_want = set().union(*want.values())
+    took = L.wait_for_seqs([sup], all_want, 150)
+    lan.figure("time to deliver 3 x 5,000 events (s)", None if took is None else round(time.monotonic() - t0, 1))
+    res = L.check_exactly_once(lan, "under loss", all_want, [sup])
+    lan.figure("events missing / doubled", f"{res['missing']} / {res['twice']}")
+    counters = [ln for ln in sup.log_text().splitlines() if "counters:" in ln]
+    if counters:
+        lan.figure("supervisor counters", counters[-1].split("counters:", 1)[1].strip())
+
+
+if __name__ == "__main__":
+    L.scenario("s03_loss", body)
