@@ -1,1 +1,152 @@
-fn main() {}
+//! `observer [PORT]` — the 436 observer binary: parses the command line,
+//! sets up its own log (rolling `observer.log` in the log directory, plus
+//! stderr) and runs [`observer::daemon::run`] on tokio's current-thread
+//! runtime until SIGINT or SIGTERM, then flushes the spool and exits 0.
+//!
+//! Static build (one binary that runs on any x86_64 Linux box, checked by CI):
+//!
+//! ```text
+//! RUSTFLAGS='-C target-feature=+crt-static' \
+//!     cargo build --release --target x86_64-unknown-linux-gnu -p observer
+//! ldd target/x86_64-unknown-linux-gnu/release/observer   # "statically linked"
+//! ```
+//! The explicit `--target` is required: without it the proc-macro crates of
+//! the build would be linked statically too, which fails. The observer never
+//! resolves names (no DNS), so glibc's static NSS caveats do not apply.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use conf::HostName;
+use observer::daemon::{Options, node_name, run};
+use observer::timers::SPOOL_CAPACITY;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+/// 436 observer: discovers a supervisor on the LAN, fetches this host's
+/// configuration and reports events from log files, processes and commands.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// UDP port P: beacons arrive on P, supervisors listen on P+1
+    #[arg(default_value_t = 9000, value_parser = clap::value_parser!(u16).range(1..65535))]
+    port: u16,
+    /// Host name to report (default: the kernel's node name)
+    #[arg(long)]
+    name: Option<String>,
+    /// File holding the LAN's pre-shared key (64 hex characters)
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Directory of the event spool
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    spool_dir: PathBuf,
+    /// Directory of the observer's own rolling log, observer.log
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    log_dir: PathBuf,
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        _ => {
+            tracing::error!(
+                "cannot install signal handlers; stop with SIGKILL (the spool survives it)"
+            );
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let file_appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("observer")
+        .filename_suffix("log")
+        .max_log_files(7)
+        .build(&args.log_dir);
+    let (file_layer, _guard) = match file_appender {
+        Ok(app) => {
+            let (nb, guard) = tracing_appender::non_blocking(app);
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(nb),
+                ),
+                Some(guard),
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "observer: cannot write its log in {}: {e}",
+                args.log_dir.display()
+            );
+            (None, None)
+        }
+    };
+    tracing_subscriber::registry()
+        .with(LevelFilter::INFO)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(file_layer)
+        .init();
+
+    let raw_name = match args.name.clone().or_else(node_name) {
+        Some(n) => n,
+        None => {
+            tracing::error!("cannot tell this host's name; start with --name NAME");
+            return ExitCode::from(2);
+        }
+    };
+    let name = match HostName::new(&raw_name) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("host name {raw_name:?} is not usable: {e}; start with --name NAME");
+            return ExitCode::from(2);
+        }
+    };
+    let key = match &args.key_file {
+        Some(path) => match wire::Key::load(path) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::error!("key file {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let opts = Options {
+        port: args.port,
+        name,
+        key,
+        spool_dir: args.spool_dir,
+        spool_capacity: SPOOL_CAPACITY,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(opts, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

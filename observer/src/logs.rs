@@ -1,0 +1,150 @@
+//! Every followed log file and the groups fed by it. A file followed by
+//! several groups is opened once; each line is matched once per group.
+//! Applying a new configuration keeps the tailers (and so the read
+//! positions) of files that are still followed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use conf::LogWatch;
+use regex::RegexSet;
+
+use crate::clock::LocalMinute;
+use crate::log_rule::LogRule;
+use crate::problems::ProblemBoard;
+use crate::raised::Raised;
+use crate::tailer::{LogTailer, TailState};
+
+struct Group {
+    set: RegexSet,
+    rule: LogRule,
+}
+
+struct FollowedFile {
+    tailer: LogTailer,
+    groups: Vec<Group>,
+}
+
+/// The log files of the applied configuration.
+#[derive(Default)]
+pub struct LogFiles {
+    files: BTreeMap<PathBuf, FollowedFile>,
+}
+
+/// Problem key of a log file.
+pub fn problem_key(path: &Path) -> String {
+    format!("log:{}", path.display())
+}
+
+impl LogFiles {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Follows exactly the files of `watches`; tailers of files already
+    /// followed keep their position, new ones start at the end.
+    pub fn apply(&mut self, watches: &[LogWatch], now: Instant) {
+        let mut old = std::mem::take(&mut self.files);
+        for w in watches {
+            let path = PathBuf::from(&w.file);
+            let entry = self
+                .files
+                .entry(path.clone())
+                .or_insert_with(|| FollowedFile {
+                    tailer: match old.remove(&path) {
+                        Some(f) => f.tailer,
+                        None => LogTailer::at_end(&path, now),
+                    },
+                    groups: Vec::new(),
+                });
+            entry.groups.push(Group {
+                set: w.set.clone(),
+                rule: LogRule::new(w, now),
+            });
+        }
+    }
+
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.keys().map(PathBuf::as_path)
+    }
+
+    /// Reads `path` if it is followed; returns whether more is waiting.
+    pub fn poll_file(
+        &mut self,
+        path: &Path,
+        now: Instant,
+        local: LocalMinute,
+        time_ms: i64,
+        problems: &mut ProblemBoard,
+        out: &mut Vec<Raised>,
+    ) -> bool {
+        let Some(f) = self.files.get_mut(path) else {
+            return false;
+        };
+        for g in &mut f.groups {
+            out.extend(g.rule.on_tick(now, local, time_ms));
+        }
+        let groups = &mut f.groups;
+        let outcome = f.tailer.poll(now, &mut |bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes);
+            for g in groups.iter_mut() {
+                if g.set.is_match(&text) {
+                    if let Some(r) = g.rule.on_match(now, local, time_ms, &text) {
+                        out.push(r);
+                    }
+                }
+            }
+        });
+        let key = problem_key(path);
+        let report = match &outcome.state {
+            TailState::Following => problems.clear(&key, time_ms),
+            TailState::Missing => problems.raise(
+                &key,
+                &format!("log file {} does not exist", path.display()),
+                time_ms,
+            ),
+            TailState::Unreadable(e) => problems.raise(
+                &key,
+                &format!("log file {} cannot be read: {e}", path.display()),
+                time_ms,
+            ),
+        };
+        out.extend(report);
+        outcome.more
+    }
+
+    /// Reads every followed file; returns whether any has more waiting.
+    pub fn poll_all(
+        &mut self,
+        now: Instant,
+        local: LocalMinute,
+        time_ms: i64,
+        problems: &mut ProblemBoard,
+        out: &mut Vec<Raised>,
+    ) -> bool {
+        let paths: Vec<PathBuf> = self.files.keys().cloned().collect();
+        let mut more = false;
+        for p in paths {
+            more |= self.poll_file(&p, now, local, time_ms, problems, out);
+        }
+        more
+    }
+
+    /// Closes the blocks that ended by `now`.
+    pub fn tick(&mut self, now: Instant, local: LocalMinute, time_ms: i64, out: &mut Vec<Raised>) {
+        for f in self.files.values_mut() {
+            for g in &mut f.groups {
+                out.extend(g.rule.on_tick(now, local, time_ms));
+            }
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.files
+            .values()
+            .flat_map(|f| f.groups.iter())
+            .filter_map(|g| g.rule.next_deadline())
+            .min()
+    }
+}

@@ -1,0 +1,599 @@
+//! The observer's side of the protocol as a plain state machine (quinn-proto
+//! style): supervisor discovery and failover, configuration fetch and
+//! reassembly, heartbeats, and the in-flight window of event datagrams with
+//! retransmission. No sockets and no clock: the shell feeds datagrams with
+//! [`Session::handle_datagram`] and time with [`Session::handle_timeout`],
+//! sends what [`Session::poll_transmit`] returns, applies what
+//! [`Session::poll_event`] returns, and sleeps until
+//! [`Session::poll_timeout`].
+//!
+//! Choices written down here:
+//! * A reset is answered by asking again with `have: Some(current)`: an
+//!   unchanged configuration is then simply kept (monitors keep running, no
+//!   gap in counting); a changed one arrives as chunks.
+//! * Acknowledgements are accepted from any supervisor heard recently (after
+//!   a failover a late ack from the old one still means "in its stream").
+//! * Configuration answers are accepted only from the chosen supervisor.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use wire::{Codec, Event, EventBatchBuilder, Message, Reassembly};
+
+use crate::timers::*;
+
+/// Most supervisors tracked at once (beacons from more are ignored).
+const MAX_SUPERVISORS: usize = 64;
+/// A supervisor not heard for this long is forgotten entirely.
+const FORGET_SUPERVISOR: Duration = Duration::from_secs(600);
+
+/// What the shell must act on.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a session event must be applied"]
+pub enum SessionEvent {
+    /// A complete configuration of a version not yet applied: apply it.
+    Configure { version: u64, text: String },
+    /// The supervisor has no configuration for this host: run nothing.
+    NoConfig,
+    /// Now working with this supervisor.
+    SupervisorChosen { addr: SocketAddr, name: String },
+    /// The chosen supervisor went silent and no other is heard.
+    SupervisorLost { addr: SocketAddr },
+}
+
+#[derive(Debug)]
+struct Supervisor {
+    name: String,
+    run_id: u64,
+    last_beacon: Instant,
+    /// Recent gaps between beacons; the interval is the smallest.
+    gaps: VecDeque<Duration>,
+}
+
+impl Supervisor {
+    fn interval(&self) -> Duration {
+        self.gaps
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or(DEFAULT_BEACON_INTERVAL)
+            .clamp(MIN_BEACON_INTERVAL, MAX_BEACON_INTERVAL)
+    }
+
+    fn expires(&self) -> Instant {
+        self.last_beacon + self.interval() * BEACONS_LOST
+    }
+
+    fn alive(&self, now: Instant) -> bool {
+        now < self.expires()
+    }
+}
+
+#[derive(Debug)]
+struct Flight {
+    remaining: usize,
+    ids: Vec<u64>,
+    deadline: Instant,
+}
+
+/// The observer's protocol state; see the module doc.
+#[derive(Debug)]
+pub struct Session {
+    host: String,
+    sizing: Codec,
+    started: Instant,
+    supervisors: BTreeMap<SocketAddr, Supervisor>,
+    chosen: Option<SocketAddr>,
+    version: Option<u64>,
+    cfg_next_request: Option<Instant>,
+    cfg_backoff: Duration,
+    assembly: Option<Reassembly>,
+    next_heartbeat: Instant,
+    queue: BTreeMap<u64, Event>,
+    unsent: BTreeSet<u64>,
+    flights: BTreeMap<u64, Flight>,
+    flight_of: HashMap<u64, u64>,
+    next_flight: u64,
+    rto: Duration,
+    last_progress: Instant,
+    /// Outstanding events went unacknowledged too long, but there was no
+    /// other supervisor to move to: wait for one (or for an ack).
+    silence_exhausted: bool,
+    told_no_config: bool,
+    highest_queued: Option<u64>,
+    capacity: usize,
+    settled: Vec<u64>,
+    dropped: u64,
+    transmit: VecDeque<(SocketAddr, Message)>,
+    events: VecDeque<SessionEvent>,
+}
+
+impl Session {
+    /// A session for `host`. `sizing` is a codec of the same mode as the
+    /// one that will encode datagrams (only its overhead is used) and
+    /// `capacity` the most events kept.
+    pub fn new(host: &str, sizing: Codec, capacity: usize, now: Instant) -> Session {
+        Session {
+            host: host.to_string(),
+            sizing,
+            started: now,
+            supervisors: BTreeMap::new(),
+            chosen: None,
+            version: None,
+            cfg_next_request: Some(now),
+            cfg_backoff: CONFIG_RETRY_FIRST,
+            assembly: None,
+            next_heartbeat: now + HEARTBEAT_INTERVAL,
+            queue: BTreeMap::new(),
+            unsent: BTreeSet::new(),
+            flights: BTreeMap::new(),
+            flight_of: HashMap::new(),
+            next_flight: 0,
+            rto: RETRANSMIT_FIRST,
+            last_progress: now,
+            silence_exhausted: false,
+            told_no_config: false,
+            highest_queued: None,
+            capacity: capacity.max(1),
+            settled: Vec::new(),
+            dropped: 0,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The supervisor events and requests go to.
+    pub fn chosen(&self) -> Option<SocketAddr> {
+        self.chosen
+    }
+
+    /// The configuration version applied, if any.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// Events not yet acknowledged.
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Unacknowledged events, by id (for spool compaction).
+    pub fn unacked(&self) -> impl Iterator<Item = &Event> {
+        self.queue.values()
+    }
+
+    /// Ids acknowledged or dropped since the last call: the spool records
+    /// them so they are never re-sent after a restart.
+    pub fn take_settled(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.settled)
+    }
+
+    /// Events dropped because the queue was full, since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Smallest id still unacknowledged; every id below it is settled.
+    pub fn floor(&self) -> u64 {
+        match self.queue.keys().next() {
+            Some(id) => *id,
+            None => self.highest_queued.map_or(0, |h| h + 1),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Message)> {
+        self.transmit.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Events already written to the spool, to be delivered. Past the
+    /// capacity the oldest are dropped (see [`Session::take_dropped`]).
+    pub fn queue_events(&mut self, now: Instant, events: Vec<Event>) {
+        for e in events {
+            self.highest_queued = Some(self.highest_queued.map_or(e.id, |h| h.max(e.id)));
+            self.unsent.insert(e.id);
+            self.queue.insert(e.id, e);
+        }
+        while self.queue.len() > self.capacity {
+            let Some((id, _)) = self.queue.pop_first() else {
+                break;
+            };
+            self.unsent.remove(&id);
+            self.leave_flight(id);
+            self.settled.push(id);
+            self.dropped += 1;
+        }
+        self.fill_window(now);
+    }
+
+    /// One decoded datagram from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, msg: Message) {
+        match msg {
+            Message::Beacon { supervisor, run_id } => self.on_beacon(now, from, supervisor, run_id),
+            Message::Ack { host, ids } if host == self.host && self.knows(from) => {
+                self.on_ack(now, &ids)
+            }
+            Message::ConfigChunk {
+                host,
+                version,
+                index,
+                total,
+                data,
+            } if host == self.host && self.chosen == Some(from) => {
+                self.on_chunk(now, version, index, total, &data)
+            }
+            Message::ConfigUnchanged { host, version }
+                if host == self.host && self.chosen == Some(from) =>
+            {
+                if self.version == Some(version) {
+                    self.cfg_next_request = None;
+                    self.assembly = None;
+                }
+            }
+            Message::NoConfig { host } if host == self.host && self.chosen == Some(from) => {
+                self.assembly = None;
+                self.cfg_next_request = Some(now + NO_CONFIG_RETRY);
+                self.cfg_backoff = CONFIG_RETRY_FIRST;
+                if self.version.take().is_some() || !self.told_no_config {
+                    self.told_no_config = true;
+                    self.events.push_back(SessionEvent::NoConfig);
+                }
+            }
+            Message::Reset { host }
+                if host == self.host && self.chosen.is_some_and(|c| c.ip() == from.ip()) =>
+            {
+                self.assembly = None;
+                self.cfg_backoff = CONFIG_RETRY_FIRST;
+                self.cfg_next_request = Some(now);
+                self.handle_timeout(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn knows(&self, from: SocketAddr) -> bool {
+        self.supervisors.contains_key(&from)
+    }
+
+    fn on_beacon(&mut self, now: Instant, from: SocketAddr, name: String, run_id: u64) {
+        let known = self.supervisors.get(&from).is_some_and(|s| s.alive(now));
+        if !self.supervisors.contains_key(&from) {
+            self.supervisors
+                .retain(|_, s| now.saturating_duration_since(s.last_beacon) < FORGET_SUPERVISOR);
+            if self.supervisors.len() >= MAX_SUPERVISORS {
+                return;
+            }
+        }
+        let s = self.supervisors.entry(from).or_insert_with(|| Supervisor {
+            name: name.clone(),
+            run_id,
+            last_beacon: now,
+            gaps: VecDeque::new(),
+        });
+        let gap = now.saturating_duration_since(s.last_beacon);
+        if !gap.is_zero() {
+            s.gaps.push_back(gap);
+            if s.gaps.len() > 4 {
+                s.gaps.pop_front();
+            }
+        }
+        s.last_beacon = now;
+        s.name = name;
+        let restarted = s.run_id != run_id;
+        s.run_id = run_id;
+        if !known {
+            // Newly heard: tell it at once that this host is alive.
+            let hb = self.heartbeat();
+            self.transmit.push_back((from, hb));
+        }
+        match self.chosen {
+            None => self.choose(now, from),
+            Some(c) if c == from && restarted => {
+                // A restarted supervisor forgot nothing that matters to us,
+                // but re-sending now avoids waiting for time-outs.
+                self.recall_flights();
+                self.fill_window(now);
+            }
+            Some(c) if c != from && self.is_silent(now) => {
+                tracing::info!(from = %c, to = %from, "no acknowledgement for outstanding events; moving");
+                self.choose(now, from);
+            }
+            _ => {}
+        }
+    }
+
+    fn heartbeat(&self) -> Message {
+        Message::Heartbeat {
+            host: self.host.clone(),
+            version: self.version,
+            queue_len: self.queue.len() as u64,
+            uptime_secs: 0,
+        }
+    }
+
+    fn heartbeat_at(&self, now: Instant) -> Message {
+        let mut hb = self.heartbeat();
+        if let Message::Heartbeat { uptime_secs, .. } = &mut hb {
+            *uptime_secs = now.saturating_duration_since(self.started).as_secs();
+        }
+        hb
+    }
+
+    fn is_silent(&self, now: Instant) -> bool {
+        !self.flights.is_empty() && now >= self.last_progress + ACK_SILENCE_FAILOVER
+    }
+
+    fn progress(&mut self, now: Instant) {
+        self.last_progress = now;
+        self.silence_exhausted = false;
+    }
+
+    fn choose(&mut self, now: Instant, addr: SocketAddr) {
+        self.chosen = Some(addr);
+        let name = self
+            .supervisors
+            .get(&addr)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        self.events
+            .push_back(SessionEvent::SupervisorChosen { addr, name });
+        self.recall_flights();
+        self.rto = RETRANSMIT_FIRST;
+        self.progress(now);
+        // Re-use the configuration when the new supervisor has the same
+        // version (answer: unchanged); after "no configuration" keep the
+        // slow pace.
+        self.assembly = None;
+        self.cfg_backoff = CONFIG_RETRY_FIRST;
+        self.cfg_next_request = Some(now);
+        self.handle_timeout(now);
+    }
+
+    /// Every datagram in flight is considered lost: its events go back to
+    /// the unsent set.
+    fn recall_flights(&mut self) {
+        for (_, f) in std::mem::take(&mut self.flights) {
+            for id in f.ids {
+                if self.queue.contains_key(&id) {
+                    self.unsent.insert(id);
+                }
+            }
+        }
+        self.flight_of.clear();
+    }
+
+    fn leave_flight(&mut self, id: u64) {
+        if let Some(seq) = self.flight_of.remove(&id) {
+            if let Some(f) = self.flights.get_mut(&seq) {
+                f.remaining -= 1;
+                if f.remaining == 0 {
+                    self.flights.remove(&seq);
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, ids: &[u64]) {
+        let mut progress = false;
+        for id in ids {
+            if self.queue.remove(id).is_some() {
+                self.unsent.remove(id);
+                self.leave_flight(*id);
+                self.settled.push(*id);
+                progress = true;
+            }
+        }
+        if progress {
+            self.progress(now);
+            self.rto = RETRANSMIT_FIRST;
+            self.fill_window(now);
+        }
+    }
+
+    fn on_chunk(&mut self, now: Instant, version: u64, index: u16, total: u16, data: &[u8]) {
+        if self.assembly.is_none() && self.version == Some(version) {
+            // A late or repeated answer for what already runs.
+            return;
+        }
+        if self
+            .assembly
+            .as_ref()
+            .is_none_or(|a| a.version() != version)
+        {
+            match Reassembly::new(version, total) {
+                Ok(a) => self.assembly = Some(a),
+                Err(e) => {
+                    tracing::warn!("configuration chunk refused: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(a) = &mut self.assembly else { return };
+        match a.insert(index, total, data) {
+            Ok(wire::chunk::Inserted::New) => {
+                // Progress: give the rest of the transfer time to arrive.
+                self.cfg_backoff = CONFIG_RETRY_FIRST;
+                self.cfg_next_request = Some(now + CONFIG_RETRY_FIRST);
+            }
+            Ok(wire::chunk::Inserted::Duplicate) => {}
+            Err(e) => {
+                tracing::warn!("configuration chunk refused: {e}");
+                return;
+            }
+        }
+        match a.text() {
+            None => {}
+            Some(Ok(text)) => {
+                self.assembly = None;
+                self.version = Some(version);
+                self.cfg_next_request = None;
+                self.events
+                    .push_back(SessionEvent::Configure { version, text });
+            }
+            Some(Err(e)) => {
+                tracing::warn!("configuration version {version:016x} refused: {e}");
+                self.assembly = None;
+            }
+        }
+    }
+
+    /// Puts events into datagrams while the window has room.
+    fn fill_window(&mut self, now: Instant) {
+        let Some(to) = self.chosen else { return };
+        while !self.unsent.is_empty()
+            && self.flights.len() < MAX_FLIGHTS
+            && self.flight_of.len() < MAX_EVENTS_IN_FLIGHT
+        {
+            let mut batch = EventBatchBuilder::new(&self.host, self.floor(), &self.sizing);
+            let mut ids = Vec::new();
+            while self.flight_of.len() + ids.len() < MAX_EVENTS_IN_FLIGHT {
+                let Some(&id) = self.unsent.first() else {
+                    break;
+                };
+                let Some(e) = self.queue.get(&id) else {
+                    self.unsent.remove(&id);
+                    continue;
+                };
+                if batch.try_push(e.clone()).is_err() {
+                    break;
+                }
+                self.unsent.remove(&id);
+                ids.push(id);
+            }
+            if ids.is_empty() {
+                // An event that fits nowhere cannot happen (the spool cuts
+                // every event to fit); never spin on it.
+                if let Some(id) = self.unsent.pop_first() {
+                    tracing::error!("event {id} does not fit in a datagram; dropped");
+                    self.queue.remove(&id);
+                    self.settled.push(id);
+                }
+                continue;
+            }
+            if self.flights.is_empty() {
+                self.progress(now);
+            }
+            let seq = self.next_flight;
+            self.next_flight += 1;
+            for id in &ids {
+                self.flight_of.insert(*id, seq);
+            }
+            self.flights.insert(
+                seq,
+                Flight {
+                    remaining: ids.len(),
+                    ids,
+                    deadline: now + self.rto,
+                },
+            );
+            self.transmit.push_back((to, batch.finish()));
+        }
+    }
+
+    fn best_other(&self, now: Instant) -> Option<SocketAddr> {
+        self.supervisors
+            .iter()
+            .filter(|(a, s)| Some(**a) != self.chosen && s.alive(now))
+            .max_by_key(|(_, s)| s.last_beacon)
+            .map(|(a, _)| *a)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Supervisor lost, or silent about outstanding events.
+        if let Some(c) = self.chosen {
+            let lost = self.supervisors.get(&c).is_none_or(|s| !s.alive(now));
+            let silent = self.is_silent(now);
+            if lost || silent {
+                match self.best_other(now) {
+                    Some(other) => {
+                        tracing::info!(from = %c, to = %other, lost, "moving to another supervisor");
+                        self.choose(now, other);
+                        return;
+                    }
+                    None if lost => {
+                        self.chosen = None;
+                        self.recall_flights();
+                        self.events
+                            .push_back(SessionEvent::SupervisorLost { addr: c });
+                    }
+                    None => self.silence_exhausted = silent,
+                }
+            }
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + HEARTBEAT_INTERVAL;
+            let hb = self.heartbeat_at(now);
+            let alive: Vec<SocketAddr> = self
+                .supervisors
+                .iter()
+                .filter(|(_, s)| s.alive(now))
+                .map(|(a, _)| *a)
+                .collect();
+            for a in alive {
+                self.transmit.push_back((a, hb.clone()));
+            }
+        }
+        if let (Some(to), Some(at)) = (self.chosen, self.cfg_next_request) {
+            if now >= at {
+                let missing = self.assembly.as_ref().map(|a| a.missing());
+                self.transmit.push_back((
+                    to,
+                    Message::ConfigRequest {
+                        host: self.host.clone(),
+                        have: self.version,
+                        missing,
+                    },
+                ));
+                self.cfg_next_request = Some(now + self.cfg_backoff);
+                self.cfg_backoff = (self.cfg_backoff * 2).min(CONFIG_RETRY_MAX);
+            }
+        }
+        let expired: Vec<u64> = self
+            .flights
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        if !expired.is_empty() {
+            self.rto = (self.rto * 2).min(RETRANSMIT_MAX);
+            for seq in expired {
+                if let Some(f) = self.flights.remove(&seq) {
+                    for id in f.ids {
+                        if self.flight_of.get(&id) == Some(&seq) {
+                            self.flight_of.remove(&id);
+                            self.unsent.insert(id);
+                        }
+                    }
+                }
+            }
+        }
+        self.fill_window(now);
+    }
+
+    /// The next moment [`Session::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = Some(self.next_heartbeat);
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        if let Some(c) = self.chosen {
+            consider(self.cfg_next_request);
+            consider(self.supervisors.get(&c).map(Supervisor::expires));
+            if !self.flights.is_empty() && !self.silence_exhausted {
+                consider(Some(self.last_progress + ACK_SILENCE_FAILOVER));
+            }
+        }
+        consider(self.flights.values().map(|f| f.deadline).min());
+        t
+    }
+}

@@ -1,0 +1,492 @@
+//! The on-disk spool of unacknowledged events and the event-id high-water
+//! mark (SPEC §7). The events themselves live in memory in the
+//! [`Session`](crate::session::Session); this file is what survives a crash.
+//!
+//! Files in the spool directory (the host name is part of each name, so
+//! several observers can share a directory):
+//!
+//! * `observer-HOST.spool` — the header `436SPOOL1\n`, then append-only
+//!   records `[kind u8][len u32 LE][payload][fnv-1a-32 of payload, u32 LE]`.
+//!   Kind `E` is one event (`id u64, time_ms i64, kind u8, value flag u8 +
+//!   f64, tags, source flag u8 + source, message`, strings as `u32 LE length
+//!   + UTF-8`), kind `A` a list of acknowledged (or dropped) ids (`count u32,
+//!   ids u64…`). All integers little-endian. On start the records are
+//!   replayed; a torn or corrupt tail (a crash mid-write) ends the replay and
+//!   is cut off. When most events are acknowledged the live ones are
+//!   rewritten to `observer-HOST.spool.tmp`, fsynced and renamed over.
+//! * `observer-HOST.ids` — `436IDS1 N\n`: every id below N may have been
+//!   used. Ids are reserved in blocks of [`ID_BLOCK`]: the new mark is
+//!   written (tmp → fsync → rename) *before* an id of the block is used, and
+//!   a restart starts at max(mark, unix microseconds), so ids never repeat
+//!   and keep increasing across restarts.
+//!
+//! Durability: records are written with one `write(2)` per batch into the
+//! page cache and not fsynced per event; an observer killed with SIGKILL
+//! loses nothing, a power cut may lose the last seconds.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use wire::{Event, EventKind};
+
+use crate::raised::Raised;
+use crate::timers::ID_BLOCK;
+
+const HEADER: &[u8] = b"436SPOOL1\n";
+const IDS_TAG: &str = "436IDS1";
+const KIND_EVENT: u8 = b'E';
+const KIND_ACK: u8 = b'A';
+/// A record larger than this is corruption, not an event.
+const MAX_RECORD: usize = 1 << 20;
+/// Compaction is considered past this many event records in the file.
+const COMPACT_MIN_RECORDS: u64 = 4096;
+
+/// Why the spool cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool file {path} cannot be {action}: {source}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+    #[error("spool id file {0} is not a 436 id file")]
+    BadIdFile(PathBuf),
+}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> SpoolError + 'a {
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// The append-only spool file and the id allocator; see the module doc.
+#[derive(Debug)]
+pub struct EventSpool {
+    path: PathBuf,
+    ids_path: PathBuf,
+    file: File,
+    pending: Vec<u8>,
+    next_id: u64,
+    reserved_until: u64,
+    /// Event records in the file (live or not).
+    event_records: u64,
+}
+
+/// What replaying the spool found.
+#[derive(Debug)]
+pub struct Replayed {
+    /// Unacknowledged events, by increasing id.
+    pub events: Vec<Event>,
+    /// Bytes of torn or corrupt tail cut off.
+    pub cut_bytes: u64,
+}
+
+impl EventSpool {
+    /// Opens (or creates) the spool of `host` in `dir` and replays it.
+    pub fn open(dir: &Path, host: &str) -> Result<(EventSpool, Replayed), SpoolError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir, "created"))?;
+        let path = dir.join(format!("observer-{host}.spool"));
+        let ids_path = dir.join(format!("observer-{host}.ids"));
+        let (events, good_len, file_len, event_records) = replay(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path, "opened"))?;
+        if good_len < file_len || file_len == 0 {
+            file.set_len(good_len).map_err(io_err(&path, "repaired"))?;
+        }
+        let mark = read_mark(&ids_path)?;
+        let max_seen = events.keys().next_back().map_or(0, |m| m + 1);
+        let next_id = mark.max(unix_micros()).max(max_seen);
+        let mut spool = EventSpool {
+            path,
+            ids_path,
+            file,
+            pending: Vec::new(),
+            next_id,
+            reserved_until: 0,
+            event_records,
+        };
+        if good_len == 0 {
+            spool.pending.extend_from_slice(HEADER);
+            spool.flush()?;
+        }
+        spool.reserve(1)?;
+        Ok((
+            spool,
+            Replayed {
+                events: events.into_values().collect(),
+                cut_bytes: file_len.saturating_sub(good_len),
+            },
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reserve(&mut self, n: u64) -> Result<(), SpoolError> {
+        if self.next_id.saturating_add(n) <= self.reserved_until {
+            return Ok(());
+        }
+        let mark = self.next_id.saturating_add(n).saturating_add(ID_BLOCK);
+        write_atomically(&self.ids_path, format!("{IDS_TAG} {mark}\n").as_bytes())?;
+        self.reserved_until = mark;
+        Ok(())
+    }
+
+    /// Gives `raised` their ids and queues their records; call
+    /// [`EventSpool::flush`] before sending them.
+    pub fn append(&mut self, raised: Vec<Raised>) -> Result<Vec<Event>, SpoolError> {
+        self.reserve(raised.len() as u64)?;
+        let mut out = Vec::with_capacity(raised.len());
+        for r in raised {
+            let mut e = Event {
+                id: self.next_id,
+                time_ms: r.time_ms,
+                tags: r.tags,
+                source: r.source,
+                kind: r.kind,
+                message: r.message,
+                value: r.value,
+            };
+            e.fit_to_datagram();
+            self.next_id += 1;
+            encode_event(&mut self.pending, &e);
+            self.event_records += 1;
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// Queues a record saying `ids` need not be sent again (acknowledged or
+    /// dropped).
+    pub fn record_settled(&mut self, ids: &[u64]) {
+        for chunk in ids.chunks(8192) {
+            let mut payload = Vec::with_capacity(4 + 8 * chunk.len());
+            payload.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+            for id in chunk {
+                payload.extend_from_slice(&id.to_le_bytes());
+            }
+            push_record(&mut self.pending, KIND_ACK, &payload);
+        }
+    }
+
+    /// Writes what is queued with one `write(2)`.
+    pub fn flush(&mut self) -> Result<(), SpoolError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let r = self.file.write_all(&self.pending);
+        self.pending.clear();
+        r.map_err(io_err(&self.path, "written"))
+    }
+
+    /// Rewrites the file with only `live` events when they are a small part
+    /// of it. Returns whether it did.
+    pub fn maybe_compact<'a>(
+        &mut self,
+        live: usize,
+        events: impl Iterator<Item = &'a Event>,
+    ) -> Result<bool, SpoolError> {
+        if self.event_records < COMPACT_MIN_RECORDS || (live as u64) * 4 > self.event_records {
+            return Ok(false);
+        }
+        self.flush()?;
+        let mut body = HEADER.to_vec();
+        let mut n = 0;
+        for e in events {
+            encode_event(&mut body, e);
+            n += 1;
+        }
+        let tmp = self.path.with_extension("spool.tmp");
+        write_atomically_via(&tmp, &self.path, &body)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path, "reopened"))?;
+        self.event_records = n;
+        Ok(true)
+    }
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn read_mark(path: &Path) -> Result<u64, SpoolError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut words = text.split_whitespace();
+            match (
+                words.next(),
+                words.next().and_then(|n| n.parse::<u64>().ok()),
+            ) {
+                (Some(IDS_TAG), Some(n)) => Ok(n),
+                _ => Err(SpoolError::BadIdFile(path.to_path_buf())),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io_err(path, "read")(e)),
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
+    let tmp = path.with_extension("tmp");
+    write_atomically_via(&tmp, path, bytes)
+}
+
+fn write_atomically_via(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
+    let mut f = File::create(tmp).map_err(io_err(tmp, "created"))?;
+    f.write_all(bytes).map_err(io_err(tmp, "written"))?;
+    f.sync_all().map_err(io_err(tmp, "synced"))?;
+    std::fs::rename(tmp, path).map_err(io_err(path, "replaced"))?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable once the directory is synced; a
+        // failure here only weakens power-loss safety.
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::debug!("cannot sync {}: {e}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn fnv32(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+fn push_record(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&fnv32(payload).to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn encode_event(out: &mut Vec<u8>, e: &Event) {
+    let mut p = Vec::with_capacity(64 + e.message.len() + e.tags.len());
+    p.extend_from_slice(&e.id.to_le_bytes());
+    p.extend_from_slice(&e.time_ms.to_le_bytes());
+    p.push(match e.kind {
+        EventKind::Alert => 0,
+        EventKind::Metric => 1,
+        EventKind::System => 2,
+    });
+    p.push(u8::from(e.value.is_some()));
+    p.extend_from_slice(&e.value.unwrap_or(0.0).to_le_bytes());
+    put_str(&mut p, &e.tags);
+    p.push(u8::from(e.source.is_some()));
+    put_str(&mut p, e.source.as_deref().unwrap_or(""));
+    put_str(&mut p, &e.message);
+    push_record(out, KIND_EVENT, &p);
+}
+
+/// A cursor over a record payload; `None` on anything short or invalid.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}
+
+fn decode_event(payload: &[u8]) -> Option<Event> {
+    let mut c = Cursor(payload);
+    let id = c.u64()?;
+    let time_ms = c.u64()? as i64;
+    let kind = match c.u8()? {
+        0 => EventKind::Alert,
+        1 => EventKind::Metric,
+        2 => EventKind::System,
+        _ => return None,
+    };
+    let has_value = c.u8()? != 0;
+    let value = f64::from_bits(c.u64()?);
+    let tags = c.string()?;
+    let has_source = c.u8()? != 0;
+    let source = c.string()?;
+    let message = c.string()?;
+    if !c.0.is_empty() {
+        return None;
+    }
+    Some(Event {
+        id,
+        time_ms,
+        tags,
+        source: has_source.then_some(source),
+        kind,
+        message,
+        value: has_value.then_some(value),
+    })
+}
+
+type ReplayResult = (BTreeMap<u64, Event>, u64, u64, u64);
+
+/// Unacked events, the length of the valid prefix, the file length, and the
+/// number of event records.
+fn replay(path: &Path) -> Result<ReplayResult, SpoolError> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => {
+            f.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((BTreeMap::new(), 0, 0, 0)),
+        Err(e) => return Err(io_err(path, "opened")(e)),
+    }
+    let mut events = BTreeMap::new();
+    if !bytes.starts_with(HEADER) {
+        if !bytes.is_empty() {
+            tracing::warn!("{} is not a 436 spool; starting it afresh", path.display());
+        }
+        return Ok((events, 0, bytes.len() as u64, 0));
+    }
+    let mut pos = HEADER.len();
+    let mut records = 0;
+    while pos < bytes.len() {
+        let mut c = Cursor(&bytes[pos..]);
+        let Some(kind) = c.u8() else { break };
+        let Some(len) = c.u32().map(|l| l as usize).filter(|l| *l <= MAX_RECORD) else {
+            break;
+        };
+        let Some(payload) = c.take(len) else { break };
+        let Some(sum) = c.u32() else { break };
+        if sum != fnv32(payload) {
+            break;
+        }
+        match kind {
+            KIND_EVENT => {
+                let Some(e) = decode_event(payload) else {
+                    break;
+                };
+                records += 1;
+                events.insert(e.id, e);
+            }
+            KIND_ACK => {
+                let mut a = Cursor(payload);
+                let Some(n) = a.u32() else { break };
+                for _ in 0..n {
+                    let Some(id) = a.u64() else { break };
+                    events.remove(&id);
+                }
+            }
+            _ => break,
+        }
+        pos += 1 + 4 + len + 4;
+    }
+    if pos < bytes.len() {
+        tracing::warn!(
+            "{}: {} bytes of torn or corrupt records at the end were cut off",
+            path.display(),
+            bytes.len() - pos
+        );
+    }
+    Ok((events, pos as u64, bytes.len() as u64, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raised(msg: &str) -> Raised {
+        Raised::alert(1, "t", Some("/x"), msg.to_string())
+    }
+
+    #[test]
+    fn unacked_events_survive_a_reopen_and_ids_keep_increasing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, r) = EventSpool::open(dir.path(), "h1").unwrap();
+        assert!(r.events.is_empty());
+        let evs = s
+            .append(vec![raised("a"), raised("b"), raised("c")])
+            .unwrap();
+        s.record_settled(&[evs[1].id]);
+        s.flush().unwrap();
+        let last = evs[2].id;
+        drop(s);
+        let (mut s, r) = EventSpool::open(dir.path(), "h1").unwrap();
+        let msgs: Vec<_> = r.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(msgs, ["a", "c"]);
+        assert_eq!(r.events[1], evs[2]);
+        let more = s.append(vec![raised("d")]).unwrap();
+        assert!(more[0].id > last);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_appends_continue_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = EventSpool::open(dir.path(), "h").unwrap();
+        let _ = s.append(vec![raised("a")]).unwrap();
+        s.flush().unwrap();
+        let path = s.path().to_path_buf();
+        drop(s);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[KIND_EVENT, 200, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+        let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
+        assert_eq!(r.events.len(), 1);
+        assert_eq!(r.cut_bytes, 7);
+        let _ = s.append(vec![raised("b")]).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
+        assert_eq!(r.events.len(), 2);
+    }
+
+    #[test]
+    fn compaction_keeps_only_live_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = EventSpool::open(dir.path(), "h").unwrap();
+        let evs = s
+            .append((0..5000).map(|i| raised(&i.to_string())).collect())
+            .unwrap();
+        let ids: Vec<u64> = evs[..4990].iter().map(|e| e.id).collect();
+        s.record_settled(&ids);
+        s.flush().unwrap();
+        let before = std::fs::metadata(s.path()).unwrap().len();
+        assert!(s.maybe_compact(10, evs[4990..].iter()).unwrap());
+        assert!(std::fs::metadata(s.path()).unwrap().len() < before / 100);
+        drop(s);
+        let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
+        assert_eq!(r.events.len(), 10);
+        assert_eq!(r.events[0].message, "4990");
+    }
+}

@@ -1,0 +1,299 @@
+//! Following one log file by path across rotations (SPEC §4), the way
+//! vector's file-source does it.
+//!
+//! A file is told apart by its device and inode *and* a fingerprint of its
+//! first bytes: the inode says whether the path now names another file; the
+//! fingerprint catches a file truncated and refilled past the read offset
+//! between two looks (copy-truncate under a busy writer), and a reused inode.
+//!
+//! * Rename rotation: the old file stays open and is read to its end (and
+//!   a while longer, for writers that have not reopened yet); the new file
+//!   is read from its start.
+//! * Copy-truncate (size below the offset, or first bytes changed): read
+//!   from 0.
+//! * Delete and re-create: the deleted file is finished, the new one read
+//!   from its start.
+//! * A file missing when the configuration is applied is read from its start
+//!   once it appears.
+//!
+//! Lines are handed out as bytes without the newline, cut at
+//! [`MAX_LINE`](crate::timers::MAX_LINE); a last line without a newline is
+//! kept until its newline arrives. No clock inside: `now` is passed in.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::timers::{MAX_LINE, READ_BUDGET, ROTATED_GRACE};
+
+/// Bytes at the start of a file that make up its fingerprint.
+const FINGERPRINT_LEN: usize = 256;
+/// Bytes read per `pread`.
+const BLOCK: usize = 256 * 1024;
+/// A path missing for this long (or from the start) is reported missing;
+/// shorter gaps are the normal moment of a rotation.
+const MISSING_GRACE: Duration = Duration::from_secs(3);
+
+/// How the followed path looks after a poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailState {
+    Following,
+    /// The path does not exist (the reason is for the operator).
+    Missing,
+    Unreadable(String),
+}
+
+/// What one [`LogTailer::poll`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub state: TailState,
+    /// The read budget ran out: poll again soon.
+    pub more: bool,
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    dev: u64,
+    ino: u64,
+    offset: u64,
+    partial: Vec<u8>,
+    /// Skipping the rest of an over-long line already handed out cut.
+    skipping: bool,
+    fingerprint: Option<(usize, u64)>,
+    last_data: Instant,
+}
+
+/// Follows one path; see the module doc.
+#[derive(Debug)]
+pub struct LogTailer {
+    path: PathBuf,
+    current: Option<OpenFile>,
+    rotated: Vec<OpenFile>,
+    missing_since: Option<Instant>,
+    ever_seen: bool,
+    buf: Vec<u8>,
+}
+
+impl LogTailer {
+    /// Starts following `path` at its current end (no history), or from the
+    /// start of the file once it appears when it does not exist yet.
+    pub fn at_end(path: &Path, now: Instant) -> LogTailer {
+        let mut t = LogTailer {
+            path: path.to_path_buf(),
+            current: None,
+            rotated: Vec::new(),
+            missing_since: None,
+            ever_seen: false,
+            buf: Vec::new(),
+        };
+        if let Ok(mut f) = open(path, now) {
+            if let Ok(meta) = f.file.metadata() {
+                f.offset = meta.len();
+                t.ever_seen = true;
+                t.current = Some(f);
+            }
+        }
+        t
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads what is new, calling `line` for each complete line, in order:
+    /// a rotated-away file before its successor.
+    pub fn poll(&mut self, now: Instant, line: &mut dyn FnMut(&[u8])) -> PollOutcome {
+        let mut budget = READ_BUDGET;
+        let state = self.check_path(now);
+        if self.buf.len() != BLOCK {
+            self.buf = vec![0; BLOCK];
+        }
+        let buf = &mut self.buf;
+        let mut more = false;
+        let mut i = 0;
+        while i < self.rotated.len() {
+            let f = &mut self.rotated[i];
+            let got = read_new(f, buf, &mut budget, now, line);
+            more |= budget == 0;
+            let quiet = now.saturating_duration_since(f.last_data) >= ROTATED_GRACE;
+            if got.is_err() || (quiet && budget > 0) {
+                let done = self.rotated.remove(i);
+                flush_partial(done, line);
+            } else {
+                i += 1;
+            }
+        }
+        let mut state = state;
+        if let Some(f) = &mut self.current {
+            if let Err(e) = read_new(f, buf, &mut budget, now, line) {
+                state = TailState::Unreadable(e.to_string());
+            }
+            more |= budget == 0;
+        }
+        PollOutcome { state, more }
+    }
+
+    /// Looks at what the path names now and switches files if needed.
+    fn check_path(&mut self, now: Instant) -> TailState {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => {
+                self.missing_since = None;
+                if !meta.is_file() {
+                    return TailState::Unreadable("not a regular file".into());
+                }
+                let same = self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.dev == meta.dev() && c.ino == meta.ino());
+                if same {
+                    return TailState::Following;
+                }
+                match open(&self.path, now) {
+                    Ok(f) => {
+                        self.ever_seen = true;
+                        if let Some(old) = self.current.replace(f) {
+                            self.rotated.push(old);
+                        }
+                        TailState::Following
+                    }
+                    Err(e) => TailState::Unreadable(e.to_string()),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(old) = self.current.take() {
+                    self.rotated.push(old);
+                }
+                let since = *self.missing_since.get_or_insert(now);
+                if !self.ever_seen || now.saturating_duration_since(since) >= MISSING_GRACE {
+                    TailState::Missing
+                } else {
+                    TailState::Following
+                }
+            }
+            Err(e) => TailState::Unreadable(e.to_string()),
+        }
+    }
+}
+
+fn open(path: &Path, now: Instant) -> io::Result<OpenFile> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    Ok(OpenFile {
+        file,
+        dev: meta.dev(),
+        ino: meta.ino(),
+        offset: 0,
+        partial: Vec::new(),
+        skipping: false,
+        fingerprint: None,
+        last_data: now,
+    })
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Reads `f` from its offset to its end (within `budget`), handling a
+/// truncation first.
+fn read_new(
+    f: &mut OpenFile,
+    buf: &mut [u8],
+    budget: &mut usize,
+    now: Instant,
+    line: &mut dyn FnMut(&[u8]),
+) -> io::Result<()> {
+    let size = f.file.metadata()?.len();
+    let mut head = [0u8; FINGERPRINT_LEN];
+    let head_len = read_full_at(
+        &f.file,
+        &mut head[..(size as usize).min(FINGERPRINT_LEN)],
+        0,
+    )?;
+    let rewritten = match f.fingerprint {
+        Some((len, hash)) => head_len < len || fnv1a(&head[..len]) != hash,
+        None => false,
+    };
+    if size < f.offset || (rewritten && f.offset > 0) {
+        // Truncated (copy-truncate): what was half a line is all we will
+        // ever get of it.
+        flush_partial_ref(f, line);
+        f.offset = 0;
+    }
+    f.fingerprint = Some((head_len, fnv1a(&head[..head_len])));
+    while *budget > 0 {
+        let want = buf.len().min(*budget);
+        let n = f.file.read_at(&mut buf[..want], f.offset)?;
+        if n == 0 {
+            break;
+        }
+        f.offset += n as u64;
+        *budget = budget.saturating_sub(n);
+        f.last_data = now;
+        split_lines(f, &buf[..n], line);
+    }
+    Ok(())
+}
+
+fn read_full_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], at + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+fn split_lines(f: &mut OpenFile, mut data: &[u8], line: &mut dyn FnMut(&[u8])) {
+    while let Some(nl) = data.iter().position(|b| *b == b'\n') {
+        let (piece, rest) = data.split_at(nl);
+        data = &rest[1..];
+        if f.skipping {
+            f.skipping = false;
+            continue;
+        }
+        if f.partial.is_empty() {
+            line(&piece[..piece.len().min(MAX_LINE)]);
+        } else {
+            let room = MAX_LINE - f.partial.len();
+            f.partial.extend_from_slice(&piece[..piece.len().min(room)]);
+            line(&f.partial);
+            f.partial.clear();
+        }
+    }
+    if f.skipping || data.is_empty() {
+        return;
+    }
+    let room = MAX_LINE - f.partial.len();
+    if data.len() >= room {
+        f.partial.extend_from_slice(&data[..room]);
+        line(&f.partial);
+        f.partial.clear();
+        f.skipping = true;
+    } else {
+        f.partial.extend_from_slice(data);
+    }
+}
+
+fn flush_partial_ref(f: &mut OpenFile, line: &mut dyn FnMut(&[u8])) {
+    if !f.partial.is_empty() {
+        line(&f.partial);
+        f.partial.clear();
+    }
+    f.skipping = false;
+}
+
+fn flush_partial(mut f: OpenFile, line: &mut dyn FnMut(&[u8])) {
+    flush_partial_ref(&mut f, line);
+}

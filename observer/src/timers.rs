@@ -1,0 +1,62 @@
+//! Every protocol timer and observer limit (SPEC §7, §9), documented in one
+//! place. A change here changes how the observer behaves on the LAN.
+
+use std::time::Duration;
+
+/// Beacon interval assumed until two beacons from one supervisor were heard.
+pub const DEFAULT_BEACON_INTERVAL: Duration = Duration::from_secs(5);
+/// Learned beacon intervals are clamped to this range.
+pub const MIN_BEACON_INTERVAL: Duration = Duration::from_millis(200);
+pub const MAX_BEACON_INTERVAL: Duration = Duration::from_secs(120);
+/// A supervisor is lost after this many beacon intervals without a beacon.
+pub const BEACONS_LOST: u32 = 3;
+
+/// Heartbeats go to every supervisor heard, this often.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Configuration (re-)requests back off from the first to the last value,
+/// doubling.
+pub const CONFIG_RETRY_FIRST: Duration = Duration::from_secs(1);
+pub const CONFIG_RETRY_MAX: Duration = Duration::from_secs(10);
+/// After "no configuration for this host", ask again this often.
+pub const NO_CONFIG_RETRY: Duration = Duration::from_secs(60);
+
+/// Unacknowledged event datagrams are re-sent after this time-out, doubling
+/// up to the maximum.
+pub const RETRANSMIT_FIRST: Duration = Duration::from_millis(500);
+pub const RETRANSMIT_MAX: Duration = Duration::from_secs(8);
+/// Move to another beaconing supervisor when outstanding events got no
+/// acknowledgement for this long.
+pub const ACK_SILENCE_FAILOVER: Duration = Duration::from_secs(10);
+/// Most event datagrams in flight at once.
+pub const MAX_FLIGHTS: usize = 256;
+/// Most events in flight at once.
+pub const MAX_EVENTS_IN_FLIGHT: usize = 4096;
+
+/// Events kept in the spool; past it the oldest are dropped and reported.
+pub const SPOOL_CAPACITY: usize = 100_000;
+/// Event ids are reserved on disk in blocks this large.
+pub const ID_BLOCK: u64 = 10_000;
+
+/// Process checks run this often.
+pub const PROCESS_CHECK_INTERVAL: Duration = Duration::from_secs(20);
+/// Commands run this often.
+pub const COMMAND_INTERVAL: Duration = Duration::from_secs(60);
+/// A command still running after this is killed with its children.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Command output kept; the rest is read and discarded.
+pub const COMMAND_OUTPUT_CAP: usize = 1 << 20;
+
+/// Log files are re-checked this often even without a notification.
+pub const LOG_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Lines longer than this are cut.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Bytes read from one file per pass before other work gets a turn.
+pub const READ_BUDGET: usize = 4 << 20;
+/// A rotated-away file is still read until it has been quiet this long.
+pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+/// Watches on missing directories are retried this often.
+pub const WATCH_RETRY: Duration = Duration::from_secs(10);
+
+/// A datagram that fails to decode logs its sender at most this often.
+pub const DECODE_LOG_INTERVAL: Duration = Duration::from_secs(60);
