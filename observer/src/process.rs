@@ -109,9 +109,12 @@ impl ProcessTable {
     /// run it off the async loop.
     pub fn count(&mut self, patterns: &[Regex]) -> Result<Vec<u64>, ProcessTableError> {
         // `nothing()` still includes tasks: without `without_tasks` every
-        // thread would count as a process.
+        // thread would count as a process. Command lines are re-read every
+        // check (`Always`, a few ms every 20 s): with `OnlyIfNotSet` a
+        // process seen between fork and exec keeps its parent's command
+        // line forever.
         let kind = ProcessRefreshKind::nothing()
-            .with_cmd(UpdateKind::OnlyIfNotSet)
+            .with_cmd(UpdateKind::Always)
             .without_tasks();
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
@@ -199,6 +202,8 @@ mod tests {
             .args(["-c", "sleep 30; exit 0 # proc-table-marker-436"])
             .spawn()
             .unwrap();
+        // Let sh fork and exec sleep first.
+        std::thread::sleep(std::time::Duration::from_millis(300));
         let mut table = ProcessTable::new().unwrap();
         let pats = [Regex::new("proc-table-marker-436").unwrap()];
         let counts = table.count(&pats).unwrap();

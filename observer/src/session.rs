@@ -100,6 +100,8 @@ pub struct Session {
     /// Outstanding events went unacknowledged too long, but there was no
     /// other supervisor to move to: wait for one (or for an ack).
     silence_exhausted: bool,
+    /// Events were sent and not all acknowledged since `last_progress`.
+    awaiting_ack: bool,
     told_no_config: bool,
     highest_queued: Option<u64>,
     capacity: usize,
@@ -133,6 +135,7 @@ impl Session {
             rto: RETRANSMIT_FIRST,
             last_progress: now,
             silence_exhausted: false,
+            awaiting_ack: false,
             told_no_config: false,
             highest_queued: None,
             capacity: capacity.max(1),
@@ -328,7 +331,7 @@ impl Session {
     }
 
     fn is_silent(&self, now: Instant) -> bool {
-        !self.flights.is_empty() && now >= self.last_progress + ACK_SILENCE_FAILOVER
+        self.awaiting_ack && now >= self.last_progress + ACK_SILENCE_FAILOVER
     }
 
     fn progress(&mut self, now: Instant) {
@@ -348,6 +351,7 @@ impl Session {
         self.recall_flights();
         self.rto = RETRANSMIT_FIRST;
         self.progress(now);
+        self.awaiting_ack = false;
         // Re-use the configuration when the new supervisor has the same
         // version (answer: unchanged); after "no configuration" keep the
         // slow pace.
@@ -393,6 +397,9 @@ impl Session {
         }
         if progress {
             self.progress(now);
+            if self.flights.is_empty() {
+                self.awaiting_ack = false;
+            }
             self.rto = RETRANSMIT_FIRST;
             self.fill_window(now);
         }
@@ -478,7 +485,9 @@ impl Session {
                 }
                 continue;
             }
-            if self.flights.is_empty() {
+            if !self.awaiting_ack {
+                // Retransmissions do not restart the silence clock.
+                self.awaiting_ack = true;
                 self.progress(now);
             }
             let seq = self.next_flight;
@@ -520,6 +529,7 @@ impl Session {
                     }
                     None if lost => {
                         self.chosen = None;
+                        self.awaiting_ack = false;
                         self.recall_flights();
                         self.events
                             .push_back(SessionEvent::SupervisorLost { addr: c });
@@ -589,7 +599,7 @@ impl Session {
         if let Some(c) = self.chosen {
             consider(self.cfg_next_request);
             consider(self.supervisors.get(&c).map(Supervisor::expires));
-            if !self.flights.is_empty() && !self.silence_exhausted {
+            if self.awaiting_ack && !self.silence_exhausted {
                 consider(Some(self.last_progress + ACK_SILENCE_FAILOVER));
             }
         }
