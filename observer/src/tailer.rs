@@ -116,10 +116,10 @@ impl LogTailer {
         let mut i = 0;
         while i < self.rotated.len() {
             let f = &mut self.rotated[i];
-            let got = read_new(f, buf, &mut budget, now, line);
+            let got = read_new(f, buf, &mut budget, now, true, line);
             more |= budget == 0;
             let quiet = now.saturating_duration_since(f.last_data) >= ROTATED_GRACE;
-            if got.is_err() || (quiet && budget > 0) {
+            if !matches!(got, Ok(true)) || (quiet && budget > 0) {
                 let done = self.rotated.remove(i);
                 flush_partial(done, line);
             } else {
@@ -128,7 +128,7 @@ impl LogTailer {
         }
         let mut state = state;
         if let Some(f) = &mut self.current {
-            if let Err(e) = read_new(f, buf, &mut budget, now, line) {
+            if let Err(e) = read_new(f, buf, &mut budget, now, false, line) {
                 state = TailState::Unreadable(e.to_string());
             }
             more |= budget == 0;
@@ -203,14 +203,16 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Reads `f` from its offset to its end (within `budget`), handling a
-/// truncation first.
+/// truncation first. A rotated-away file that was truncated or rewritten is
+/// no longer part of the followed stream: `Ok(false)`, stop reading it.
 fn read_new(
     f: &mut OpenFile,
     buf: &mut [u8],
     budget: &mut usize,
     now: Instant,
+    rotated: bool,
     line: &mut dyn FnMut(&[u8]),
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let size = f.file.metadata()?.len();
     let mut head = [0u8; FINGERPRINT_LEN];
     let head_len = read_full_at(
@@ -223,6 +225,9 @@ fn read_new(
         None => false,
     };
     if size < f.offset || (rewritten && f.offset > 0) {
+        if rotated {
+            return Ok(false);
+        }
         // Truncated (copy-truncate): what was half a line is all we will
         // ever get of it.
         flush_partial_ref(f, line);
@@ -240,7 +245,7 @@ fn read_new(
         f.last_data = now;
         split_lines(f, &buf[..n], line);
     }
-    Ok(())
+    Ok(true)
 }
 
 fn read_full_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
