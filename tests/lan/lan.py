@@ -542,12 +542,18 @@ def all_events(sups) -> list[dict]:
     return out
 
 
+_probe_round = 0
+
+
 def probe_configured(observers, sups, timeout: float = 10, started: dict | None = None) -> dict:
     """Writes a probe line `ERROR seq=<name>-probe-<k>` every 100 ms into each
     observer's app.log until one of them shows up in a stream of `sups`.
     Returns name -> seconds from the observer's start to the write of the
     first probe that arrived (an upper bound on its time to be configured),
     or None when none arrived within `timeout` of now."""
+    global _probe_round
+    _probe_round += 1
+    tag = f"probe{_probe_round}"
     t_written: dict = {}
     found: dict = {o.name: None for o in observers}
     k = 0
@@ -556,7 +562,7 @@ def probe_configured(observers, sups, timeout: float = 10, started: dict | None 
         now = time.monotonic()
         for o in observers:
             if found[o.name] is None:
-                o.raise_events("probe", 1, start=k)
+                o.raise_events(tag, 1, start=k)
                 t_written[(o.name, k)] = now
         k += 1
         time.sleep(0.1)
@@ -564,7 +570,7 @@ def probe_configured(observers, sups, timeout: float = 10, started: dict | None 
         for o in observers:
             if found[o.name] is None:
                 for j in range(k):
-                    if f"{o.name}-probe-{j}" in seen:
+                    if f"{o.name}-{tag}-{j}" in seen and (o.name, j) in t_written:
                         t0 = (started or {}).get(o.name, o.proc.started)
                         found[o.name] = round(t_written[(o.name, j)] - t0, 2)
                         break
