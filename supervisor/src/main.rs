@@ -1,6 +1,7 @@
 //! `supervisor [--check] [--gen-key FILE] CONFIG`: the thin binary around
 //! [`supervisor::run`]: arguments, logging, signals.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -148,7 +149,11 @@ fn init_logging(
     let (writer, guard) = tracing_appender::non_blocking(appender);
     tracing_subscriber::registry()
         .with(LevelFilter::INFO)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

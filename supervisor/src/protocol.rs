@@ -10,6 +10,11 @@
 //! and [`Supervisor::poll_timeout`] (when to call `handle_timeout` next).
 //! Every input carries [`Now`]: a monotonic instant for timers and the wall
 //! clock in milliseconds for sealing and the stream's receive times.
+//!
+//! Events are accepted from any valid host name, also one without a
+//! configuration file: an observer whose file was removed still holds
+//! events in its spool, and they must not be lost. Liveness, resets on file
+//! changes and `Host is inactive` concern only hosts with a file.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -126,6 +131,9 @@ struct OwedAck {
     to: SocketAddr,
     host: HostName,
     ids: Vec<u64>,
+    /// The ids among `ids` written for the first time in this batch: to
+    /// forget if the write fails, so the re-sent events are written.
+    new_ids: Vec<u64>,
 }
 
 /// Stream lines and acknowledgements gathered since the last write.
@@ -133,8 +141,6 @@ struct OwedAck {
 struct PendingWrite {
     event_lines: Vec<u8>,
     events: u64,
-    /// (host, id) of each new event line, to forget if the write fails.
-    new_ids: Vec<(HostName, u64)>,
     acks: Vec<OwedAck>,
     ack_index: HashMap<(SocketAddr, HostName), usize>,
 }
@@ -436,9 +442,11 @@ impl Supervisor {
             }
             Err(e) => {
                 self.counters.stream_write_failures += 1;
-                for (host, id) in done.write.new_ids {
-                    if let Some(state) = self.hosts.get_mut(&host) {
-                        state.seen.forget(id);
+                for ack in done.write.acks {
+                    if let Some(state) = self.hosts.get_mut(&ack.host) {
+                        for id in ack.new_ids {
+                            state.seen.forget(id);
+                        }
                     }
                 }
                 let due = self.last_stream_failure_log.is_none_or(|at| {
@@ -689,7 +697,12 @@ impl Supervisor {
     ) {
         let format = self.settings.stream_format;
         if self.state_mut(&host).is_none() {
-            self.bad_input(now, from, "too-many-hosts", "events from one host too many");
+            self.bad_input(
+                now,
+                from,
+                "too-many-hosts",
+                "too many hosts without a configuration file are tracked already",
+            );
             return;
         }
         let Some(state) = self.hosts.get_mut(&host) else {
@@ -698,6 +711,7 @@ impl Supervisor {
         state.seen.raise_floor(floor);
         let received = local_time(now.wall_ms);
         let mut ids = Vec::with_capacity(events.len());
+        let mut new_ids = Vec::with_capacity(events.len());
         let mut duplicates = 0;
         for event in &events {
             ids.push(event.id);
@@ -713,11 +727,15 @@ impl Supervisor {
                 event,
             );
             self.pending.events += 1;
-            self.pending.new_ids.push((host.clone(), event.id));
+            new_ids.push(event.id);
         }
         self.counters.duplicates += duplicates;
         match self.pending.ack_index.entry((from, host)) {
-            Entry::Occupied(e) => self.pending.acks[*e.get()].ids.extend(ids),
+            Entry::Occupied(e) => {
+                let owed = &mut self.pending.acks[*e.get()];
+                owed.ids.extend(ids);
+                owed.new_ids.extend(new_ids);
+            }
             Entry::Vacant(e) => {
                 let host = e.key().1.clone();
                 e.insert(self.pending.acks.len());
@@ -725,6 +743,7 @@ impl Supervisor {
                     to: from,
                     host,
                     ids,
+                    new_ids,
                 });
             }
         }
