@@ -10,34 +10,59 @@ use observer::monitors::Monitors;
 use observer::problems::ProblemBoard;
 use regex::Regex;
 
-const L: LocalMinute = LocalMinute { weekday: 2, hour: 12, minute: 0 };
+const L: LocalMinute = LocalMinute {
+    weekday: 2,
+    hour: 12,
+    minute: 0,
+};
 
 fn argv(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn origin() -> Origin {
-    Origin { file: "hosts/h".into(), line: 1, included_from: vec![] }
+    Origin {
+        file: "hosts/h".into(),
+        line: 1,
+        included_from: vec![],
+    }
 }
 
 fn df_watch(command: &[&str]) -> CommandWatch {
     let alert = |rule| CommandAlert {
         tags: "disk".into(),
-        select: GroupEquals { group: 2, text: "/".into() },
+        select: GroupEquals {
+            group: 2,
+            text: "/".into(),
+        },
         rule,
         active: None,
         origin: origin(),
     };
     CommandWatch {
-        command: CommandLine { text: command.join(" "), argv: argv(command) },
+        command: CommandLine {
+            text: command.join(" "),
+            argv: argv(command),
+        },
         extract: Regex::new(r"(\d+)%\s+(\S+)$").unwrap(),
         alerts: vec![
-            alert(CommandRule::Above { group: 1, limit: 90.0, message: "root almost full".into() }),
-            alert(CommandRule::Below { group: 1, limit: 5.0, message: "root almost empty".into() }),
+            alert(CommandRule::Above {
+                group: 1,
+                limit: 90.0,
+                message: "root almost full".into(),
+            }),
+            alert(CommandRule::Below {
+                group: 1,
+                limit: 5.0,
+                message: "root almost empty".into(),
+            }),
             alert(CommandRule::Metric { group: 1 }),
         ],
         origin: origin(),
@@ -55,13 +80,20 @@ fn time_out_kills_the_command_and_its_children() {
     let marker = format!("sleep 1000{}", std::process::id() % 7);
     let script = format!("{marker} & {marker}");
     let started = Instant::now();
-    let r = rt().block_on(run_command(&argv(&["sh", "-c", &script]), "sleepers", Duration::from_millis(300), 1 << 20));
+    let r = rt().block_on(run_command(
+        &argv(&["sh", "-c", &script]),
+        "sleepers",
+        Duration::from_millis(300),
+        1 << 20,
+    ));
     assert!(matches!(r, Err(CommandFailure::TimedOut { .. })), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     // Neither sleep survives (bounded wait for the kernel to reap them).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = std::process::Command::new("pgrep").args(["-f", &marker]).output();
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output();
         let alive = match out {
             Ok(o) => !o.stdout.is_empty(),
             Err(_) => false, // no pgrep: cannot check further
@@ -69,7 +101,10 @@ fn time_out_kills_the_command_and_its_children() {
         if !alive {
             break;
         }
-        assert!(Instant::now() < deadline, "children of the timed-out command survive");
+        assert!(
+            Instant::now() < deadline,
+            "children of the timed-out command survive"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -77,7 +112,12 @@ fn time_out_kills_the_command_and_its_children() {
 #[test]
 fn output_beyond_the_cap_is_ignored_and_the_command_still_finishes() {
     let r = rt()
-        .block_on(run_command(&argv(&["sh", "-c", "yes line | head -n 100000"]), "yes", Duration::from_secs(15), 1000))
+        .block_on(run_command(
+            &argv(&["sh", "-c", "yes line | head -n 100000"]),
+            "yes",
+            Duration::from_secs(15),
+            1000,
+        ))
         .unwrap();
     assert!(r.len() <= 200 && r.len() >= 100);
 }
@@ -87,12 +127,23 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
     let rt = rt();
     let mut mon = Monitors::new();
     let watch = df_watch(&["sh", "-c", "exit 3"]);
-    mon.apply(&conf::HostConfig { commands: vec![watch], ..Default::default() }, Instant::now());
+    mon.apply(
+        &conf::HostConfig {
+            commands: vec![watch],
+            ..Default::default()
+        },
+        Instant::now(),
+    );
     let mut problems = ProblemBoard::new();
     let mut reports = Vec::new();
     let t0 = Instant::now();
     for i in 0..3u64 {
-        let r = rt.block_on(run_command(&argv(&["sh", "-c", "exit 3"]), "sh -c exit 3", Duration::from_secs(10), 1 << 20));
+        let r = rt.block_on(run_command(
+            &argv(&["sh", "-c", "exit 3"]),
+            "sh -c exit 3",
+            Duration::from_secs(10),
+            1 << 20,
+        ));
         assert!(matches!(r, Err(CommandFailure::Exit { .. })));
         let jobs = mon.due_jobs(t0 + Duration::from_secs(3600 * i));
         let generation = match &jobs[0] {
@@ -102,8 +153,17 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
         reports.extend(mon.on_command_output(generation, 0, r, L, 0, &mut problems));
     }
     assert_eq!(reports.len(), 1);
-    assert!(reports[0].message.contains("exited with"), "{}", reports[0].message);
-    let ok = rt.block_on(run_command(&argv(&["printf", "%s", DF]), "printf", Duration::from_secs(10), 1 << 20));
+    assert!(
+        reports[0].message.contains("exited with"),
+        "{}",
+        reports[0].message
+    );
+    let ok = rt.block_on(run_command(
+        &argv(&["printf", "%s", DF]),
+        "printf",
+        Duration::from_secs(10),
+        1 << 20,
+    ));
     let gen_ = match &mon.due_jobs(t0 + Duration::from_secs(3600 * 5))[0] {
         observer::monitors::Job::RunCommand { generation, .. } => *generation,
         j => panic!("{j:?}"),
@@ -115,12 +175,20 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
 #[test]
 fn upper_limit_and_metric_from_canned_df_output() {
     let lines = rt()
-        .block_on(run_command(&argv(&["sh", "-c", &format!("printf '%s' '{DF}'")]), "df", Duration::from_secs(10), 1 << 20))
+        .block_on(run_command(
+            &argv(&["sh", "-c", &format!("printf '%s' '{DF}'")]),
+            "df",
+            Duration::from_secs(10),
+            1 << 20,
+        ))
         .unwrap();
     let check = CommandCheck::new(&df_watch(&["df", "-P"]));
     let out = check.evaluate(&lines, L, 5);
     let msgs: Vec<_> = out.iter().map(|r| (r.message.as_str(), r.value)).collect();
-    assert_eq!(msgs, vec![("root almost full [93]", None), ("93", Some(93.0))]);
+    assert_eq!(
+        msgs,
+        vec![("root almost full [93]", None), ("93", Some(93.0))]
+    );
     assert_eq!(out[0].tags, "disk");
 }
 
@@ -137,10 +205,16 @@ fn lower_limit_fires_below_the_value() {
 #[test]
 fn real_df_of_root_gives_a_metric() {
     let lines = rt()
-        .block_on(run_command(&argv(&["df", "-P", "/"]), "df -P /", Duration::from_secs(15), 1 << 20))
+        .block_on(run_command(
+            &argv(&["df", "-P", "/"]),
+            "df -P /",
+            Duration::from_secs(15),
+            1 << 20,
+        ))
         .unwrap();
     let mut w = df_watch(&["df", "-P", "/"]);
-    w.alerts.retain(|a| matches!(a.rule, CommandRule::Metric { .. }));
+    w.alerts
+        .retain(|a| matches!(a.rule, CommandRule::Metric { .. }));
     let out = CommandCheck::new(&w).evaluate(&lines, L, 0);
     assert_eq!(out.len(), 1, "{lines:?}");
     let v = out[0].value.unwrap();
@@ -149,6 +223,11 @@ fn real_df_of_root_gives_a_metric() {
 
 #[test]
 fn a_command_that_cannot_start_says_so() {
-    let r = rt().block_on(run_command(&argv(&["/nonexistent/436-cmd"]), "x", Duration::from_secs(5), 10));
+    let r = rt().block_on(run_command(
+        &argv(&["/nonexistent/436-cmd"]),
+        "x",
+        Duration::from_secs(5),
+        10,
+    ));
     assert!(matches!(r, Err(CommandFailure::Start { .. })));
 }
