@@ -379,3 +379,36 @@ fn gen_key_writes_a_private_key_and_never_overwrites() {
         "not overwritten"
     );
 }
+
+#[test]
+fn hosts_folder_removed_and_created_again_is_watched_again() {
+    let mut fx = Fixture::new("");
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
+    );
+    let listener = listen_on(fx.port);
+    let mut codec = Codec::open();
+    fx.start(&listener, &mut codec);
+
+    std::fs::remove_dir_all(fx.path("hosts")).unwrap();
+    resets(&listener, &mut codec, "web1");
+    std::thread::sleep(Duration::from_millis(1100));
+    drain(&listener);
+
+    std::fs::create_dir(fx.path("hosts")).unwrap();
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/b\nmatch: x\nalert_all: tags=a\n",
+    );
+    resets(&listener, &mut codec, "web1");
+
+    // And later edits in the new folder are seen too.
+    std::thread::sleep(Duration::from_millis(1100));
+    drain(&listener);
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/c\nmatch: x\nalert_all: tags=a\n",
+    );
+    resets(&listener, &mut codec, "web1");
+}
