@@ -89,10 +89,10 @@ impl LogFiles {
         let outcome = f.tailer.poll(now, &mut |bytes: &[u8]| {
             let text = String::from_utf8_lossy(bytes);
             for g in groups.iter_mut() {
-                if g.set.is_match(&text) {
-                    if let Some(r) = g.rule.on_match(now, local, time_ms, &text) {
-                        out.push(r);
-                    }
+                if g.set.is_match(&text)
+                    && let Some(r) = g.rule.on_match(now, local, time_ms, &text)
+                {
+                    out.push(r);
                 }
             }
         });

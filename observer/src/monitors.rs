@@ -106,16 +106,17 @@ impl Monitors {
     /// Work that is due at `now`.
     pub fn due_jobs(&mut self, now: Instant) -> Vec<Job> {
         let mut jobs = Vec::new();
-        if let Some(at) = self.next_process_check {
-            if now >= at && !self.process_running {
-                self.process_running = true;
-                self.next_process_check = Some(now + self.process_interval);
-                jobs.push(Job::CountProcesses {
-                    generation: self.generation,
-                    patterns: self.processes.iter().map(|p| p.pattern().clone()).collect(),
-                    ps_command: self.ps_command.clone(),
-                });
-            }
+        if let Some(at) = self.next_process_check
+            && now >= at
+            && !self.process_running
+        {
+            self.process_running = true;
+            self.next_process_check = Some(now + self.process_interval);
+            jobs.push(Job::CountProcesses {
+                generation: self.generation,
+                patterns: self.processes.iter().map(|p| p.pattern().clone()).collect(),
+                ps_command: self.ps_command.clone(),
+            });
         }
         for (index, c) in self.commands.iter_mut().enumerate() {
             if now >= c.next && !c.running {

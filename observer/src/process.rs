@@ -49,7 +49,7 @@ impl ProcessCheck {
         if count < self.min || count > self.max {
             self.outside += 1;
             // Second consecutive check, then every second check after it.
-            if self.outside >= 2 && self.outside % 2 == 0 && active {
+            if self.outside >= 2 && self.outside.is_multiple_of(2) && active {
                 self.alerted = true;
                 return Some(Raised::alert(
                     time_ms,

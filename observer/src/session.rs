@@ -234,12 +234,12 @@ impl Session {
                 self.on_chunk(now, version, index, total, &data)
             }
             Message::ConfigUnchanged { host, version }
-                if host == self.host && self.chosen == Some(from) =>
+                if host == self.host
+                    && self.chosen == Some(from)
+                    && self.version == Some(version) =>
             {
-                if self.version == Some(version) {
-                    self.cfg_next_request = None;
-                    self.assembly = None;
-                }
+                self.cfg_next_request = None;
+                self.assembly = None;
             }
             Message::NoConfig { host } if host == self.host && self.chosen == Some(from) => {
                 self.assembly = None;
@@ -375,12 +375,12 @@ impl Session {
     }
 
     fn leave_flight(&mut self, id: u64) {
-        if let Some(seq) = self.flight_of.remove(&id) {
-            if let Some(f) = self.flights.get_mut(&seq) {
-                f.remaining -= 1;
-                if f.remaining == 0 {
-                    self.flights.remove(&seq);
-                }
+        if let Some(seq) = self.flight_of.remove(&id)
+            && let Some(f) = self.flights.get_mut(&seq)
+        {
+            f.remaining -= 1;
+            if f.remaining == 0 {
+                self.flights.remove(&seq);
             }
         }
     }
@@ -551,20 +551,20 @@ impl Session {
                 self.transmit.push_back((a, hb.clone()));
             }
         }
-        if let (Some(to), Some(at)) = (self.chosen, self.cfg_next_request) {
-            if now >= at {
-                let missing = self.assembly.as_ref().map(|a| a.missing());
-                self.transmit.push_back((
-                    to,
-                    Message::ConfigRequest {
-                        host: self.host.clone(),
-                        have: self.version,
-                        missing,
-                    },
-                ));
-                self.cfg_next_request = Some(now + self.cfg_backoff);
-                self.cfg_backoff = (self.cfg_backoff * 2).min(CONFIG_RETRY_MAX);
-            }
+        if let (Some(to), Some(at)) = (self.chosen, self.cfg_next_request)
+            && now >= at
+        {
+            let missing = self.assembly.as_ref().map(|a| a.missing());
+            self.transmit.push_back((
+                to,
+                Message::ConfigRequest {
+                    host: self.host.clone(),
+                    have: self.version,
+                    missing,
+                },
+            ));
+            self.cfg_next_request = Some(now + self.cfg_backoff);
+            self.cfg_backoff = (self.cfg_backoff * 2).min(CONFIG_RETRY_MAX);
         }
         let expired: Vec<u64> = self
             .flights

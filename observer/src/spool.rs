@@ -7,13 +7,14 @@
 //!
 //! * `observer-HOST.spool` — the header `436SPOOL1\n`, then append-only
 //!   records `[kind u8][len u32 LE][payload][fnv-1a-32 of payload, u32 LE]`.
-//!   Kind `E` is one event (`id u64, time_ms i64, kind u8, value flag u8 +
-//!   f64, tags, source flag u8 + source, message`, strings as `u32 LE length
-//!   + UTF-8`), kind `A` a list of acknowledged (or dropped) ids (`count u32,
-//!   ids u64…`). All integers little-endian. On start the records are
-//!   replayed; a torn or corrupt tail (a crash mid-write) ends the replay and
-//!   is cut off. When most events are acknowledged the live ones are
-//!   rewritten to `observer-HOST.spool.tmp`, fsynced and renamed over.
+//!   Kind `E` is one event: `id u64, time_ms i64, kind u8, value flag u8 +
+//!   f64, tags, source flag u8 + source, message`, strings as `u32 LE
+//!   length + UTF-8`. Kind `A` lists acknowledged (or dropped) ids:
+//!   `count u32, ids u64…`. All integers are little-endian. On start the
+//!   records are replayed; a torn or corrupt tail (a crash mid-write) ends
+//!   the replay and is cut off. When most events are acknowledged the live
+//!   ones are rewritten to `observer-HOST.spool.tmp`, fsynced and renamed
+//!   over.
 //! * `observer-HOST.ids` — `436IDS1 N\n`: every id below N may have been
 //!   used. Ids are reserved in blocks of [`ID_BLOCK`]: the new mark is
 //!   written (tmp → fsync → rename) *before* an id of the block is used, and

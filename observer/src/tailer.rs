@@ -89,12 +89,12 @@ impl LogTailer {
             ever_seen: false,
             buf: Vec::new(),
         };
-        if let Ok(mut f) = open(path, now) {
-            if let Ok(meta) = f.file.metadata() {
-                f.offset = meta.len();
-                t.ever_seen = true;
-                t.current = Some(f);
-            }
+        if let Ok(mut f) = open(path, now)
+            && let Ok(meta) = f.file.metadata()
+        {
+            f.offset = meta.len();
+            t.ever_seen = true;
+            t.current = Some(f);
         }
         t
     }

@@ -151,7 +151,7 @@ fn heartbeats_go_to_every_supervisor_heard_every_15_s() {
     let mut t = t0;
     let mut beats = Vec::new();
     while t < t0 + Duration::from_secs(31) {
-        if (t - t0).as_millis() % 5000 == 0 {
+        if (t - t0).as_millis().is_multiple_of(5000) {
             for x in [a, b] {
                 s.handle_datagram(
                     t,
@@ -210,7 +210,7 @@ fn silent_supervisor_is_left_after_three_beacon_intervals_and_events_resent() {
     let mut moved_at = None;
     while t < t0 + 20 * sec {
         t += Duration::from_millis(250);
-        if (t - t0).as_millis() % 2000 == 0 {
+        if (t - t0).as_millis().is_multiple_of(2000) {
             s.handle_datagram(t, b.addr, b.beacon());
         }
         s.handle_timeout(t);
@@ -250,7 +250,7 @@ fn no_ack_for_ten_seconds_moves_to_a_beaconing_supervisor() {
     let mut moved = None;
     while t < t0 + Duration::from_secs(20) {
         t += Duration::from_millis(100);
-        if (t - t0).as_millis() % 1000 == 0 {
+        if (t - t0).as_millis().is_multiple_of(1000) {
             // Both keep beaconing: A is alive but does not acknowledge.
             s.handle_datagram(t, a.addr, a.beacon());
             s.handle_datagram(t, b.addr, b.beacon());
@@ -415,7 +415,7 @@ fn no_configuration_runs_nothing_and_asks_again_later() {
     let mut t = t0;
     let mut asked = 0;
     while t < t0 + Duration::from_secs(130) {
-        if (t - t0).as_secs() % 5 == 0 {
+        if (t - t0).as_secs().is_multiple_of(5) {
             s.handle_datagram(t, sup.addr, sup.beacon());
         }
         s.handle_timeout(t);
@@ -461,7 +461,7 @@ fn window_with_lost_datagrams_and_lost_acks_loses_nothing() {
                 s.queue_events(t, (next_id..next_id + n).map(event).collect());
                 next_id += n;
             }
-            if (t - t0).as_millis() % 5000 == 0 {
+            if (t - t0).as_millis().is_multiple_of(5000) {
                 s.handle_datagram(t, sup.addr, sup.beacon());
             }
             s.handle_timeout(t);

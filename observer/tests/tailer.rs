@@ -192,7 +192,7 @@ fn generated_sequences_read_every_line_exactly_once() {
                     n += 1;
                     let line = format!("seed {seed} partial {n} abcdefgh");
                     let cut = 1 + (rng.next() as usize % (line.len() - 1));
-                    append(&p, line[..cut].as_bytes());
+                    append(&p, &line.as_bytes()[..cut]);
                     partial = Some(line[cut..].to_string());
                     written.push(line);
                     actions.push("partial");
@@ -233,7 +233,7 @@ fn generated_sequences_read_every_line_exactly_once() {
                             actions.push("delete");
                         }
                     }
-                    if rng.next() % 2 == 0 {
+                    if rng.next().is_multiple_of(2) {
                         File::create(&p).unwrap();
                     }
                 }
