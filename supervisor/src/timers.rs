@@ -36,6 +36,12 @@ pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(250);
 /// How often the folder watcher retries watching a folder that disappeared.
 pub const WATCH_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often both folders are re-read even without a notification: a safety
+/// net for changes inotify does not report (a folder on NFS edited from
+/// another machine, a notification queue overflow). Unchanged content resets
+/// nobody, so this only costs the reads.
+pub const FULL_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Most datagrams read in one wake-up before the stream is written and the
 /// acknowledgements are sent: large batches make few `write` calls at
 /// 100,000 events/s, small enough that acknowledgements stay prompt.

@@ -5,7 +5,9 @@
 //! sends the hosts whose entry changed to the main loop, so file reading
 //! never stalls the socket. Once a second it also checks that both folders
 //! are still the ones watched: a folder removed, or removed and created
-//! again, is watched anew (inotify stops reporting for a deleted folder).
+//! again, is watched anew (inotify stops reporting for a deleted folder), and
+every [`FULL_RESCAN_INTERVAL`] both folders are re-read whatever the
+notifications said.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -15,7 +17,7 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::catalog::{CatalogLoader, HostChange};
-use crate::timers::{WATCH_DEBOUNCE, WATCH_RETRY_INTERVAL};
+use crate::timers::{FULL_RESCAN_INTERVAL, WATCH_DEBOUNCE, WATCH_RETRY_INTERVAL};
 
 /// Why the folders cannot be watched at all.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +82,9 @@ fn watch_loop<D: Rewatch>(
     events: mpsc::Receiver<DebounceEventResult>,
     changes: UnboundedSender<Vec<HostChange>>,
 ) {
+    let mut last_rescan = std::time::Instant::now();
     loop {
-        let mut rescan = false;
+        let mut rescan = last_rescan.elapsed() >= FULL_RESCAN_INTERVAL;
         match events.recv_timeout(WATCH_RETRY_INTERVAL) {
             Ok(batch) => {
                 rescan = true;
@@ -120,6 +123,7 @@ fn watch_loop<D: Rewatch>(
             return;
         }
         if rescan {
+            last_rescan = std::time::Instant::now();
             let found = loader.rescan();
             if !found.is_empty() && changes.send(found).is_err() {
                 return;
