@@ -6,8 +6,8 @@
 //! never stalls the socket. Once a second it also checks that both folders
 //! are still the ones watched: a folder removed, or removed and created
 //! again, is watched anew (inotify stops reporting for a deleted folder), and
-every [`FULL_RESCAN_INTERVAL`] both folders are re-read whatever the
-notifications said.
+//! every [`FULL_RESCAN_INTERVAL`] both folders are re-read whatever the
+//! notifications said.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
