@@ -416,16 +416,16 @@ impl Shell {
         if !self.raised.is_empty() {
             let raised = std::mem::take(&mut self.raised);
             let n = raised.len();
-            match self.spool.append(raised).and_then(|evs| {
-                self.spool.flush()?;
-                Ok(evs)
-            }) {
-                Ok(evs) => self.session.queue_events(now, evs),
-                Err(e) => {
-                    // Without the spool the events could not survive a
-                    // restart; still deliver them rather than lose them now.
-                    tracing::error!("{e}; {n} events are kept in memory only");
+            match self.spool.append(raised) {
+                Ok(evs) => {
+                    if let Err(e) = self.spool.flush() {
+                        // Still deliver them: losing them now is worse than
+                        // losing them only if the observer also restarts.
+                        tracing::error!("{e}; {n} events are kept in memory only");
+                    }
+                    self.session.queue_events(now, evs);
                 }
+                Err(e) => tracing::error!("{e}; {n} events could not be given ids and are lost"),
             }
         }
         let dropped = self.session.take_dropped();
