@@ -328,11 +328,9 @@ class Supervisor:
         return read_stream_dir(self.stream)
 
     def log_text(self) -> str:
-        parts = []
-        for f in sorted(self.dir.glob("supervisor.log*")) + [self.dir / "stderr.txt"]:
-            if f.is_file():
-                parts.append(f.read_text(errors="replace"))
-        return "\n".join(parts)
+        """The supervisor's own log (log_file; it may carry a date), or its
+        stderr when it wrote no log file."""
+        return _log_files([f for f in self.dir.glob("supervisor*") if f.is_file()], self.dir / "stderr.txt")
 
 
 class Observer:
@@ -362,11 +360,9 @@ class Observer:
         return self
 
     def log_text(self) -> str:
-        parts = []
-        for f in sorted(self.logdir.glob("*")) + [self.dir / "stderr.txt"]:
-            if f.is_file():
-                parts.append(f.read_text(errors="replace"))
-        return "\n".join(parts)
+        """The observer's own log (in --log-dir), or its stderr when it wrote
+        no log file."""
+        return _log_files([f for f in self.logdir.glob("*") if f.is_file()], self.dir / "stderr.txt")
 
     def raise_events(self, tag: str, n: int, start: int = 0, path: Path | None = None) -> list[str]:
         """Appends n lines `ERROR seq=<name>-<tag>-<i>` in one write; returns the seqs."""
@@ -374,6 +370,13 @@ class Observer:
         with open(path or self.app, "a") as f:
             f.write("".join(f"ERROR seq={s}\n" for s in ids))
         return ids
+
+
+def _log_files(files: list[Path], fallback: Path) -> str:
+    files = sorted(files, key=lambda f: f.stat().st_mtime)
+    if not files:
+        files = [fallback] if fallback.is_file() else []
+    return "\n".join(f.read_text(errors="replace") for f in files)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -521,8 +524,10 @@ def scenario(name: str, body, needs_binaries: bool = True) -> None:
     dt = time.monotonic() - t0
     figs = "; ".join(f"{k}={v}" for k, v in lan.figures) if lan else ""
     if ok:
-        if lan:
+        if lan and os.environ.get("LAN_KEEP") != "1":
             shutil.rmtree(lan.work, ignore_errors=True)
+        elif lan:
+            print(f"(LAN_KEEP=1: work dir kept in {lan.work})")
         print(f"RESULT {name}: PASSED in {dt:.1f} s; {figs}", flush=True)
         sys.exit(0)
     where = f"; logs kept in {lan.work}" if lan else ""
@@ -691,3 +696,29 @@ class Writer:
         self._stop.set()
         self._t.join(5)
         return set(self.written)
+
+
+APPLIED_RE = re.compile(r"configuration ([0-9a-f]{16}) applied")
+
+
+def applied(o) -> list[str]:
+    """Versions in the observer's `configuration V applied` log lines."""
+    return APPLIED_RE.findall(o.log_text())
+
+
+def exit_counters(sup) -> dict:
+    """The supervisor's last `counters at exit:` line as a dict
+    (stop it first)."""
+    text = sup.log_text()
+    m = None
+    for m in re.finditer(r"counters at exit: (.*)", text):
+        pass
+    if not m:
+        return {}
+    out: dict = {}
+    line = re.sub(r"\(([^)]*)\)", lambda x: "", m.group(1))
+    for part in line.split(", "):
+        kv = part.strip().rsplit(" ", 1)
+        if len(kv) == 2 and kv[1].isdigit():
+            out[kv[0]] = int(kv[1])
+    return out

@@ -57,6 +57,7 @@ def body(lan: L.Lan):
 
     # 1. Edit d's host file: a new monitor on new.log.
     before = L.resets_logged(sup)
+    app_before = {n: len(L.applied(o)) for n, o in obs.items()}
     new_log = obs["d"].dir / "new.log"
     new_log.touch()
     t_save = time.monotonic()
@@ -68,7 +69,12 @@ def body(lan: L.Lan):
     time.sleep(2)
     r1 = L.diff_counts(L.resets_logged(sup), before)
     lan.figure("host edit: resets", r1)
-    lan.check("host edit resets only d", r1 == {"d": 1}, "{'d': 1}", r1, str(sup.dir))
+    lan.check("host edit resets only d (supervisor log)", r1 == {"d": 1}, "{'d': 1}", r1, str(sup.dir))
+    a1 = {n: len(L.applied(o)) - app_before[n] for n, o in obs.items()}
+    lan.figure("host edit: configurations applied by observers", a1)
+    lan.check("host edit: only d applies a new configuration (observer logs)",
+              a1["d"] >= 1 and not any(v for n, v in a1.items() if n != "d"), "d >= 1, others 0", a1)
+    app_before = {n: len(L.applied(o)) for n, o in obs.items()}
 
     # 2. Edit the include `shared`: a and b reset and get its new monitor.
     before = L.resets_logged(sup)
@@ -83,7 +89,12 @@ def body(lan: L.Lan):
     time.sleep(2)
     r2 = L.diff_counts(L.resets_logged(sup), before)
     lan.figure("include edit: resets", r2)
-    lan.check("include edit resets a and b only", r2 == {"a": 1, "b": 1}, "{'a': 1, 'b': 1}", r2, str(sup.dir))
+    lan.check("include edit resets a and b only (supervisor log)", r2 == {"a": 1, "b": 1}, "{'a': 1, 'b': 1}", r2,
+              str(sup.dir))
+    a2 = {n: len(L.applied(o)) - app_before[n] for n, o in obs.items()}
+    lan.figure("include edit: configurations applied by observers", a2)
+    lan.check("include edit: only a and b apply a new configuration (observer logs)",
+              a2["a"] >= 1 and a2["b"] >= 1 and a2["c"] == 0 and a2["d"] == 0, "a, b >= 1; c, d 0", a2)
     stray = {e.get("host") for e in sup.events() if "SHAREDMON" in (e.get("message") or "")} - {"a", "b"}
     lan.check("hosts without the include do not follow its file", not stray, "none", stray)
 

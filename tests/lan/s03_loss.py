@@ -49,9 +49,16 @@ def body(lan: L.Lan):
     lan.figure("time to deliver 3 x 5,000 events (s)", None if took is None else round(time.monotonic() - t0, 1))
     res = L.check_exactly_once(lan, "under loss", all_want, [sup])
     lan.figure("events missing / doubled", f"{res['missing']} / {res['twice']}")
-    counters = [ln for ln in sup.log_text().splitlines() if "counters:" in ln]
-    if counters:
-        lan.figure("supervisor counters", counters[-1].split("counters:", 1)[1].strip())
+    applied = {o.name: len(L.applied(o)) for o in lossy + [clean]}
+    lan.figure("configurations applied per observer", applied)
+    sup.proc.stop()
+    c = L.exit_counters(sup)
+    keys = ("configuration requests", "chunks sent", "duplicates", "acks sent", "events written")
+    lan.figure("supervisor counters at exit", {k: c.get(k) for k in keys})
+    chunks = -(-size // 1024)
+    lan.figure("chunks per configuration", chunks)
+    lan.check("configuration chunks were re-sent (re-requested under loss)",
+              c.get("chunks sent", 0) > 3 * chunks, f"> {3 * chunks} chunks sent", c.get("chunks sent"))
 
 
 if __name__ == "__main__":

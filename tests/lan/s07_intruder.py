@@ -186,7 +186,8 @@ def body(lan: L.Lan):
     changed = {}
     for o in obs:
         new = o.log_text()[obs_log_before[o.name]:]
-        lines = [ln for ln in new.splitlines() if re.search(r"configur|reset|supervisor", ln, re.I)]
+        lines = [ln for ln in new.splitlines()
+                 if re.search(r"configuration \S+ applied|working with supervisor|moving|no configuration for", ln)]
         changed[o.name] = lines
     lan.figure("observer log lines about configuration/supervisors during the attack",
                {k: v[:4] for k, v in changed.items()})
