@@ -1,0 +1,190 @@
+//! The real observer binary against the real supervisor, run in-process on
+//! loopback: discovery, configuration, events from a tailed file in the
+//! stream, and a SIGKILL of the observer in the middle of a burst that loses
+//! and doubles nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{ObserverProcess, test_port};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A supervisor running in a thread of this test, stopped when dropped.
+struct InProcessSupervisor {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stream: PathBuf,
+}
+
+impl InProcessSupervisor {
+    fn start(dir: &Path, port: u16, hosts: &[(&str, String)]) -> Self {
+        std::fs::create_dir_all(dir.join("hosts")).unwrap();
+        std::fs::create_dir_all(dir.join("includes")).unwrap();
+        for (name, text) in hosts {
+            std::fs::write(dir.join("hosts").join(name), text).unwrap();
+        }
+        let conf_path = dir.join("ax436.conf");
+        std::fs::write(
+            &conf_path,
+            format!(
+                "event_stream: stream/events.json\nport: {port}\nbroadcast: 127.255.255.255\n\
+                 hosts: hosts\nincludes: includes\nbeacon_interval: 1\nstream_format: json\n\
+                 stream_rotation: never\nlog_file: supervisor.log\n"
+            ),
+        )
+        .unwrap();
+        let config = conf::SupervisorConfig::load(&conf_path).unwrap();
+        let stream = config.event_stream.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime
+                .block_on(supervisor::run(config, async {
+                    let _ = rx.await;
+                }))
+                .unwrap();
+        });
+        InProcessSupervisor {
+            stop: Some(tx),
+            thread: Some(thread),
+            stream,
+        }
+    }
+
+    /// Messages of the stream's events for `host`, with how often each was
+    /// written.
+    fn messages(&self, host: &str) -> BTreeMap<String, usize> {
+        let text = std::fs::read_to_string(&self.stream).unwrap_or_default();
+        let mut seen = BTreeMap::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["host"] == host && v["tags"] == "app" {
+                *seen
+                    .entry(v["message"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        seen
+    }
+
+    fn wait_for(&self, what: &str, cond: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !cond(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; stream:\n{}",
+                std::fs::read_to_string(&self.stream).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for InProcessSupervisor {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn host_file(log: &Path) -> String {
+    format!(
+        "file: {}\nmatch: ERROR\nalert_all: tags=app\n",
+        log.display()
+    )
+}
+
+/// Appends a probe line every 200 ms until one reaches the stream: the
+/// configuration is then applied and the file followed.
+fn wait_until_followed(sup: &InProcessSupervisor, host: &str, log: &Path) {
+    let deadline = Instant::now() + WAIT;
+    let mut n = 0;
+    loop {
+        n += 1;
+        append(log, &format!("ERROR probe {n}\n"));
+        std::thread::sleep(Duration::from_millis(200));
+        if sup
+            .messages(host)
+            .keys()
+            .any(|m| m.starts_with("ERROR probe"))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{host} never followed {}",
+            log.display()
+        );
+    }
+}
+
+#[test]
+fn event_from_a_tailed_file_lands_in_the_real_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "ERROR written before the observer started\n");
+    let port = test_port(8);
+    let sup = InProcessSupervisor::start(dir.path(), port, &[("real-one", host_file(&log))]);
+    let _obs = ObserverProcess::start(port, "real-one", dir.path());
+    wait_until_followed(&sup, "real-one", &log);
+    append(&log, "INFO fine\nERROR disk on fire\n");
+    sup.wait_for("the ERROR line", |s| {
+        s.messages("real-one").get("ERROR disk on fire") == Some(&1)
+    });
+    let seen = sup.messages("real-one");
+    assert!(!seen.contains_key("ERROR written before the observer started"));
+    assert!(!seen.keys().any(|m| m.contains("INFO")));
+}
+
+#[test]
+fn observer_killed_mid_burst_and_restarted_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::File::create(&log).unwrap();
+    let port = test_port(9);
+    let sup = InProcessSupervisor::start(dir.path(), port, &[("real-two", host_file(&log))]);
+    let mut obs = ObserverProcess::start(port, "real-two", dir.path());
+    wait_until_followed(&sup, "real-two", &log);
+    let burst: String = (0..2000).map(|i| format!("ERROR burst {i}\n")).collect();
+    append(&log, &burst);
+    // Kill as soon as the first of the burst is in the stream: the rest is
+    // in the spool, in flight, or not yet read.
+    sup.wait_for("the burst to start arriving", |s| {
+        s.messages("real-two")
+            .keys()
+            .any(|m| m.starts_with("ERROR burst"))
+    });
+    obs.kill9();
+    let _obs = ObserverProcess::start(port, "real-two", dir.path());
+    sup.wait_for("every line of the burst", |s| {
+        let seen = s.messages("real-two");
+        (0..2000).all(|i| seen.contains_key(&format!("ERROR burst {i}")))
+    });
+    let doubled: Vec<_> = sup
+        .messages("real-two")
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(doubled.is_empty(), "written twice: {doubled:?}");
+}
