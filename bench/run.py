@@ -1171,6 +1171,16 @@ def build(skip: bool) -> list[str]:
     return problems
 
 
+def loadavg() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
+LOAD_AT_START = loadavg()
+
+
 def machine() -> dict[str, str]:
     model = "unknown"
     try:
@@ -1204,6 +1214,7 @@ def machine() -> dict[str, str]:
         "rustc": out("rustc", "--version"),
         "commit": out("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "load average at start / end": f"{LOAD_AT_START} / {loadavg()}",
     }
 
 
@@ -1336,6 +1347,8 @@ def main() -> int:
     ran: list[Scenario] = []
     try:
         notes += build(args.no_build)
+        global LOAD_AT_START
+        LOAD_AT_START = loadavg()
         for binary in ("supervisor", "observer", "loadgen"):
             if not (REL / binary).exists():
                 notes.append(f"target/release/{binary} is missing")
