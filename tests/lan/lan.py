@@ -649,6 +649,9 @@ class Stamper:
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> "Stamper":
+        for i, s in enumerate(self.sups):  # what is there already is old
+            for q in seqs(s.events()):
+                self.first.setdefault((i, q), 0.0)
         self._t.start()
         return self
 

@@ -65,6 +65,34 @@ def body(lan: L.Lan):
               f"{len(cross)}, {len(cross - late)} earlier in A's stream: {L.sample(cross - late)}")
     lan.figure("delivery complete after kill (s)", None if took is None else round(time.monotonic() - t_kill, 1))
 
+    # Phase 2: B keeps beaconing but its acknowledgements are dropped; A is
+    # back. After 10 s without acks the observers must move to A.
+    a.start()
+    time.sleep(3)
+    a_before, b_before = len(a.events()), len(b.events())
+    b.host.block(rule_out=f"ip daddr != {L.BROADCAST}")  # beacons still go out
+    t_block = time.monotonic()
+    stamp = L.Stamper([a, b]).start()
+    w = L.Writer(obs, "s", RATE).start()
+
+    def resumed_on_a():
+        return any(i == 0 and t > t_block and s_ in w.written for (i, s_), t in list(stamp.first.items()))
+
+    ok, _ = L.wait_until(resumed_on_a, 30, 0.1)
+    time.sleep(3)
+    want2 = w.stop()
+    b.host.unblock()
+    took2 = L.wait_for_seqs([a, b], want2, 40)
+    stamp.stop()
+    arrivals = [t for (i, s_), t in stamp.first.items() if i == 0 and s_ in want2]
+    resume2 = round(min(arrivals) - t_block, 2) if arrivals else None
+    lan.figure("no acks from B (still beaconing): time to resume on A (s)", resume2)
+    lan.check("observers leave a supervisor that stops acknowledging (10 s + margin)",
+              resume2 is not None and resume2 <= 16, "<= 16 s", resume2, str(lan.work))
+    res2 = L.check_exactly_once(lan, "ack silence", want2, [a, b], one_stream=False)
+    cross2 = set(L.seqs(a.events()[a_before:])) & set(L.seqs(b.events()[b_before:])) & want2
+    lan.figure("ack silence: events in both streams (written by B, acks dropped)", len(cross2))
+
 
 if __name__ == "__main__":
     L.scenario("s04_supervisor_killed", body)
