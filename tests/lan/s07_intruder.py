@@ -50,10 +50,12 @@ def body(lan: L.Lan):
     rogue_key = lan.gen_key("rogue.key")
     sup = L.Supervisor(lan.host("sup"), "sup", key=key)
     obs = [L.Observer(lan.host(f"obs{i}"), key=key) for i in (1, 2)]
+    late = L.Observer(lan.host("late"), key=key)
     intr = lan.host("intr")
     rogue_open = L.Supervisor(intr, "rogue-open")
     rogue_sealed = L.Supervisor(lan.host("rogue"), "rogue-sealed", key=rogue_key)
     pwned = {}
+    sup.host_file(late.name, L.simple_host_file(late))
     for o in obs:
         sup.host_file(o.name, L.simple_host_file(o))
         for r in (rogue_open, rogue_sealed):
@@ -167,7 +169,43 @@ def body(lan: L.Lan):
               "accepted by rogue-open", "refused: the forgeries may be malformed", str(rogue_open.dir))
 
     took = L.wait_for_seqs([sup], normal, 15)
-    time.sleep(3)
+
+    # A newly started observer has not seen the beacons captured before it
+    # started: the intruder replays them from its own address.
+    old = list(captured)
+    replaying = threading.Event()
+
+    def replay_old():
+        # Evenly spaced, a little faster than the real beacons, so the late
+        # observer's "supervisor" at the intruder's address never looks silent.
+        for d in old:
+            if replaying.is_set():
+                return
+            try:
+                tx.sendto(d, (late.host.ip, P))
+            except OSError:
+                pass
+            time.sleep(0.9)
+
+    # Start it just after a real beacon: the next is a beacon interval away.
+    n0 = len(captured)
+    L.wait_until(lambda: len(captured) > n0, 3, 0.01)
+    late.start()
+    time.sleep(0.1)
+    rt = threading.Thread(target=replay_old, daemon=True)
+    rt.start()
+    cfg_late = L.probe_configured([late], [sup], timeout=25)
+    replaying.set()
+    rt.join(3)
+    chosen = re.findall(r"working with supervisor \S+ at ([0-9.]+)", late.log_text())
+    lan.figure("late observer: old captured beacons replayed", len(old))
+    lan.figure("late observer: time to configure under beacon replay (s)", cfg_late[late.name])
+    lan.figure("late observer: supervisors chosen (log)", chosen)
+    lan.check("late observer does not follow a replayed beacon from the intruder's address",
+              intr.ip not in chosen, f"only {sup.host.ip}", chosen, str(late.dir))
+    lan.check("late observer configured within 10 s despite replayed beacons",
+              cfg_late[late.name] is not None and cfg_late[late.name] <= 10, "<= 10 s", cfg_late[late.name],
+              str(late.dir))
     stop.set()
 
     for f in all_pwned:
