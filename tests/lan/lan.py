@@ -316,8 +316,12 @@ class Supervisor:
     def host_file(self, host: str, text: str) -> None:
         write_atomic(self.hosts / host, text)
 
-    def include_file(self, name: str, text: str) -> None:
-        write_atomic(self.includes / name, text)
+    def include_file(self, name: str, text: str, in_place: bool = False) -> None:
+        if in_place:  # like `cat > file`: truncate, then write
+            with open(self.includes / name, "w") as f:
+                f.write(text)
+        else:
+            write_atomic(self.includes / name, text)
 
     def start(self) -> "Supervisor":
         self.proc = Proc(self.host, self.proc.argv, self.dir, self.dir / "stderr.txt", f"supervisor {self.name}")

@@ -81,7 +81,9 @@ def body(lan: L.Lan):
     shared_log = lan.work / "shared.log"
     shared_log.touch()
     t_save = time.monotonic()
-    sup.include_file("shared", f"# shared by a and b\nfile: {shared_log}\nmatch: SHAREDMON\nalert_all: tags=shared\n")
+    # Edited in place this time (truncate and write), the host file above by rename.
+    sup.include_file("shared", f"# shared by a and b\nfile: {shared_log}\nmatch: SHAREDMON\nalert_all: tags=shared\n",
+                     in_place=True)
     got = first_arrival(lan, sup, shared_log, "SHAREDMON", ["a", "b"], t_save)
     lan.figure("include edit: save to first event per host (s)", got)
     lan.check(f"include edit: a and b raise the new monitor's events within {LIMIT} s",

@@ -11,6 +11,7 @@ Python socket on 0.0.0.0:P that captures the real supervisor's broadcasts
 supervisor sealing with a key of its own. Both rogues serve the observers a
 configuration with `run: command=touch <pwned file>`."""
 
+import os
 import re
 import socket
 import subprocess
@@ -111,7 +112,7 @@ def body(lan: L.Lan):
     # The attack.
     tx = intr.socket()
     tx.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    sent = {"to observers": 0, "unsealed to sup": 0, "wrong-key to sup": 0, "replays to sup": 0}
+    sent = {"to observers": 0, "unsealed to sup": 0, "wrong-key to sup": 0, "replays to sup": 0, "garbage to sup": 0}
     eph = {o.name: ephemeral_ports(o.host) for o in obs}
     lan.figure("observers' ephemeral ports (from ss)", eph)
     forged_text = {o.name: pwn_config(o, forged_pwn) for o in obs}
@@ -152,6 +153,20 @@ def body(lan: L.Lan):
         for d in captured[:n_captured]:
             tx.sendto(d, sup_addr)
             sent["replays to sup"] += 1
+        # Garbage: random bytes, oversized, truncated seals, hostile lengths.
+        hostile = F.unsealed(F.varint(7) + F.string(obs[0].name) + F.varint(0) + b"\xfd" + (1 << 36).to_bytes(8, "little"))
+        junk = [os.urandom(40), os.urandom(1500), os.urandom(9000), captured[0][:30] if captured else b"A436",
+                F.MAGIC + bytes([1, 1]) + os.urandom(10), hostile,
+                F.unsealed(F.varint(0) + b"\xfd" + (1 << 40).to_bytes(8, "little") + b"abc")]
+        for j in junk:
+            # (rogue-open, in open mode, decodes the hostile lengths for real)
+            for t in ([sup_addr, (intr.ip, P + 1)] + [(o.host.ip, P) for o in obs] + [(o.host.ip, p) for o in obs for p in eph[o.name]]):
+                try:
+                    tx.sendto(j, t)
+                    if t == sup_addr:
+                        sent["garbage to sup"] += 1
+                except OSError:
+                    pass
         # Rogue supervisors reset the observers (a changed host file).
         for r in (rogue_open, rogue_sealed):
             for o in obs:
@@ -235,6 +250,13 @@ def body(lan: L.Lan):
     drops = [ln for ln in "\n".join(o.log_text() for o in obs).splitlines() if "drop" in ln.lower()]
     lan.figure("observer drop log lines", len(drops))
 
+    for o in obs + [late]:
+        lan.check(f"observer {o.name} survived the attack", o.proc.alive(), "running",
+                  f"exited {o.proc.p.returncode}", str(o.dir))
+    lan.check("an open-mode supervisor survived the garbage", rogue_open.proc.alive(), "running",
+              f"exited {rogue_open.proc.p.returncode}", str(rogue_open.dir))
+    lan.check("supervisor survived the attack", sup.proc.alive(), "running", f"exited {sup.proc.p.returncode}",
+              str(sup.dir))
     sup.proc.stop()
     text = sup.log_text()
     m = None
