@@ -116,6 +116,30 @@ class CheckFailed(Exception):
 # Streams
 
 
+def malformed_lines(d: Path) -> list[str]:
+    """Stream lines that are not JSON objects (a torn write), except an
+    unfinished last line."""
+    bad = []
+    if not d.exists():
+        return bad
+    for f in sorted(d.iterdir()):
+        if not f.is_file():
+            continue
+        data = f.read_bytes()
+        lines = data.split(b"\n")
+        if not data.endswith(b"\n"):
+            lines = lines[:-1]
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                if not isinstance(json.loads(raw), dict):
+                    raise ValueError
+            except ValueError:
+                bad.append(f"{f.name}: {raw[:120]!r}")
+    return bad
+
+
 def read_stream_dir(d: Path) -> list[dict]:
     """Every JSON event in the stream files of folder d, in file order.
     An unfinished last line (being written) is ignored."""
@@ -607,6 +631,9 @@ def check_exactly_once(lan: Lan, label: str, want: set, sups, one_stream: bool =
     twice_in_one = {s for c in per for s, n in c.items() if n > 1}
     cross = {s for s in union if sum(1 for c in per if s in c) > 1}
     logs = str(lan.work)
+    bad = [b for x in sups for b in malformed_lines(x.stream)]
+    lan.check(f"{label}: every stream line is a whole JSON object", not bad, "no torn or garbled line",
+              f"{len(bad)}: {bad[:3]}", logs)
     lan.check(f"{label}: all {len(want)} events arrived", not missing, "none missing",
               f"{len(missing)} missing: {sample(missing)}", logs)
     lan.check(f"{label}: no event twice in one stream", not twice_in_one, "none",

@@ -37,7 +37,8 @@ def body(lan: L.Lan):
     obs = {n: L.Observer(lan.host(n)) for n in ("a", "b", "c", "d")}
     includes = {"a": "shared", "b": "shared", "c": "other", "d": None}
     sup.include_file("shared", "# shared by a and b\n")
-    sup.include_file("other", "# used by c\n")
+    sup.include_file("other", "# used by c\ninclude: deep\n")
+    sup.include_file("deep", "# included by `other` only\n")
 
     def host_text(o, inc, extra=""):
         head = f"include: {inc}\n" if inc else ""
@@ -100,7 +101,25 @@ def body(lan: L.Lan):
     stray = {e.get("host") for e in sup.events() if "SHAREDMON" in (e.get("message") or "")} - {"a", "b"}
     lan.check("hosts without the include do not follow its file", not stray, "none", stray)
 
-    # 3. Everybody still delivers.
+    # 3. Edit an include that only another include includes: c only.
+    before = L.resets_logged(sup)
+    app_before = {n: len(L.applied(o)) for n, o in obs.items()}
+    deep_log = lan.work / "deep.log"
+    deep_log.touch()
+    t_save = time.monotonic()
+    sup.include_file("deep", f"# included by `other` only\nfile: {deep_log}\nmatch: DEEPMON\nalert_all: tags=deep\n")
+    got = first_arrival(lan, sup, deep_log, "DEEPMON", ["c"], t_save)
+    lan.figure("nested include edit: save to first event (s)", got["c"])
+    lan.check(f"nested include edit: c raises the new monitor's events within {LIMIT} s",
+              got["c"] is not None and got["c"] <= LIMIT, f"<= {LIMIT} s", got["c"], str(lan.work))
+    time.sleep(2)
+    r3 = L.diff_counts(L.resets_logged(sup), before)
+    a3 = {n: len(L.applied(o)) - app_before[n] for n, o in obs.items()}
+    lan.figure("nested include edit: resets / applied", f"{r3} / {a3}")
+    lan.check("nested include edit resets c only", r3 == {"c": 1} and a3 == {"a": 0, "b": 0, "c": 1, "d": 0},
+              "{'c': 1}", f"{r3} / {a3}", str(sup.dir))
+
+    # 4. Everybody still delivers.
     want = set()
     for o in obs.values():
         want |= set(o.raise_events("after", 20))

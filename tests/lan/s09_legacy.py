@@ -98,14 +98,11 @@ def body(lan: L.Lan):
                            timeout=30)
     lan.check("supervisor --check accepts the legacy spelling", check.returncode == 0, "exit 0",
               f"exit {check.returncode}: {(check.stdout + check.stderr).strip()[:500]}")
-    # Two marker processes: outside min=1 max=1.
-    sleepers = [subprocess.Popen(["sleep", str(sleep_s)], start_new_session=True) for _ in range(2)]
-    try:
-        run(lan, sup, leg, mod, fl, fm, auth)
-    finally:
-        for p in sleepers:
-            p.kill()
-            p.wait()
+    # Two marker processes (outside min=1 max=1), in a namespace of ours so
+    # teardown ends them whatever happens.
+    for i in range(2):
+        L.Proc(leg.host, ["sleep", str(sleep_s)], leg.dir, leg.dir / f"sleep{i}.txt", f"marker {i}").start()
+    run(lan, sup, leg, mod, fl, fm, auth)
 
 
 def run(lan, sup, leg, mod, fl, fm, auth):
