@@ -175,6 +175,10 @@ def body(lan: L.Lan):
             normal |= set(o.raise_events(f"r{round_}", 20))
         time.sleep(1.5)
     lan.figure("datagrams sent by the intruder", sent)
+    # A second sender of bad datagrams (SPEC §8: each sender logged, at most once a minute).
+    rogue_tx = rogue_sealed.host.socket()
+    rogue_tx.sendto(F.unsealed(F.heartbeat("obs1")), sup_addr)
+    rogue_tx.close()
 
     # Sanity: the forged encoding is valid, so the rogue in open mode takes it.
     probe_ev = F.unsealed(F.events("obs1", [(1, "ERROR seq=encoding-check")]))
@@ -279,6 +283,9 @@ def body(lan: L.Lan):
     lan.figure("supervisor 'dropped a datagram' log lines", len(logged))
     lan.check("supervisor logged the intruder's address", any(intr.ip in ln for ln in logged),
               f"a line naming {intr.ip}", logged[:2])
+    lan.check("supervisor logged the second bad sender too (each sender, at most once a minute)",
+              any(rogue_sealed.host.ip in ln for ln in logged), f"a line naming {rogue_sealed.host.ip}",
+              [ln[-160:] for ln in logged[:3]], str(sup.dir))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,14 @@ import lan as L  # noqa: E402
 BLOCK = 2  # seconds= of the window alerts, short to keep the scenario fast
 
 
+def day_digit(offset_days: int = 0) -> str:
+    """SPEC §4 day digit (0 = Sunday) of today + offset, local time."""
+    wd = time.localtime(time.time() + offset_days * 86400).tm_wday  # Monday = 0
+    return str((wd + 1) % 7)
+
+
 def files(o: L.Observer) -> dict:
-    d = {k: o.dir / f"{k}.log" for k in ("error", "access", "quiet")}
+    d = {k: o.dir / f"{k}.log" for k in ("error", "access", "quiet", "window")}
     for p in d.values():
         p.touch()
     return d
@@ -56,6 +62,9 @@ def legacy_text(f: dict, marker: str) -> str:
         "run:command=echo /dev/lan0 100 97 3 97% /var extract=^(\\S+)\\s+\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)%\\s+(\\S+)$\n"
         "alert_if:upper_limit=2,95 match=3,/var   tags=disk message=/var over 95% full\n"
         "alert_metric:metric=2   match=3,/var tags=disk,metric\n"
+        "\n"
+        f"file:{f['window']}\nmatch:WIN\nactive:{day_digit()};00:00-23:59\nalert_all:tags=win,today\n"
+        f"file:{f['window']}\nmatch:WIN\nactive:{day_digit(1)}{day_digit(2)};00:00-23:59\nalert_all:tags=win,other\n"
     )
 
 
@@ -72,7 +81,9 @@ def modern_text(f: dict, marker: str) -> str:
         f"process: {marker}\nalert_running: tags=web,apache,process min=1 max=1 message=marker processes\n\n"
         "run: command=echo /dev/lan0 100 97 3 97% /var extract=^(\\S+)\\s+\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)%\\s+(\\S+)$\n"
         "alert_if: tags=disk match=3,/var upper_limit=2,95 message=/var over 95% full\n"
-        "alert_metric: tags=disk,metric match=3,/var metric=2\n"
+        "alert_metric: tags=disk,metric match=3,/var metric=2\n\n"
+        f"file: {f['window']}\nmatch: WIN\nactive: {day_digit()};00:00-23:59\nalert_all: tags=win,today\n"
+        f"file: {f['window']}\nmatch: WIN\nactive: {day_digit(1)}{day_digit(2)};00:00-23:59\nalert_all: tags=win,other\n"
     )
 
 
@@ -120,8 +131,11 @@ def run(lan, sup, leg, mod, fl, fm, auth):
         return
     time.sleep(0.5)
     for f in (fl, fm):
-        with open(f["error"], "a") as h:
-            h.write("[error] client 10.0.0.1 denied\n[notice] not an event\n[crit] disk failing\n")
+        with open(f["error"], "ab") as h:
+            h.write(b"[error] client 10.0.0.1 denied\n[notice] not an event\n[crit] disk failing\n"
+                    b"[error] bad \xff\xfe bytes\n")
+        with open(f["window"], "a") as h:
+            h.write("WIN inside today's window only\n")
         with open(f["access"], "a") as h:
             h.write("".join(f'10.0.0.{i} "GET /x HTTP/1.1" 500 12 \n' for i in range(5)))
             h.write('10.0.0.9 "GET / HTTP/1.1" 200 99 \n10.0.0.9 "GET /y HTTP/1.1" 200 99 \n')
@@ -154,6 +168,8 @@ def run(lan, sup, leg, mod, fl, fm, auth):
         ("security,ssh", "alert", "auth.log", "ssh login failure", None),
         ("web,apache", "alert", "error.log", "[error] client 10.0.0.1 denied", None),
         ("web,apache", "alert", "error.log", "[crit] disk failing", None),
+        ("web,apache", "alert", "error.log", "[error] bad \ufffd\ufffd bytes", None),
+        ("win,today", "alert", "window.log", "WIN inside today's window only", None),
         ("web,apache,5xx", "alert", "access.log", "More than 3 server errors in a block", None),
         want_running,
     ], key=repr)
