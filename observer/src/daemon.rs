@@ -4,7 +4,9 @@
 //! runs on tokio's current-thread runtime; blocking work (the process table,
 //! commands) runs in `spawn_blocking` / `tokio::process` and never stalls
 //! the loop. Log files are read inline: reads from the page cache are short
-//! and bounded per pass ([`READ_BUDGET`](crate::timers::READ_BUDGET)).
+//! and bounded per pass ([`READ_BUDGET`](crate::timers::READ_BUDGET)), and
+//! paused while the spool holds many unacknowledged events
+//! ([`READ_PAUSE_QUEUE`](crate::timers::READ_PAUSE_QUEUE)).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -338,7 +340,17 @@ impl Shell {
         }
     }
 
+    /// Whether log files may be read now (see [`READ_PAUSE_QUEUE`]).
+    fn logs_have_room(&self) -> bool {
+        self.session.queue_len() < READ_PAUSE_QUEUE
+    }
+
     fn on_files_changed(&mut self) {
+        if !self.logs_have_room() {
+            // Read everything once acknowledgements make room.
+            self.poll_files_now = true;
+            return;
+        }
         let changed = self.files.take_changed();
         let followed: Vec<PathBuf> = self.monitors.logs.paths().map(Path::to_path_buf).collect();
         let now = Instant::now();
@@ -395,7 +407,7 @@ impl Shell {
         while let Some(ev) = self.session.poll_event() {
             self.on_session_event(ev, now, ms);
         }
-        if self.poll_files_now || now >= self.next_file_poll {
+        if (self.poll_files_now || now >= self.next_file_poll) && self.logs_have_room() {
             self.poll_files_now = false;
             self.next_file_poll = now + LOG_POLL_INTERVAL;
             self.poll_files_now =
@@ -619,13 +631,21 @@ impl Shell {
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
-        if self.poll_files_now || !self.raised.is_empty() {
+        let reading = self.logs_have_room();
+        if (self.poll_files_now && reading) || !self.raised.is_empty() {
             return now;
         }
-        let mut t = self.next_file_poll;
-        for d in [self.session.poll_timeout(), self.monitors.next_deadline()]
-            .into_iter()
-            .flatten()
+        // While reading is paused, acknowledgements (which arrive on the
+        // socket) are what resumes it, not the poll timer.
+        let file_poll = reading.then_some(self.next_file_poll);
+        let mut t = now + LOG_POLL_INTERVAL;
+        for d in [
+            file_poll,
+            self.session.poll_timeout(),
+            self.monitors.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
         {
             t = t.min(d);
         }

@@ -52,7 +52,13 @@ pub const LOG_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Lines longer than this are cut.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Bytes read from one file per pass before other work gets a turn.
-pub const READ_BUDGET: usize = 4 << 20;
+pub const READ_BUDGET: usize = 1 << 20;
+/// Log files are not read while this many events wait unacknowledged: under
+/// a burst, or while no supervisor answers, the file itself is the buffer,
+/// so lines are read late rather than read and then dropped from a full
+/// spool. One pass ([`READ_BUDGET`]) of short lines still fits in the rest
+/// of the spool.
+pub const READ_PAUSE_QUEUE: usize = SPOOL_CAPACITY / 4;
 /// A rotated-away file is still read until it has been quiet this long.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
 /// Watches on missing directories are retried this often.
