@@ -67,6 +67,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// Lines of the observer's own log waiting for the writer thread.
+const OWN_LOG_QUEUE_LINES: usize = 1024;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let file_appender = tracing_appender::rolling::Builder::new()
@@ -77,7 +80,12 @@ fn main() -> ExitCode {
         .build(&args.log_dir);
     let (file_layer, _guard) = match file_appender {
         Ok(app) => {
-            let (nb, guard) = tracing_appender::non_blocking(app);
+            // A short queue: the default (128,000 lines) allocates about
+            // 4 MB up front, half of the observer's memory when idle. Log
+            // lines past a full queue are dropped, never waited for.
+            let (nb, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(OWN_LOG_QUEUE_LINES)
+                .finish(app);
             (
                 Some(
                     tracing_subscriber::fmt::layer()

@@ -122,6 +122,9 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// Lines of the supervisor's own log waiting for the writer thread.
+const OWN_LOG_QUEUE_LINES: usize = 4096;
+
 /// Logs to stderr and to `log_file`, rotated daily (`supervisor.log` →
 /// `supervisor.2026-11-21.log`).
 fn init_logging(
@@ -146,7 +149,11 @@ fn init_logging(
         _ => builder.filename_prefix(name),
     };
     let appender = builder.build(&folder)?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // A short queue: the default (128,000 lines) allocates about 4 MB up
+    // front. Log lines past a full queue are dropped, never waited for.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(OWN_LOG_QUEUE_LINES)
+        .finish(appender);
     tracing_subscriber::registry()
         .with(LevelFilter::INFO)
         .with(
