@@ -14,6 +14,13 @@
 //! * Acknowledgements are accepted from any supervisor heard recently (after
 //!   a failover a late ack from the old one still means "in its stream").
 //! * Configuration answers are accepted only from the chosen supervisor.
+//! * A beacon's source address proves nothing (a sealed beacon can be
+//!   captured and re-sent from anywhere within its 60 s), so a supervisor is
+//!   only *tried* on its beacon: it counts as chosen
+//!   ([`SessionEvent::SupervisorChosen`]) once it answers this host's own
+//!   request. One that stays silent for [`UNANSWERED_MOVE`] while another
+//!   beacons is marked suspect and left, and is not tried again while
+//!   others are heard.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -49,6 +56,11 @@ struct Supervisor {
     last_beacon: Instant,
     /// Recent gaps between beacons; the interval is the smallest.
     gaps: VecDeque<Duration>,
+    /// It answered this host's requests (configuration or acknowledgement).
+    answered: bool,
+    /// It was tried and never answered: tried again only when nobody else
+    /// is heard.
+    suspect: bool,
 }
 
 impl Supervisor {
@@ -85,6 +97,8 @@ pub struct Session {
     started: Instant,
     supervisors: BTreeMap<SocketAddr, Supervisor>,
     chosen: Option<SocketAddr>,
+    /// When `chosen` was tried.
+    chosen_at: Instant,
     version: Option<u64>,
     cfg_next_request: Option<Instant>,
     cfg_backoff: Duration,
@@ -122,6 +136,7 @@ impl Session {
             started: now,
             supervisors: BTreeMap::new(),
             chosen: None,
+            chosen_at: now,
             version: None,
             cfg_next_request: Some(now),
             cfg_backoff: CONFIG_RETRY_FIRST,
@@ -222,6 +237,7 @@ impl Session {
         match msg {
             Message::Beacon { supervisor, run_id } => self.on_beacon(now, from, supervisor, run_id),
             Message::Ack { host, ids } if host == self.host && self.knows(from) => {
+                self.answered_by(from);
                 self.on_ack(now, &ids)
             }
             Message::ConfigChunk {
@@ -231,6 +247,7 @@ impl Session {
                 total,
                 data,
             } if host == self.host && self.chosen == Some(from) => {
+                self.answered_by(from);
                 self.on_chunk(now, version, index, total, &data)
             }
             Message::ConfigUnchanged { host, version }
@@ -238,10 +255,12 @@ impl Session {
                     && self.chosen == Some(from)
                     && self.version == Some(version) =>
             {
+                self.answered_by(from);
                 self.cfg_next_request = None;
                 self.assembly = None;
             }
             Message::NoConfig { host } if host == self.host && self.chosen == Some(from) => {
+                self.answered_by(from);
                 self.assembly = None;
                 self.cfg_next_request = Some(now + NO_CONFIG_RETRY);
                 self.cfg_backoff = CONFIG_RETRY_FIRST;
@@ -266,6 +285,23 @@ impl Session {
         self.supervisors.contains_key(&from)
     }
 
+    /// `from` answered a request of this host: it is a real supervisor. The
+    /// first answer of the chosen one makes the choice known.
+    fn answered_by(&mut self, from: SocketAddr) {
+        let Some(s) = self.supervisors.get_mut(&from) else {
+            return;
+        };
+        s.suspect = false;
+        if !s.answered {
+            s.answered = true;
+            if self.chosen == Some(from) {
+                let name = s.name.clone();
+                self.events
+                    .push_back(SessionEvent::SupervisorChosen { addr: from, name });
+            }
+        }
+    }
+
     fn on_beacon(&mut self, now: Instant, from: SocketAddr, name: String, run_id: u64) {
         let known = self.supervisors.get(&from).is_some_and(|s| s.alive(now));
         if !self.supervisors.contains_key(&from) {
@@ -280,6 +316,8 @@ impl Session {
             run_id,
             last_beacon: now,
             gaps: VecDeque::new(),
+            answered: false,
+            suspect: false,
         });
         let gap = now.saturating_duration_since(s.last_beacon);
         if !gap.is_zero() {
@@ -298,7 +336,13 @@ impl Session {
             self.transmit.push_back((from, hb));
         }
         match self.chosen {
-            None => self.choose(now, from),
+            None => {
+                let suspect = self.supervisors.get(&from).is_some_and(|s| s.suspect);
+                match self.best_other(now) {
+                    Some(other) if suspect => self.choose(now, other),
+                    _ => self.choose(now, from),
+                }
+            }
             Some(c) if c == from && restarted => {
                 // A restarted supervisor forgot nothing that matters to us,
                 // but re-sending now avoids waiting for time-outs.
@@ -341,13 +385,16 @@ impl Session {
 
     fn choose(&mut self, now: Instant, addr: SocketAddr) {
         self.chosen = Some(addr);
-        let name = self
-            .supervisors
-            .get(&addr)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        self.events
-            .push_back(SessionEvent::SupervisorChosen { addr, name });
+        self.chosen_at = now;
+        if let Some(s) = self.supervisors.get(&addr) {
+            if s.answered {
+                let name = s.name.clone();
+                self.events
+                    .push_back(SessionEvent::SupervisorChosen { addr, name });
+            } else {
+                tracing::debug!(%addr, "trying a supervisor heard beaconing");
+            }
+        }
         self.recall_flights();
         self.rto = RETRANSMIT_FIRST;
         self.progress(now);
@@ -510,12 +557,25 @@ impl Session {
     fn best_other(&self, now: Instant) -> Option<SocketAddr> {
         self.supervisors
             .iter()
-            .filter(|(a, s)| Some(**a) != self.chosen && s.alive(now))
-            .max_by_key(|(_, s)| s.last_beacon)
+            .filter(|(a, s)| Some(**a) != self.chosen && s.alive(now) && !s.suspect)
+            .max_by_key(|(_, s)| (s.answered, s.last_beacon))
             .map(|(a, _)| *a)
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        // A tried supervisor that never answered, while another beacons.
+        if let Some(c) = self.chosen
+            && now >= self.chosen_at + UNANSWERED_MOVE
+            && self.supervisors.get(&c).is_some_and(|s| !s.answered)
+            && let Some(other) = self.best_other(now)
+        {
+            tracing::info!(from = %c, to = %other, "no answer from a supervisor heard only by its beacons; moving");
+            if let Some(s) = self.supervisors.get_mut(&c) {
+                s.suspect = true;
+            }
+            self.choose(now, other);
+            return;
+        }
         // Supervisor lost, or silent about outstanding events.
         if let Some(c) = self.chosen {
             let lost = self.supervisors.get(&c).is_none_or(|s| !s.alive(now));
@@ -597,6 +657,9 @@ impl Session {
             }
         };
         if let Some(c) = self.chosen {
+            if self.supervisors.get(&c).is_some_and(|s| !s.answered) {
+                consider(Some(self.chosen_at + UNANSWERED_MOVE));
+            }
             consider(self.cfg_next_request);
             consider(self.supervisors.get(&c).map(Supervisor::expires));
             if self.awaiting_ack && !self.silence_exhausted {

@@ -11,6 +11,11 @@ pub const MAX_BEACON_INTERVAL: Duration = Duration::from_secs(120);
 /// A supervisor is lost after this many beacon intervals without a beacon.
 pub const BEACONS_LOST: u32 = 3;
 
+/// A supervisor tried on its beacon that has not answered this host's
+/// requests after this long is left for another one that beacons (a beacon
+/// can be a replay from an intruder's address).
+pub const UNANSWERED_MOVE: Duration = Duration::from_secs(3);
+
 /// Heartbeats go to every supervisor heard, this often.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 

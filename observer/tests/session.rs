@@ -137,10 +137,69 @@ fn first_supervisor_heard_is_chosen_and_asked_for_configuration() {
                 .any(|(to, m)| *to == sup && matches!(m, Message::Heartbeat { .. }))
         );
     }
-    assert!(matches!(
-        events_of(&mut s)[0],
-        SessionEvent::SupervisorChosen { .. }
-    ));
+    // Only tried so far: chosen once it answers this host's request.
+    assert!(events_of(&mut s).is_empty());
+    let mut a = a;
+    let a_addr = a.addr;
+    for (to, m) in out.into_iter().filter(|(to, _)| *to == a_addr) {
+        for r in a.answer(m) {
+            s.handle_datagram(t0, to, r);
+        }
+    }
+    assert!(events_of(&mut s).iter().any(|e| matches!(
+        e,
+        SessionEvent::SupervisorChosen { addr, .. } if *addr == a.addr
+    )));
+}
+
+#[test]
+fn beacons_replayed_from_a_silent_address_are_left_for_the_supervisor_that_answers() {
+    let t0 = Instant::now();
+    let mut s = Session::new(HOST, Codec::open(), 1000, t0);
+    // An intruder re-sends captured beacons from its own address; it can
+    // answer nothing. It is heard first.
+    let intruder = addr("10.0.0.66:9001");
+    let mut real = FakeSupervisor::new(addr("10.0.0.1:9001"), Some((5, "file: /x\n")));
+    let beacon = real.beacon();
+    let mut chosen_events = Vec::new();
+    let mut configured_at = None;
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(30) {
+        if (t - t0).as_millis().is_multiple_of(900) {
+            s.handle_datagram(t, intruder, beacon.clone());
+        }
+        if (t - t0).as_millis().is_multiple_of(1000) {
+            s.handle_datagram(t, real.addr, real.beacon());
+        }
+        s.handle_timeout(t);
+        for (to, m) in drain(&mut s) {
+            if to == real.addr {
+                for r in real.answer(m) {
+                    s.handle_datagram(t, to, r);
+                }
+            }
+        }
+        for e in events_of(&mut s) {
+            match e {
+                SessionEvent::SupervisorChosen { addr, .. } => chosen_events.push(addr),
+                SessionEvent::Configure { .. } => configured_at = configured_at.or(Some(t - t0)),
+                _ => {}
+            }
+        }
+        t += Duration::from_millis(100);
+    }
+    assert_eq!(
+        chosen_events,
+        vec![real.addr],
+        "only the answering supervisor is chosen"
+    );
+    assert_eq!(
+        s.chosen(),
+        Some(real.addr),
+        "the intruder is not tried again"
+    );
+    let configured_at = configured_at.expect("never configured");
+    assert!(configured_at <= Duration::from_secs(5), "{configured_at:?}");
 }
 
 #[test]
