@@ -18,7 +18,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use crate::liveness::{Liveness, LivenessChange};
 use crate::stream::{append_event_line, append_system_line, local_time};
 use crate::timers::{
     BAD_INPUT_LOG_INTERVAL, COUNTERS_LOG_INTERVAL, FAILURE_LOG_INTERVAL, LIVENESS_SCAN_INTERVAL,
-    MAX_PENDING_SYSTEM_LINES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS, NO_CONFIG_LOG_INTERVAL,
-    RESET_MIN_INTERVAL,
+    MAX_BAD_SENDERS_LOGGED, MAX_PENDING_SYSTEM_LINES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS,
+    NO_CONFIG_LOG_INTERVAL, RESET_MIN_INTERVAL,
 };
 
 /// Stream messages of supervisor-raised events.
@@ -172,8 +172,9 @@ pub struct Supervisor {
     next_scan: Instant,
     next_counters: Instant,
     counters: Counters,
-    last_bad_input_log: Option<Instant>,
-    bad_input_unlogged: u64,
+    /// Senders of dropped datagrams: when each was last named in the log,
+    /// and how many of its datagrams were dropped since.
+    bad_senders: HashMap<IpAddr, (Instant, u64)>,
     last_stream_failure_log: Option<Instant>,
     stream_failures_unlogged: u64,
 }
@@ -197,8 +198,7 @@ impl Supervisor {
             next_scan: now.mono + LIVENESS_SCAN_INTERVAL,
             next_counters: now.mono + COUNTERS_LOG_INTERVAL,
             counters: Counters::default(),
-            last_bad_input_log: None,
-            bad_input_unlogged: 0,
+            bad_senders: HashMap::new(),
             last_stream_failure_log: None,
             stream_failures_unlogged: 0,
         };
@@ -487,20 +487,32 @@ impl Supervisor {
         }
     }
 
+    /// Counts a dropped datagram and names its sender in the log at most
+    /// once a minute per sender address.
     fn bad_input(&mut self, now: Now, from: SocketAddr, reason: &'static str, detail: &str) {
         self.counters.drop_reason(reason);
-        let due = self
-            .last_bad_input_log
-            .is_none_or(|at| now.mono.saturating_duration_since(at) >= BAD_INPUT_LOG_INTERVAL);
-        if due {
-            self.last_bad_input_log = Some(now.mono);
-            tracing::warn!(
-                "dropped a datagram from {from}: {detail} ({} more dropped since the last report)",
-                self.bad_input_unlogged
-            );
-            self.bad_input_unlogged = 0;
-        } else {
-            self.bad_input_unlogged += 1;
+        let fresh = |at: Instant| now.mono.saturating_duration_since(at) < BAD_INPUT_LOG_INTERVAL;
+        if self.bad_senders.len() >= MAX_BAD_SENDERS_LOGGED
+            && !self.bad_senders.contains_key(&from.ip())
+        {
+            self.bad_senders.retain(|_, (at, _)| fresh(*at));
+            if self.bad_senders.len() >= MAX_BAD_SENDERS_LOGGED {
+                // Many senders at once: counted, not each named.
+                return;
+            }
+        }
+        match self.bad_senders.entry(from.ip()) {
+            Entry::Occupied(mut e) if fresh(e.get().0) => e.get_mut().1 += 1,
+            entry => {
+                let unlogged = match &entry {
+                    Entry::Occupied(e) => e.get().1,
+                    Entry::Vacant(_) => 0,
+                };
+                tracing::warn!(
+                    "dropped a datagram from {from}: {detail} ({unlogged} more from this address since it was last named)"
+                );
+                entry.insert_entry((now.mono, 0));
+            }
         }
     }
 

@@ -14,8 +14,13 @@ pub const RESET_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// is mentioned in the log.
 pub const NO_CONFIG_LOG_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// At most one log line a minute about dropped datagrams (bad input).
+/// The sender of dropped datagrams (bad input) is named in the log at most
+/// this often, per sender address.
 pub const BAD_INPUT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Most sender addresses remembered for that rate limit; beyond it (a flood
+/// from many addresses) drops are counted but not each named.
+pub const MAX_BAD_SENDERS_LOGGED: usize = 1024;
 
 /// At most one log line a minute about a failing event stream, or about
 /// datagrams that could not be sent.
