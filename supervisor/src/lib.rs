@@ -43,7 +43,7 @@ pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
 pub use stream::EventStream;
 
 use crate::stream::StreamError;
-use crate::timers::{FAILURE_LOG_INTERVAL, RECEIVE_BURST};
+use crate::timers::{FAILURE_LOG_INTERVAL, RECEIVE_BURST, RESTART_DEDUP_TAIL};
 use crate::watch::WatchError;
 
 /// Why the supervisor could not start.
@@ -110,6 +110,19 @@ pub async fn run(
         config.event_stream.display(),
     );
     let mut sup = Supervisor::new(settings, codec, now(), initial);
+    let written = stream::recently_written(
+        &config.event_stream,
+        config.stream_rotation,
+        config.stream_format,
+        RESTART_DEDUP_TAIL,
+    );
+    tracing::info!(
+        "{} recent events read back from the stream (duplicates of them will not be written)",
+        written.len()
+    );
+    for (host, id) in written {
+        sup.remember_written(&host, id);
+    }
     let mut shell = Shell {
         socket,
         last_send_error_log: None,

@@ -516,6 +516,18 @@ impl Supervisor {
         }
     }
 
+    /// Records that `host`'s event `id` is already in the stream (read back
+    /// from the stream at start), so a re-sent copy is acknowledged, not
+    /// written again.
+    pub fn remember_written(&mut self, host: &str, id: u64) {
+        let Ok(host) = HostName::new(host) else {
+            return;
+        };
+        if let Some(state) = self.state_mut(&host) {
+            state.seen.insert(id);
+        }
+    }
+
     /// The state of `host`, created if there is room.
     fn state_mut(&mut self, host: &HostName) -> Option<&mut HostState> {
         let unconfigured = self.hosts.len().saturating_sub(self.catalog.len());

@@ -73,3 +73,8 @@ pub const MAX_QUEUED_TRANSMITS: usize = 65_536;
 /// Most supervisor-raised stream lines kept while the stream cannot be
 /// written; older ones are dropped and counted.
 pub const MAX_PENDING_SYSTEM_LINES: usize = 10_000;
+
+/// Bytes at the end of the stream read back at start to recognise events
+/// written just before a restart (about 100,000 lines): an observer re-sends
+/// what was written but not acknowledged, and it must not be written twice.
+pub const RESTART_DEDUP_TAIL: u64 = 16 << 20;

@@ -181,6 +181,22 @@ fn lost_ack_is_written_once() {
 }
 
 #[test]
+fn event_written_before_a_restart_is_acknowledged_not_written_again() {
+    // The previous run wrote events 1 and 2 and died before acknowledging;
+    // the new run read them back from the stream.
+    let mut w = World::new(vec![change("web1", Some(entry("x: 1\n", &[])))]);
+    w.sup.remember_written("web1", 1);
+    w.sup.remember_written("web1", 2);
+    w.sup.remember_written("../bad name", 3);
+    w.send(OBS, &events("web1", 1, &[1, 2, 3]));
+    w.step();
+    assert_eq!(acked_ids(&w.drain()), [1, 2, 3]);
+    let lines = w.stream_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("%%web1%%3%%"));
+}
+
+#[test]
 fn duplicate_inside_one_burst_is_written_once() {
     let mut w = World::new(vec![]);
     w.send(OBS, &events("web1", 0, &[5]));
