@@ -707,58 +707,54 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn seconds(&mut self, key: &str) -> Option<Duration> {
+    /// `KEY=VALUE` parsed by `parse`; when it does not parse, a problem
+    /// saying the value `must be {expected}`.
+    fn typed<T>(
+        &mut self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+        expected: &str,
+    ) -> Option<T> {
         let value = self.get(key)?;
-        match parse_whole(value) {
-            Some(n @ 1..=MAX_BLOCK_SECONDS) => Some(Duration::from_secs(n)),
-            _ => {
-                self.problems.push(format!(
-                    "`{key}={}` must be a whole number of seconds from 1 to {MAX_BLOCK_SECONDS}",
-                    shorten(value)
-                ));
-                None
-            }
+        let parsed = parse(value);
+        if parsed.is_none() {
+            self.problems
+                .push(format!("`{key}={}` must be {expected}", shorten(value)));
         }
+        parsed
+    }
+
+    fn seconds(&mut self, key: &str) -> Option<Duration> {
+        self.typed(
+            key,
+            |v| match parse_whole(v) {
+                Some(n @ 1..=MAX_BLOCK_SECONDS) => Some(Duration::from_secs(n)),
+                _ => None,
+            },
+            &format!("a whole number of seconds from 1 to {MAX_BLOCK_SECONDS}"),
+        )
     }
 
     fn count(&mut self, key: &str) -> Option<u64> {
-        let value = self.get(key)?;
-        let n = parse_whole(value);
-        if n.is_none() {
-            self.problems.push(format!(
-                "`{key}={}` must be a whole number (0 or more)",
-                shorten(value)
-            ));
-        }
-        n
+        self.typed(key, parse_whole, "a whole number (0 or more)")
     }
 
     fn number(&mut self, key: &str, non_negative: bool) -> Option<f64> {
-        let value = self.get(key)?;
-        match parse_number(value) {
-            Some(n) if !non_negative || n >= 0.0 => Some(n),
-            _ => {
-                self.problems.push(format!(
-                    "`{key}={}` must be a {}decimal number",
-                    shorten(value),
-                    if non_negative { "non-negative " } else { "" }
-                ));
-                None
-            }
-        }
+        let expected = if non_negative {
+            "a non-negative decimal number"
+        } else {
+            "a decimal number"
+        };
+        self.typed(
+            key,
+            |v| parse_number(v).filter(|n| !non_negative || *n >= 0.0),
+            expected,
+        )
     }
 
     /// `KEY=G`: a capture group number.
     fn group_number(&mut self, key: &str) -> Option<usize> {
-        let value = self.get(key)?;
-        let group = parse_group(value);
-        if group.is_none() {
-            self.problems.push(format!(
-                "`{key}={}` must be a capture group number",
-                shorten(value)
-            ));
-        }
-        group
+        self.typed(key, parse_group, "a capture group number")
     }
 
     /// `KEY=G,TEXT`.
