@@ -486,7 +486,10 @@ impl SimulatedObserver {
         {
             next = next.min(self.next_event_at).min(self.started + lasts);
         }
-        if self.in_flight > 0 {
+        // The give-up deadline only matters once it can end the run: while a
+        // steady load is still running it would wake the loop for nothing.
+        let can_give_up = self.generation_done || matches!(self.profile.load, Load::Flood { .. });
+        if self.in_flight > 0 && can_give_up {
             next = next.min(self.last_progress + self.profile.drain);
         }
         next
@@ -662,6 +665,31 @@ mod tests {
         );
         let len = sim.event(1_000, T0_MS as i64).encoded_len();
         assert!((98..=102).contains(&len), "{len}");
+    }
+
+    #[test]
+    fn silent_supervisor_during_steady_load_does_not_busy_wake() {
+        let t0 = Instant::now();
+        let mut sim =
+            SimulatedObserver::new("h1".into(), profile(steady(60)), Codec::open(), t0, T0_MS);
+        let mut now = t0;
+        let mut wakes = 0;
+        while now < t0 + Duration::from_secs(30) {
+            sim.handle_timeout(now);
+            let _ = drain(&mut sim, now);
+            let next = sim.poll_timeout();
+            assert!(
+                next > now,
+                "wake-up at {:?} is not after {:?}",
+                next - t0,
+                now - t0
+            );
+            now = next;
+            wakes += 1;
+        }
+        // One event a second plus re-sends and heartbeats: far below a spin.
+        assert!(wakes < 200, "{wakes} wake-ups in 30 s");
+        assert!(!sim.is_finished(now));
     }
 
     #[test]
