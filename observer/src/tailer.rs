@@ -261,7 +261,7 @@ fn read_full_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
 }
 
 fn split_lines(f: &mut OpenFile, mut data: &[u8], line: &mut dyn FnMut(&[u8])) {
-    while let Some(nl) = data.iter().position(|b| *b == b'\n') {
+    while let Some(nl) = memchr::memchr(b'\n', data) {
         let (piece, rest) = data.split_at(nl);
         data = &rest[1..];
         if f.skipping {
