@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use observer::tailer::{LogTailer, TailState};
@@ -17,6 +17,25 @@ fn append(path: &Path, bytes: &[u8]) {
         .open(path)
         .unwrap();
     f.write_all(bytes).unwrap();
+}
+
+/// An empty `app.log` in a fresh folder, followed from its (empty) end.
+fn empty_followed() -> (tempfile::TempDir, PathBuf, LogTailer) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.log");
+    File::create(&p).unwrap();
+    let t = LogTailer::at_end(&p, Instant::now());
+    (dir, p, t)
+}
+
+/// What copy-truncate does to the live file after the copy.
+fn truncate(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
 }
 
 fn poll(t: &mut LogTailer) -> (Vec<String>, TailState) {
@@ -39,10 +58,7 @@ fn starts_at_the_end_and_reads_appended_lines() {
 
 #[test]
 fn partial_last_line_waits_for_its_newline() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("app.log");
-    File::create(&p).unwrap();
-    let mut t = LogTailer::at_end(&p, Instant::now());
+    let (_dir, p, mut t) = empty_followed();
     append(&p, b"first half ");
     assert!(poll(&mut t).0.is_empty());
     append(&p, b"second half\nnext");
@@ -53,10 +69,7 @@ fn partial_last_line_waits_for_its_newline() {
 
 #[test]
 fn rename_rotation_finishes_the_old_file_then_reads_the_new_from_its_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("app.log");
-    File::create(&p).unwrap();
-    let mut t = LogTailer::at_end(&p, Instant::now());
+    let (dir, p, mut t) = empty_followed();
     // A writer that keeps its descriptor across the rename.
     let mut old = OpenOptions::new().append(true).open(&p).unwrap();
     old.write_all(b"a\n").unwrap();
@@ -71,39 +84,23 @@ fn rename_rotation_finishes_the_old_file_then_reads_the_new_from_its_start() {
 
 #[test]
 fn copy_truncate_reads_from_the_start_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("app.log");
-    File::create(&p).unwrap();
-    let mut t = LogTailer::at_end(&p, Instant::now());
+    let (dir, p, mut t) = empty_followed();
     append(&p, b"one\ntwo\n");
     assert_eq!(poll(&mut t).0, ["one", "two"]);
     std::fs::copy(&p, dir.path().join("app.log.1")).unwrap();
-    OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&p);
     append(&p, b"three\n");
     assert_eq!(poll(&mut t).0, ["three"]);
     // Truncated and refilled past the old offset between two looks: the
     // fingerprint of the first bytes tells.
-    OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&p);
     append(&p, b"four is a longer line\n");
     assert_eq!(poll(&mut t).0, ["four is a longer line"]);
 }
 
 #[test]
 fn delete_and_recreate_reads_the_new_file_from_its_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("app.log");
-    File::create(&p).unwrap();
-    let mut t = LogTailer::at_end(&p, Instant::now());
+    let (_dir, p, mut t) = empty_followed();
     append(&p, b"x\n");
     std::fs::remove_file(&p).unwrap();
     append(&p, b"y\n");
@@ -125,10 +122,7 @@ fn a_file_appearing_late_is_reported_missing_then_read_from_its_start() {
 
 #[test]
 fn long_lines_are_cut_and_invalid_utf8_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("app.log");
-    File::create(&p).unwrap();
-    let mut t = LogTailer::at_end(&p, Instant::now());
+    let (_dir, p, mut t) = empty_followed();
     let mut long = vec![b'x'; 100_000];
     long.push(b'\n');
     append(&p, &long);
@@ -156,10 +150,7 @@ impl Rng {
 fn generated_sequences_read_every_line_exactly_once() {
     for seed in 1..=40u64 {
         let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("app.log");
-        File::create(&p).unwrap();
-        let mut t = LogTailer::at_end(&p, Instant::now());
+        let (dir, p, mut t) = empty_followed();
         let mut written: Vec<String> = Vec::new();
         let mut read: Vec<String> = Vec::new();
         let mut partial: Option<String> = None;
@@ -217,12 +208,7 @@ fn generated_sequences_read_every_line_exactly_once() {
                                 // the copy is always a new file.
                                 std::fs::copy(&p, dir.path().join(format!("app.log.{n}.copy")))
                                     .unwrap();
-                                OpenOptions::new()
-                                    .write(true)
-                                    .open(&p)
-                                    .unwrap()
-                                    .set_len(0)
-                                    .unwrap();
+                                truncate(&p);
                             }
                             actions.push("truncate");
                         }

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Fixture, TestObserver, listen_on, wait_for, wall_ms};
+use common::{Fixture, TestObserver, wait_for, wall_ms};
 use wire::{Codec, Event, EventKind, Key, Message};
 
 fn big_host_file(tag: &str) -> String {
@@ -40,9 +40,7 @@ fn beacon_is_broadcast_and_configuration_fetched_in_chunks() {
     let text = big_host_file("web1");
     assert!(text.len() > 3 * 1024);
     fx.write("hosts/web1", &text);
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    let (listener, mut codec) = fx.start_listening(Codec::open());
     let (beacon, from) = wait_for(&listener, &mut codec, "beacon", |m, _| {
         matches!(m, Message::Beacon { .. })
     });
@@ -62,20 +60,12 @@ fn beacon_is_broadcast_and_configuration_fetched_in_chunks() {
     assert!(served.contains("match: ERROR in module number 39 of web1"));
     assert_eq!(conf::ConfigVersion::of(&served).0, version);
 
-    obs.send(&Message::ConfigRequest {
-        host: "web1".into(),
-        have: Some(version),
-        missing: None,
-    });
+    obs.request_config("web1", Some(version));
     obs.wait_for("unchanged", |m| {
         matches!(m, Message::ConfigUnchanged { .. })
     });
 
-    obs.send(&Message::ConfigRequest {
-        host: "nobody".into(),
-        have: None,
-        missing: None,
-    });
+    obs.request_config("nobody", None);
     obs.wait_for("no config", |m| matches!(m, Message::NoConfig { .. }));
 }
 
@@ -86,9 +76,7 @@ fn editing_a_host_file_in_place_or_by_rename_resets_it() {
         "hosts/web1",
         "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
     );
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    let (listener, mut codec) = fx.start_listening(Codec::open());
     let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     obs.fetch_config("web1");
 
@@ -115,11 +103,7 @@ fn editing_a_host_file_in_place_or_by_rename_resets_it() {
     drain(&listener);
     std::fs::remove_file(fx.path("hosts/web1")).unwrap();
     resets(&listener, &mut codec, "web1");
-    obs.send(&Message::ConfigRequest {
-        host: "web1".into(),
-        have: None,
-        missing: None,
-    });
+    obs.request_config("web1", None);
     obs.wait_for("no config", |m| matches!(m, Message::NoConfig { .. }));
 }
 
@@ -136,9 +120,7 @@ fn editing_an_include_resets_both_hosts_that_include_it() {
         "hosts/db",
         "file: /var/log/db\nmatch: x\nalert_all: tags=db\n",
     );
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    let (listener, mut codec) = fx.start_listening(Codec::open());
 
     fx.write(
         "includes/common",
@@ -194,9 +176,7 @@ fn events_land_in_the_classic_stream_once() {
         "hosts/web1",
         "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
     );
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    fx.start_listening(Codec::open());
     let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     send_events(&mut obs, "web1", 1..4);
     // Again, as after a lost acknowledgement.
@@ -220,9 +200,7 @@ fn events_land_in_the_classic_stream_once() {
 #[test]
 fn events_land_in_the_json_stream_with_hourly_rotation_names() {
     let mut fx = Fixture::new("stream_format: json\nstream_rotation: hourly\n");
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    fx.start_listening(Codec::open());
     let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     send_events(&mut obs, "db", 10..12);
     let lines = fx.wait_for_lines(2);
@@ -250,9 +228,7 @@ fn events_land_in_the_json_stream_with_hourly_rotation_names() {
 #[test]
 fn sigterm_leaves_complete_lines_and_exits_0() {
     let mut fx = Fixture::new("stream_format: json\nstream_rotation: never\n");
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    fx.start_listening(Codec::open());
     let obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     // A stream of batches still arriving when the signal comes.
     for batch in 0..200u64 {
@@ -284,15 +260,9 @@ fn sealed_supervisor_answers_only_sealed_requests() {
         "hosts/web1",
         "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
     );
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::sealed(&key);
-    fx.start(&listener, &mut codec);
+    fx.start_listening(Codec::sealed(&key));
     let open = TestObserver::new(fx.supervisor_addr(), Codec::open());
-    open.send(&Message::ConfigRequest {
-        host: "web1".into(),
-        have: None,
-        missing: None,
-    });
+    open.request_config("web1", None);
     let mut sealed = TestObserver::new(fx.supervisor_addr(), Codec::sealed(&key));
     sealed.fetch_config("web1");
     let mut buf = [0u8; 2048];
@@ -387,9 +357,7 @@ fn hosts_folder_removed_and_created_again_is_watched_again() {
         "hosts/web1",
         "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
     );
-    let listener = listen_on(fx.port);
-    let mut codec = Codec::open();
-    fx.start(&listener, &mut codec);
+    let (listener, mut codec) = fx.start_listening(Codec::open());
 
     std::fs::remove_dir_all(fx.path("hosts")).unwrap();
     resets(&listener, &mut codec, "web1");

@@ -481,6 +481,14 @@ class Lan:
             self.failures.append(what)
         return ok
 
+    def configured(self, what: str, observers, sups, figure: str = "time to configure (s)",
+                   timeout: float = 15) -> bool:
+        """Probes until every observer's events reach one of `sups`, reports
+        the times as `figure`, and checks that all of them got there."""
+        cfg = probe_configured(observers, sups, timeout=timeout)
+        self.figure(figure, cfg)
+        return self.check(what, all(v is not None for v in cfg.values()), "all configured", cfg, str(self.work))
+
     def figure(self, name: str, value) -> None:
         self.figures.append((name, str(value)))
         log(f"figure {name}: {value}")

@@ -32,10 +32,8 @@ def body(lan: L.Lan):
     time.sleep(0.3)
     for o in lossy + [clean]:
         o.start()
-    cfg = L.probe_configured(lossy + [clean], [sup], timeout=60)
-    lan.figure("time to configure under loss (s)", cfg)
-    if not lan.check("configuration arrives despite loss", all(v is not None for v in cfg.values()),
-                     "all configured", cfg, str(lan.work)):
+    if not lan.configured("configuration arrives despite loss", lossy + [clean], [sup],
+                          "time to configure under loss (s)", timeout=60):
         return
 
     want: dict = {o.name: set() for o in lossy + [clean]}

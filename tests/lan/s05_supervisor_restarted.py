@@ -28,9 +28,7 @@ def body(lan: L.Lan):
     time.sleep(0.3)
     for o in obs:
         o.start()
-    cfg = L.probe_configured(obs, [sup], timeout=15)
-    lan.figure("time to configure (s)", cfg)
-    if not lan.check("observers configured", all(v is not None for v in cfg.values()), "all", cfg):
+    if not lan.configured("observers configured", obs, [sup]):
         return
     want = set()
     for o in obs:

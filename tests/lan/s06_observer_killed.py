@@ -24,9 +24,7 @@ def body(lan: L.Lan):
     sup.start()
     time.sleep(0.3)
     o.start()
-    cfg = L.probe_configured([o], [sup], timeout=15)
-    lan.figure("time to configure (s)", cfg)
-    if not lan.check("observer configured", cfg[o.name] is not None, "configured", cfg):
+    if not lan.configured("observer configured", [o], [sup]):
         return
     everything = set()
 

@@ -122,6 +122,14 @@ impl Fixture {
         });
     }
 
+    /// Binds P, starts the supervisor and waits for its first beacon;
+    /// returns the listening socket and the codec that read the beacon.
+    pub fn start_listening(&mut self, mut codec: Codec) -> (UdpSocket, Codec) {
+        let listener = listen_on(self.port);
+        self.start(&listener, &mut codec);
+        (listener, codec)
+    }
+
     pub fn supervisor_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port + 1))
     }
@@ -230,14 +238,19 @@ impl TestObserver {
         wait_for(&self.socket, &mut self.codec, what, |m, _| want(m)).0
     }
 
+    /// Sends a configuration request for `host` (nothing missing).
+    pub fn request_config(&self, host: &str, have: Option<u64>) {
+        self.send(&Message::ConfigRequest {
+            host: host.into(),
+            have,
+            missing: None,
+        });
+    }
+
     /// Asks for `host`'s configuration and reassembles it, re-asking for
     /// missing chunks; returns (version, text, datagrams received).
     pub fn fetch_config(&mut self, host: &str) -> (u64, String, usize) {
-        self.send(&Message::ConfigRequest {
-            host: host.into(),
-            have: None,
-            missing: None,
-        });
+        self.request_config(host, None);
         let mut reassembly: Option<Reassembly> = None;
         let mut received = 0;
         let deadline = Instant::now() + PATIENCE;
