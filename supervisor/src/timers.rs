@@ -56,10 +56,12 @@ pub const RECEIVE_BURST: usize = 512;
 /// `net.core.rmem_max`): events arrive in bursts.
 pub const RECEIVE_BUFFER_BYTES: usize = 4 << 20;
 
-/// Most event ids remembered per host for de-duplication, above the
-/// observer's `floor`. Observers keep far fewer in flight; past this the
-/// oldest ids are forgotten.
-pub const MAX_SEEN_IDS_PER_HOST: usize = 65_536;
+/// Most runs of consecutive event ids remembered per host for
+/// de-duplication, above the observer's `floor`. An observer numbers its
+/// events consecutively, so a run only ends where an event has not arrived
+/// yet (in flight, or lost and to be re-sent): a handful per host. Past this
+/// the oldest runs are forgotten.
+pub const MAX_SEEN_RUNS_PER_HOST: usize = 4096;
 
 /// Most hosts without a configuration file tracked at once (they are tracked
 /// only to rate-limit log lines). Beyond this they are still answered but

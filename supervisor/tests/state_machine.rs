@@ -180,6 +180,37 @@ fn lost_ack_is_written_once() {
     assert_eq!(w.sup.counters().events_written, 4);
 }
 
+/// A burst goes on while the oldest batch's acknowledgement is lost: the
+/// observer's floor stays at that batch, so the supervisor must remember
+/// every id written since — far more than any fixed count — or the re-sent
+/// batch is written twice.
+#[test]
+fn lost_ack_of_the_oldest_batch_during_a_long_burst_is_written_once() {
+    let mut w = World::new(vec![change("web1", Some(entry("x: 1\n", &[])))]);
+    let total = 200_000u64;
+    let ids: Vec<u64> = (1..=total).collect();
+    for chunk in ids.chunks(13) {
+        w.send(OBS, &events("web1", 1, chunk));
+        if chunk[0] % 1300 == 1 {
+            w.step();
+            w.drain();
+        }
+    }
+    w.step();
+    w.drain();
+    // The first batch again, its acknowledgement having been lost.
+    w.advance(Duration::from_millis(500));
+    w.send(OBS, &events("web1", 1, &ids[..13]));
+    w.step();
+    assert_eq!(acked_ids(&w.drain()), ids[..13]);
+    assert_eq!(w.sup.counters().events_written, total);
+    assert_eq!(w.sup.counters().duplicates, 13);
+    assert_eq!(
+        w.stream.iter().filter(|b| **b == b'\n').count() as u64,
+        total
+    );
+}
+
 #[test]
 fn event_written_before_a_restart_is_acknowledged_not_written_again() {
     // The previous run wrote events 1 and 2 and died before acknowledging;
