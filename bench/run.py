@@ -327,6 +327,19 @@ class Lab:
         if self.sup:
             PROCS.stop(self.sup)
 
+    def supervisor_exit_counters(self) -> dict[str, int]:
+        """The counters the supervisor logs when it stops (after `stop`)."""
+        found: dict[str, int] = {}
+        for f in sorted(self.dir.glob("supervisor*.log*")):
+            for line in f.read_text(errors="replace").splitlines():
+                if "counters at exit:" in line:
+                    tail = line.split("counters at exit:", 1)[1]
+                    for part in tail.split(","):
+                        m = re.match(r"\s*([a-z ]+?) (\d+)\s*$", part)
+                        if m:
+                            found[m.group(1)] = int(m.group(2))
+        return found
+
 
 def append_line(path: Path, line: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -629,6 +642,9 @@ def scenario_burst(ctx: Context, run: int) -> dict[str, float]:
     finally:
         tail.close()
         lab.stop()
+    # Re-sent events (their acknowledgement was late or lost) that the
+    # supervisor recognised and did not write again, over both bursts.
+    out["sup_duplicates"] = lab.supervisor_exit_counters().get("duplicates", -1)
     return out
 
 
@@ -655,6 +671,8 @@ def rows_burst(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
             Figure(2, f"burst {size:,}: SYSTEM \"event spool full\" reports in the stream", "",
                    collect(res, f"spool_full_{size}"), 0, "", "", None, cmd),
         ]
+    rows.append(Figure(2, "re-sent events the supervisor recognised and did not write again (both bursts)",
+                       "", collect(res, "sup_duplicates"), None, "", "", None, cmd))
     return rows
 
 

@@ -69,6 +69,22 @@ fn bind_beacon_socket(port: u16) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
+/// The ephemeral socket the observer talks to supervisors from. Its receive
+/// buffer is enlarged (best effort): with hundreds of event datagrams in
+/// flight, acknowledgements arrive in bursts while the loop is reading a
+/// file, and one dropped here means a re-send. The kernel charges only for
+/// datagrams actually queued.
+fn bind_session_socket() -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = s.set_recv_buffer_size(SESSION_RECEIVE_BUFFER) {
+        tracing::debug!("could not enlarge the receive buffer: {e}");
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into())?;
+    UdpSocket::from_std(s.into())
+}
+
 /// File-change notifications: the watcher's thread records paths and wakes
 /// the loop. The set is bounded by the number of distinct paths in watched
 /// directories between two passes of the loop.
@@ -240,9 +256,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             port: opts.port,
             source,
         })?;
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .await
-        .map_err(DaemonError::SendSocket)?;
+    let sock = bind_session_socket().map_err(DaemonError::SendSocket)?;
     let host = opts.name.as_str().to_string();
     let (codec, sizing) = match &opts.key {
         Some(k) => (Codec::sealed(k), Codec::sealed(k)),

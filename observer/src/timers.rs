@@ -37,6 +37,9 @@ pub const ACK_SILENCE_FAILOVER: Duration = Duration::from_secs(10);
 pub const MAX_FLIGHTS: usize = 256;
 /// Most events in flight at once.
 pub const MAX_EVENTS_IN_FLIGHT: usize = 4096;
+/// Receive buffer asked of the kernel for the socket that talks to
+/// supervisors (best effort; capped by `net.core.rmem_max`).
+pub const SESSION_RECEIVE_BUFFER: usize = 1 << 20;
 
 /// Events kept in the spool; past it the oldest are dropped and reported.
 pub const SPOOL_CAPACITY: usize = 100_000;
