@@ -39,6 +39,7 @@
 //! extension, so the stream's folder should hold only the stream. `never`
 //! writes exactly the configured path.
 
+use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -76,49 +77,58 @@ pub fn append_event_line<Tz: TimeZone>(
 {
     match format {
         StreamFormat::Classic => {
-            let line = format!(
-                "{}%%{}%%{}%%{}%%{}%%{}%%{}\n",
-                received.format("%a %b %e %H:%M:%S %Y"),
-                one_line(host),
+            let source = event.source.as_deref().unwrap_or("NULL");
+            // Writing into a Vec cannot fail.
+            let _ = writeln!(
+                out,
+                "{}%%{}%%{}%%{}%%{}%%{}%%{}",
+                received.format(CTIME),
+                OneLine(host),
                 event.id,
                 event.time_ms.div_euclid(1000),
-                one_line(&event.tags),
-                event.source.as_deref().map_or("NULL".into(), one_line),
-                one_line(&event.message),
+                OneLine(&event.tags),
+                OneLine(source),
+                OneLine(&event.message),
             );
-            out.extend_from_slice(line.as_bytes());
         }
         StreamFormat::Json => {
-            let mut object = serde_json::Map::new();
-            object.insert(
-                "received".into(),
-                received
-                    .to_rfc3339_opts(SecondsFormat::Millis, false)
-                    .into(),
-            );
-            object.insert("host".into(), host.into());
-            object.insert("id".into(), event.id.into());
-            object.insert("time".into(), (event.time_ms as f64 / 1000.0).into());
-            object.insert("tags".into(), event.tags.clone().into());
-            object.insert(
-                "source".into(),
-                event
-                    .source
-                    .clone()
-                    .map_or(serde_json::Value::Null, Into::into),
-            );
-            object.insert("kind".into(), event.kind.as_str().into());
-            object.insert("message".into(), event.message.clone().into());
-            if let Some(value) = event.value {
-                object.insert("value".into(), value.into());
-            }
-            // Serializing a Map of strings and numbers into a Vec cannot fail.
-            if serde_json::to_writer(&mut *out, &serde_json::Value::Object(object)).is_ok() {
+            let line = JsonLine {
+                received: received.to_rfc3339_opts(SecondsFormat::Millis, false),
+                host,
+                id: event.id,
+                time: event.time_ms as f64 / 1000.0,
+                tags: &event.tags,
+                source: event.source.as_deref(),
+                kind: event.kind.as_str(),
+                message: &event.message,
+                value: event.value,
+            };
+            // Strings and numbers into a Vec: cannot fail (a value that is
+            // not finite is written as null).
+            if serde_json::to_writer(&mut *out, &line).is_ok() {
                 out.push(b'\n');
             }
         }
     }
 }
+
+/// The JSON form of one line, fields in the documented order.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    received: String,
+    host: &'a str,
+    id: u64,
+    time: f64,
+    tags: &'a str,
+    source: Option<&'a str>,
+    kind: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+}
+
+/// Python's `time.ctime()` layout.
+const CTIME: &str = "%a %b %e %H:%M:%S %Y";
 
 /// A supervisor-raised event about `host`: tags `SYSTEM`, id 0, no source.
 pub fn append_system_line<Tz: TimeZone>(
@@ -130,27 +140,27 @@ pub fn append_system_line<Tz: TimeZone>(
 ) where
     Tz::Offset: std::fmt::Display,
 {
-    let event = Event {
-        id: 0,
-        time_ms: received.timestamp_millis(),
-        tags: SYSTEM_TAGS.into(),
-        source: None,
-        kind: EventKind::System,
-        message: message.into(),
-        value: None,
-    };
     if format == StreamFormat::Classic {
         // The Python server wrote supervisor events with id `000000`.
-        let line = format!(
-            "{}%%{}%%000000%%{}%%{}%%NULL%%{}\n",
-            received.format("%a %b %e %H:%M:%S %Y"),
-            one_line(host),
-            event.time_ms.div_euclid(1000),
+        let _ = writeln!(
+            out,
+            "{}%%{}%%000000%%{}%%{}%%NULL%%{}",
+            received.format(CTIME),
+            OneLine(host),
+            received.timestamp(),
             SYSTEM_TAGS,
-            one_line(message),
+            OneLine(message),
         );
-        out.extend_from_slice(line.as_bytes());
     } else {
+        let event = Event {
+            id: 0,
+            time_ms: received.timestamp_millis(),
+            tags: SYSTEM_TAGS.into(),
+            source: None,
+            kind: EventKind::System,
+            message: message.into(),
+            value: None,
+        };
         append_event_line(out, format, received, host, &event);
     }
 }
@@ -164,10 +174,19 @@ pub fn local_time(wall_ms: u64) -> DateTime<Local> {
         .unwrap_or_else(|| DateTime::<chrono::Utc>::UNIX_EPOCH.with_timezone(&Local))
 }
 
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+/// Text written on one line: control characters become spaces.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.0.chars().any(char::is_control) {
+            return f.write_str(self.0);
+        }
+        for c in self.0.chars() {
+            f.write_char(if c.is_control() { ' ' } else { c })?;
+        }
+        Ok(())
+    }
 }
 
 /// The event-stream file, written synchronously.
@@ -456,6 +475,28 @@ mod tests {
         assert_eq!(v["kind"], "metric");
         assert_eq!(v["message"], "ERROR disk\n/dev/sda1\tfailed");
         assert_eq!(v["value"], 91.0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"received\":\"2026-11-01T15:57:00.000+00:00\",\"host\":\"web1\",\
+             \"id\":1763740619000004,\"time\":1763740619.87,\"tags\":\"web,error\",\
+             \"source\":null,\"kind\":\"metric\",\"message\":\"ERROR disk\\n/dev/sda1\\tfailed\",\
+             \"value\":91.0}\n",
+            "fields in the documented order"
+        );
+    }
+
+    #[test]
+    fn json_alert_has_no_value_and_a_value_that_is_not_finite_is_null() {
+        let mut out = Vec::new();
+        append_event_line(&mut out, StreamFormat::Json, &received(), "web1", &event());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("value").is_none());
+        let mut metric = event();
+        metric.value = Some(f64::NAN);
+        out.clear();
+        append_event_line(&mut out, StreamFormat::Json, &received(), "web1", &metric);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["value"], serde_json::Value::Null);
     }
 
     #[test]
