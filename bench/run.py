@@ -471,10 +471,24 @@ def append_file(src: Path, dst: Path) -> float:
     return time.monotonic() - start
 
 
+def watching_lab(ctx: Context, scenario: int, run: int, watched_name: str,
+                  group: str) -> tuple[Lab, Path, Path, StreamTail]:
+    """A lab whose one host `benchN` watches `watched_name` with `group`
+    (the lines after `file:`) besides the readiness probe; both files exist."""
+    lab = Lab(ctx.work / f"s{scenario}-r{run}", BASE_PORT + 10 * scenario, {})
+    watched = lab.dir / watched_name
+    probe = lab.dir / "probe.log"
+    watched.touch()
+    probe.touch()
+    host = f"bench{scenario}"
+    lab.hosts[host] = PROBE_GROUP.format(probe=probe) + f"file: {watched}\n{group}"
+    (lab.dir / "hosts" / host).write_text(lab.hosts[host])
+    return lab, watched, probe, StreamTail(lab.stream)
+
+
 def scenario_follow(ctx: Context, run: int) -> dict[str, float]:
     count = 500_000 if ctx.quick else 2_000_000
     data, expected = lines_file(ctx, count)
-    port = BASE_PORT + 10
     grep_argv = ["grep", "-cE", "|".join(GREP_PATTERNS), str(data)]
     reset_children_cpu()
     rc, out, grep_cpu, _ = run_measured(grep_argv, ctx.work, 120, env={**os.environ, "LC_ALL": "C"})
@@ -482,16 +496,9 @@ def scenario_follow(ctx: Context, run: int) -> dict[str, float]:
         raise RuntimeError(f"grep found {out.strip()!r}, expected {expected}")
     ctx.commands["1-grep"] = f"LC_ALL=C grep -cE '{'|'.join(GREP_PATTERNS)}' lines.log"
 
-    lab = Lab(ctx.work / f"s1-r{run}", port, {})
-    watched = lab.dir / "watched.log"
-    probe = lab.dir / "probe.log"
-    watched.touch()
-    probe.touch()
     matches = "".join(f"match: {p}\n" for p in GREP_PATTERNS)
-    lab.hosts["bench1"] = (PROBE_GROUP.format(probe=probe)
-                           + f"file: {watched}\n{matches}alert_count: tags=count seconds=1\n")
-    (lab.dir / "hosts" / "bench1").write_text(lab.hosts["bench1"])
-    tail = StreamTail(lab.stream)
+    lab, watched, probe, tail = watching_lab(ctx, 1, run, "watched.log",
+                                             f"{matches}alert_count: tags=count seconds=1\n")
     try:
         lab.start_supervisor()
         obs = lab.start_observer("bench1")
@@ -571,16 +578,9 @@ def burst_file(ctx: Context, count: int) -> Path:
 
 def scenario_burst(ctx: Context, run: int) -> dict[str, float]:
     sizes = [10_000, 200_000] if ctx.quick else [10_000, 1_000_000]
-    port = BASE_PORT + 20
     out: dict[str, float] = {}
-    lab = Lab(ctx.work / f"s2-r{run}", port, {})
-    watched = lab.dir / "burst.log"
-    probe = lab.dir / "probe.log"
-    watched.touch()
-    probe.touch()
-    (lab.dir / "hosts" / "bench2").write_text(
-        PROBE_GROUP.format(probe=probe) + f"file: {watched}\nmatch: ^BURST\nalert_all: tags=bench\n")
-    tail = StreamTail(lab.stream)
+    lab, watched, probe, tail = watching_lab(ctx, 2, run, "burst.log",
+                                             "match: ^BURST\nalert_all: tags=bench\n")
     try:
         lab.start_supervisor()
         obs = lab.start_observer("bench2")
@@ -681,15 +681,8 @@ def rows_burst(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
 
 def scenario_latency(ctx: Context, run: int) -> dict[str, float]:
     seconds = 10 if ctx.quick else 60
-    port = BASE_PORT + 30
-    lab = Lab(ctx.work / f"s3-r{run}", port, {})
-    watched = lab.dir / "app.log"
-    probe = lab.dir / "probe.log"
-    watched.touch()
-    probe.touch()
-    (lab.dir / "hosts" / "bench3").write_text(
-        PROBE_GROUP.format(probe=probe) + f"file: {watched}\nmatch: ^LAT\nalert_all: tags=lat\n")
-    tail = StreamTail(lab.stream)
+    lab, watched, probe, tail = watching_lab(ctx, 3, run, "app.log",
+                                             "match: ^LAT\nalert_all: tags=lat\n")
     written: dict[int, float] = {}
     arrived: dict[int, float] = {}
     try:

@@ -1,5 +1,7 @@
-//! Runs the real `loadgen` binary against a tiny supervisor built from the
-//! `wire` crate, over loopback. Every wait is bounded.
+//! Runs the real `loadgen` binary over loopback against a tiny supervisor
+//! built from the `wire` crate (which can drop datagrams on purpose and
+//! counts what it got), and against the real supervisor. Every wait is
+//! bounded.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
@@ -312,4 +314,73 @@ fn bad_arguments_exit_non_zero() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
     }
+}
+
+/// A port P with P and P+1 both free just now (beacons on P, requests on
+/// P+1).
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let p = free_udp_port();
+        if p < u16::MAX
+            && UdpSocket::bind(("0.0.0.0", p)).is_ok()
+            && UdpSocket::bind(("0.0.0.0", p + 1)).is_ok()
+        {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+#[test]
+fn real_supervisor_writes_every_simulated_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["hosts", "includes"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let port = free_port_pair();
+    let config = conf::SupervisorConfig::loopback(dir.path(), port).unwrap();
+    let stream = config.event_stream.clone();
+    let running = supervisor::Background::start(config).unwrap();
+
+    let out = loadgen(
+        &[
+            "--port",
+            &port.to_string(),
+            "--observers",
+            "25",
+            "--rate",
+            "20",
+            "--duration",
+            "2",
+            "--heartbeat",
+            "1",
+        ],
+        Duration::from_secs(60),
+    );
+    let s = summary(&out);
+    running.stop().unwrap();
+    assert_eq!(s["events_sent"], 1000, "{s}");
+    assert_eq!(s["events_acked"], 1000, "{s}");
+    assert_eq!(s["events_unacked"], 0, "{s}");
+
+    // Every acknowledged event is in the stream exactly once.
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let mut written = HashSet::new();
+    let mut lines = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["tags"] == "SYSTEM" {
+            continue;
+        }
+        lines += 1;
+        let host = v["host"].as_str().unwrap().to_string();
+        assert!(host.starts_with("lg"), "{line}");
+        written.insert((host, v["id"].as_u64().unwrap()));
+    }
+    assert_eq!(lines, 1000, "no event written twice");
+    assert_eq!(written.len(), 1000);
+    assert_eq!(
+        written.iter().map(|(h, _)| h).collect::<HashSet<_>>().len(),
+        25
+    );
 }

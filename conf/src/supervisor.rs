@@ -65,6 +65,20 @@ pub struct SupervisorConfig {
 }
 
 impl SupervisorConfig {
+    /// A supervisor for one machine, for trying the system and for tests
+    /// that embed one: `hosts/` and `includes/` under `dir`, the stream in
+    /// `dir/stream/events.json` (JSON, never rotated), its own log in
+    /// `dir/supervisor.log`, beacons every second to 127.255.255.255 on
+    /// `port` (requests on `port + 1`), no key.
+    pub fn loopback(dir: &Path, port: u16) -> Result<Self, ConfErrors> {
+        let text = format!(
+            "event_stream: stream/events.json\nport: {port}\nbroadcast: 127.255.255.255\n\
+             hosts: hosts\nincludes: includes\nbeacon_interval: 1\nstream_format: json\n\
+             stream_rotation: never\nlog_file: supervisor.log\n"
+        );
+        Self::parse(&text, "loopback", dir)
+    }
+
     /// Reads and parses the file; errors are labelled with the path as given.
     pub fn load(path: &Path) -> Result<Self, ConfErrors> {
         let label = path.display().to_string();

@@ -144,3 +144,19 @@ fn non_utf8_line_in_ax436_conf_is_an_error_at_its_line() {
         format!("{}:6: the line is not UTF-8 text", path.display())
     );
 }
+
+#[test]
+fn loopback_configuration_keeps_everything_under_its_folder() {
+    let c = SupervisorConfig::loopback(Path::new("/srv/try"), 19400).unwrap();
+    assert_eq!(c.port, 19400);
+    assert_eq!(c.listen_port(), 19401);
+    assert_eq!(c.broadcast, [Ipv4Addr::new(127, 255, 255, 255)]);
+    assert_eq!(c.beacon_interval, Duration::from_secs(1));
+    assert_eq!(c.stream_format, StreamFormat::Json);
+    assert_eq!(c.stream_rotation, StreamRotation::Never);
+    assert_eq!(c.event_stream, PathBuf::from("/srv/try/stream/events.json"));
+    assert_eq!(c.hosts, PathBuf::from("/srv/try/hosts"));
+    assert_eq!(c.includes, PathBuf::from("/srv/try/includes"));
+    assert_eq!(c.log_file, PathBuf::from("/srv/try/supervisor.log"));
+    assert_eq!(c.key_file, None);
+}

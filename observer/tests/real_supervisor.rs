@@ -14,10 +14,9 @@ use common::{ObserverProcess, test_port};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A supervisor running in a thread of this test, stopped when dropped.
+/// The real supervisor, running on a thread of this test until dropped.
 struct InProcessSupervisor {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: supervisor::Background,
     stream: PathBuf,
 }
 
@@ -28,33 +27,10 @@ impl InProcessSupervisor {
         for (name, text) in hosts {
             std::fs::write(dir.join("hosts").join(name), text).unwrap();
         }
-        let conf_path = dir.join("ax436.conf");
-        std::fs::write(
-            &conf_path,
-            format!(
-                "event_stream: stream/events.json\nport: {port}\nbroadcast: 127.255.255.255\n\
-                 hosts: hosts\nincludes: includes\nbeacon_interval: 1\nstream_format: json\n\
-                 stream_rotation: never\nlog_file: supervisor.log\n"
-            ),
-        )
-        .unwrap();
-        let config = conf::SupervisorConfig::load(&conf_path).unwrap();
+        let config = conf::SupervisorConfig::loopback(dir, port).unwrap();
         let stream = config.event_stream.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime
-                .block_on(supervisor::run(config, async {
-                    let _ = rx.await;
-                }))
-                .unwrap();
-        });
         InProcessSupervisor {
-            stop: Some(tx),
-            thread: Some(thread),
+            _running: supervisor::Background::start(config).unwrap(),
             stream,
         }
     }
@@ -84,17 +60,6 @@ impl InProcessSupervisor {
                 std::fs::read_to_string(&self.stream).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for InProcessSupervisor {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

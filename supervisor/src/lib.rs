@@ -59,6 +59,58 @@ pub enum RunError {
     Watch(#[from] WatchError),
 }
 
+/// A supervisor running on a thread of its own (with its own
+/// single-threaded runtime) until [`Background::stop`] or drop: for tools
+/// and tests that embed one.
+pub struct Background {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), RunError>>>,
+}
+
+impl Background {
+    /// Starts `config` on a new thread. Errors of the start (a busy port, a
+    /// bad key) come back from [`Background::stop`].
+    pub fn start(config: SupervisorConfig) -> io::Result<Background> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("supervisor".into())
+            .spawn(move || {
+                runtime.block_on(run(config, async {
+                    let _ = rx.await;
+                }))
+            })?;
+        Ok(Background {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Shuts the supervisor down as SIGTERM would and waits for it.
+    pub fn stop(mut self) -> Result<(), RunError> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> Result<(), RunError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            // A panic on that thread has already been printed.
+            Some(Err(_)) | None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}
+
 /// The current time on both clocks.
 pub fn now() -> Now {
     let wall_ms = SystemTime::now()
