@@ -4,28 +4,15 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
-use common::{ObserverProcess, TestSupervisor, test_port};
+use common::{ObserverProcess, TestSupervisor, append, error_watch, test_port};
 
 const WAIT: Duration = Duration::from_secs(15);
 
 fn config_for(log: &std::path::Path) -> (u64, String) {
-    let text = format!(
-        "file: {}\nmatch: ERROR\nalert_all: tags=app\n",
-        log.display()
-    );
+    let text = error_watch(log);
     (conf::ConfigVersion::of(&text).0, text)
-}
-
-fn append(path: &std::path::Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 #[test]
@@ -48,7 +35,7 @@ fn discovers_fetches_configuration_and_sends_an_event_from_a_tailed_file() {
     let mut n = 0;
     loop {
         n += 1;
-        append(&log, &format!("ERROR disk on fire {n}\n"));
+        append(&log, format!("ERROR disk on fire {n}\n"));
         std::thread::sleep(Duration::from_millis(300));
         let s = sup.seen.lock().unwrap();
         if let Some(e) = s
@@ -82,7 +69,7 @@ fn sigkill_and_restart_lose_no_spooled_event() {
     sup.wait_for(WAIT, "a configuration request", |s| s.config_requests > 0);
     std::thread::sleep(Duration::from_millis(1500));
     for i in 0..50 {
-        append(&log, &format!("ERROR number {i}\n"));
+        append(&log, format!("ERROR number {i}\n"));
     }
     sup.wait_for(WAIT, "unacknowledged event datagrams", |s| {
         s.event_datagrams >= 2

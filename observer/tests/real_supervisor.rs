@@ -6,11 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{ObserverProcess, test_port};
+use common::{ObserverProcess, append, error_watch, test_port};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -64,22 +63,6 @@ impl InProcessSupervisor {
     }
 }
 
-fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn host_file(log: &Path) -> String {
-    format!(
-        "file: {}\nmatch: ERROR\nalert_all: tags=app\n",
-        log.display()
-    )
-}
-
 /// Appends a probe line every 200 ms until one reaches the stream: the
 /// configuration is then applied and the file followed.
 fn wait_until_followed(sup: &InProcessSupervisor, host: &str, log: &Path) {
@@ -87,7 +70,7 @@ fn wait_until_followed(sup: &InProcessSupervisor, host: &str, log: &Path) {
     let mut n = 0;
     loop {
         n += 1;
-        append(log, &format!("ERROR probe {n}\n"));
+        append(log, format!("ERROR probe {n}\n"));
         std::thread::sleep(Duration::from_millis(200));
         if sup
             .messages(host)
@@ -110,7 +93,7 @@ fn event_from_a_tailed_file_lands_in_the_real_stream() {
     let log = dir.path().join("app.log");
     append(&log, "ERROR written before the observer started\n");
     let port = test_port(8);
-    let sup = InProcessSupervisor::start(dir.path(), port, &[("real-one", host_file(&log))]);
+    let sup = InProcessSupervisor::start(dir.path(), port, &[("real-one", error_watch(&log))]);
     let _obs = ObserverProcess::start(port, "real-one", dir.path());
     wait_until_followed(&sup, "real-one", &log);
     append(&log, "INFO fine\nERROR disk on fire\n");
@@ -128,7 +111,7 @@ fn observer_killed_mid_burst_and_restarted_loses_and_doubles_nothing() {
     let log = dir.path().join("app.log");
     std::fs::File::create(&log).unwrap();
     let port = test_port(9);
-    let sup = InProcessSupervisor::start(dir.path(), port, &[("real-two", host_file(&log))]);
+    let sup = InProcessSupervisor::start(dir.path(), port, &[("real-two", error_watch(&log))]);
     let mut obs = ObserverProcess::start(port, "real-two", dir.path());
     wait_until_followed(&sup, "real-two", &log);
     let burst: String = (0..2000).map(|i| format!("ERROR burst {i}\n")).collect();

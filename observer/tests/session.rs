@@ -1,27 +1,17 @@
 //! The session state machine against a tiny fake supervisor, in virtual
 //! time, with seeded loss (the seed is printed on failure).
 
+mod common;
+
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use observer::session::{Session, SessionEvent};
 use wire::{Codec, Event, EventKind, Message, split_config};
 
 const HOST: &str = "web1";
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()

@@ -3,21 +3,15 @@
 //! generated sequence of those actions checked against a model: every line
 //! is read exactly once, in order.
 
+mod common;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use common::{Rng, append};
 use observer::tailer::{LogTailer, TailState};
-
-fn append(path: &Path, bytes: &[u8]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
-}
 
 /// An empty `app.log` in a fresh folder, followed from its (empty) end.
 fn empty_followed() -> (tempfile::TempDir, PathBuf, LogTailer) {
@@ -131,16 +125,6 @@ fn long_lines_are_cut_and_invalid_utf8_is_kept() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0].len(), 64 * 1024);
     assert_eq!(lines[1], "bad \u{fffd} byte");
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 /// The model: lines written, in order. Rotations, truncations and deletes

@@ -1,6 +1,7 @@
-//! A small test supervisor built from `wire`: beacons to 127.255.255.255,
-//! serves one configuration text, acknowledges events (when told to) and
-//! records everything it receives. A later step swaps in the real one.
+//! Shared by the observer's tests: a small test supervisor built from
+//! `wire` (beacons to 127.255.255.255, serves one configuration text,
+//! acknowledges events when told to and records everything it receives),
+//! the observer binary as a child process, and small helpers.
 
 #![allow(dead_code)]
 
@@ -168,4 +169,41 @@ impl Drop for ObserverProcess {
 /// A port pair unique to this test process and `slot`.
 pub fn test_port(slot: u16) -> u16 {
     20_000 + (std::process::id() % 2000) as u16 * 20 + slot * 2
+}
+
+/// Appends `bytes` to `path`, creating it if needed.
+pub fn append(path: &std::path::Path, bytes: impl AsRef<[u8]>) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes.as_ref()).unwrap();
+}
+
+/// A host file with one group: every `ERROR` line of `log` as an event
+/// tagged `app`.
+pub fn error_watch(log: &std::path::Path) -> String {
+    format!(
+        "file: {}\nmatch: ERROR\nalert_all: tags=app\n",
+        log.display()
+    )
+}
+
+/// A small seeded generator (xorshift) for reproducible generated tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
 }
