@@ -40,7 +40,6 @@ pub struct Options {
     pub name: HostName,
     pub key: Option<Key>,
     pub spool_dir: PathBuf,
-    pub spool_capacity: usize,
 }
 
 /// Why the observer could not start or had to stop.
@@ -244,7 +243,6 @@ struct Shell {
     table: Arc<Mutex<Option<ProcessTable>>>,
     poll_files_now: bool,
     next_file_poll: Instant,
-    spool_full_reported: bool,
     decode_log: DecodeLog,
     send_errors: u64,
 }
@@ -275,7 +273,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             replayed.cut_bytes
         );
     }
-    let mut session = Session::new(&host, sizing, opts.spool_capacity, now);
+    let mut session = Session::new(&host, sizing, SPOOL_CAPACITY, now);
     if !replayed.events.is_empty() {
         tracing::info!(
             "spool: {} unacknowledged events will be re-sent",
@@ -297,7 +295,6 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         table: Arc::new(Mutex::new(None)),
         poll_files_now: false,
         next_file_poll: now + LOG_POLL_INTERVAL,
-        spool_full_reported: false,
         decode_log: DecodeLog::default(),
         send_errors: 0,
     };
@@ -460,12 +457,12 @@ impl Shell {
             let msg = format!(
                 "event spool full: oldest events dropped ({dropped} so far in this episode)"
             );
-            self.spool_full_reported = true;
             if let Some(r) = self.problems.raise(SPOOL_PROBLEM, &msg, ms) {
                 self.raised.push(r);
             }
-        } else if self.spool_full_reported && self.session.queue_len() * 10 < SPOOL_CAPACITY * 9 {
-            self.spool_full_reported = false;
+        } else if self.problems.is_standing(SPOOL_PROBLEM)
+            && self.session.queue_len() * 10 < SPOOL_CAPACITY * 9
+        {
             if let Some(r) = self.problems.clear(SPOOL_PROBLEM, ms) {
                 self.raised.push(r);
             }

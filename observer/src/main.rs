@@ -20,7 +20,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use conf::HostName;
 use observer::daemon::{Options, node_name, run};
-use observer::timers::SPOOL_CAPACITY;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
@@ -138,7 +137,6 @@ fn main() -> ExitCode {
         name,
         key,
         spool_dir: args.spool_dir,
-        spool_capacity: SPOOL_CAPACITY,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,7 +4,7 @@
 //! through [`Monitors::on_process_counts`] / [`Monitors::on_command_output`];
 //! results of an older configuration (its `generation`) are ignored.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use conf::{CommandLine, HostConfig};
 use regex::Regex;
@@ -60,17 +60,11 @@ pub struct Monitors {
     process_running: bool,
     commands: Vec<CommandSlot>,
     generation: u64,
-    process_interval: Duration,
-    command_interval: Duration,
 }
 
 impl Monitors {
     pub fn new() -> Monitors {
-        Monitors {
-            process_interval: PROCESS_CHECK_INTERVAL,
-            command_interval: COMMAND_INTERVAL,
-            ..Monitors::default()
-        }
+        Monitors::default()
     }
 
     /// Runs exactly the monitors of `config` from `now`; followed files keep
@@ -111,7 +105,7 @@ impl Monitors {
             && !self.process_running
         {
             self.process_running = true;
-            self.next_process_check = Some(now + self.process_interval);
+            self.next_process_check = Some(now + PROCESS_CHECK_INTERVAL);
             jobs.push(Job::CountProcesses {
                 generation: self.generation,
                 patterns: self.processes.iter().map(|p| p.pattern().clone()).collect(),
@@ -121,7 +115,7 @@ impl Monitors {
         for (index, c) in self.commands.iter_mut().enumerate() {
             if now >= c.next && !c.running {
                 c.running = true;
-                c.next = now + self.command_interval;
+                c.next = now + COMMAND_INTERVAL;
                 jobs.push(Job::RunCommand {
                     generation: self.generation,
                     index,

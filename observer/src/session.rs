@@ -161,10 +161,6 @@ impl Session {
         }
     }
 
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     /// The supervisor events and requests go to.
     pub fn chosen(&self) -> Option<SocketAddr> {
         self.chosen
@@ -332,7 +328,7 @@ impl Session {
         s.run_id = run_id;
         if !known {
             // Newly heard: tell it at once that this host is alive.
-            let hb = self.heartbeat();
+            let hb = self.heartbeat(now);
             self.transmit.push_back((from, hb));
         }
         match self.chosen {
@@ -357,21 +353,13 @@ impl Session {
         }
     }
 
-    fn heartbeat(&self) -> Message {
+    fn heartbeat(&self, now: Instant) -> Message {
         Message::Heartbeat {
             host: self.host.clone(),
             version: self.version,
             queue_len: self.queue.len() as u64,
-            uptime_secs: 0,
+            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
         }
-    }
-
-    fn heartbeat_at(&self, now: Instant) -> Message {
-        let mut hb = self.heartbeat();
-        if let Message::Heartbeat { uptime_secs, .. } = &mut hb {
-            *uptime_secs = now.saturating_duration_since(self.started).as_secs();
-        }
-        hb
     }
 
     fn is_silent(&self, now: Instant) -> bool {
@@ -600,7 +588,7 @@ impl Session {
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + HEARTBEAT_INTERVAL;
-            let hb = self.heartbeat_at(now);
+            let hb = self.heartbeat(now);
             let alive: Vec<SocketAddr> = self
                 .supervisors
                 .iter()

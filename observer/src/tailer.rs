@@ -99,10 +99,6 @@ impl LogTailer {
         t
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Reads what is new, calling `line` for each complete line, in order:
     /// a rotated-away file before its successor.
     pub fn poll(&mut self, now: Instant, line: &mut dyn FnMut(&[u8])) -> PollOutcome {
