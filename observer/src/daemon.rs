@@ -460,12 +460,11 @@ impl Shell {
             if let Some(r) = self.problems.raise(SPOOL_PROBLEM, &msg, ms) {
                 self.raised.push(r);
             }
-        } else if self.problems.is_standing(SPOOL_PROBLEM)
-            && self.session.queue_len() * 10 < SPOOL_CAPACITY * 9
+        } else if self.session.queue_len() * 10 < SPOOL_CAPACITY * 9
+            && let Some(r) = self.problems.clear(SPOOL_PROBLEM, ms)
         {
-            if let Some(r) = self.problems.clear(SPOOL_PROBLEM, ms) {
-                self.raised.push(r);
-            }
+            // Cleared once the queue is back below 90 % (no-op unless raised).
+            self.raised.push(r);
         }
         self.settle_spool();
         if let Err(e) = self.spool.flush() {

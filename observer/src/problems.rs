@@ -57,10 +57,6 @@ impl ProblemBoard {
             .filter_map(|k| self.clear(k, time_ms))
             .collect()
     }
-
-    pub fn is_standing(&self, key: &str) -> bool {
-        self.standing.contains_key(key)
-    }
 }
 
 #[cfg(test)]
