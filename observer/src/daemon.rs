@@ -165,11 +165,13 @@ impl FileWatch {
         }
     }
 
-    fn retry(&mut self, now: Instant, files: &[PathBuf]) {
-        if !self.failed.is_empty() && now >= self.next_retry {
+    /// Whether watches that failed should be tried again now.
+    fn retry_due(&mut self, now: Instant) -> bool {
+        let due = !self.failed.is_empty() && now >= self.next_retry;
+        if due {
             self.next_retry = now + WATCH_RETRY;
-            self.follow(files);
         }
+        due
     }
 
     fn take_changed(&self) -> Vec<PathBuf> {
@@ -425,8 +427,10 @@ impl Shell {
                 self.monitors
                     .logs
                     .poll_all(now, local, ms, &mut self.problems, &mut self.raised);
-            let files = self.followed_files();
-            self.files.retry(now, &files);
+            if self.files.retry_due(now) {
+                let files = self.followed_files();
+                self.files.follow(&files);
+            }
         }
         self.monitors.logs.tick(now, local, ms, &mut self.raised);
         for job in self.monitors.due_jobs(now) {
@@ -440,14 +444,9 @@ impl Shell {
             let raised = std::mem::take(&mut self.raised);
             let n = raised.len();
             match self.spool.append(raised) {
-                Ok(evs) => {
-                    if let Err(e) = self.spool.flush() {
-                        // Still deliver them: losing them now is worse than
-                        // losing them only if the observer also restarts.
-                        tracing::error!("{e}; {n} events are kept in memory only");
-                    }
-                    self.session.queue_events(now, evs);
-                }
+                // Written to the spool by the one flush below, before the
+                // shell sends anything.
+                Ok(evs) => self.session.queue_events(now, evs),
                 Err(e) => tracing::error!("{e}; {n} events could not be given ids and are lost"),
             }
         }
@@ -468,7 +467,9 @@ impl Shell {
         }
         self.settle_spool();
         if let Err(e) = self.spool.flush() {
-            tracing::error!("{e}");
+            // Still deliver the new events: losing them now is worse than
+            // losing them only if the observer also restarts.
+            tracing::error!("{e}; the newest events are kept in memory only");
         }
         match self
             .spool

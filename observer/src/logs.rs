@@ -31,6 +31,8 @@ struct FollowedFile {
 #[derive(Default)]
 pub struct LogFiles {
     files: BTreeMap<PathBuf, FollowedFile>,
+    /// One read buffer for every file.
+    buf: Vec<u8>,
 }
 
 /// Problem key of a log file.
@@ -87,7 +89,7 @@ impl LogFiles {
             out.extend(g.rule.on_tick(now, local, time_ms));
         }
         let groups = &mut f.groups;
-        let outcome = f.tailer.poll(now, &mut |bytes: &[u8]| {
+        let outcome = f.tailer.poll(now, &mut self.buf, &mut |bytes: &[u8]| {
             // The plain check is far faster than the lossy decoder, and
             // nearly every line passes it.
             let text = match std::str::from_utf8(bytes) {

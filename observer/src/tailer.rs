@@ -74,7 +74,6 @@ pub struct LogTailer {
     rotated: Vec<OpenFile>,
     missing_since: Option<Instant>,
     ever_seen: bool,
-    buf: Vec<u8>,
 }
 
 impl LogTailer {
@@ -87,7 +86,6 @@ impl LogTailer {
             rotated: Vec::new(),
             missing_since: None,
             ever_seen: false,
-            buf: Vec::new(),
         };
         if let Ok(mut f) = open(path, now)
             && let Ok(meta) = f.file.metadata()
@@ -100,14 +98,19 @@ impl LogTailer {
     }
 
     /// Reads what is new, calling `line` for each complete line, in order:
-    /// a rotated-away file before its successor.
-    pub fn poll(&mut self, now: Instant, line: &mut dyn FnMut(&[u8])) -> PollOutcome {
+    /// a rotated-away file before its successor. `buf` is scratch space,
+    /// shared by every tailer of the process (grown to one read block).
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        line: &mut dyn FnMut(&[u8]),
+    ) -> PollOutcome {
         let mut budget = READ_BUDGET;
         let state = self.check_path(now);
-        if self.buf.len() != BLOCK {
-            self.buf = vec![0; BLOCK];
+        if buf.len() < BLOCK {
+            buf.resize(BLOCK, 0);
         }
-        let buf = &mut self.buf;
         let mut more = false;
         let mut i = 0;
         while i < self.rotated.len() {

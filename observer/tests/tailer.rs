@@ -34,7 +34,7 @@ fn truncate(path: &Path) {
 
 fn poll(t: &mut LogTailer) -> (Vec<String>, TailState) {
     let mut lines = Vec::new();
-    let out = t.poll(Instant::now(), &mut |l: &[u8]| {
+    let out = t.poll(Instant::now(), &mut Vec::new(), &mut |l: &[u8]| {
         lines.push(String::from_utf8_lossy(l).into_owned())
     });
     (lines, out.state)
