@@ -24,9 +24,9 @@ use wire::{Codec, DecodeError, Key};
 
 use crate::clock::{LocalMinute, unix_ms};
 use crate::command::run_command;
-use crate::monitors::{Job, Monitors, ProcessInput};
+use crate::monitors::{Job, Monitors};
 use crate::problems::ProblemBoard;
-use crate::process::ProcessTable;
+use crate::process::{ProcessTable, count_lines};
 use crate::raised::Raised;
 use crate::session::{Session, SessionEvent};
 use crate::spool::{EventSpool, SpoolError};
@@ -183,7 +183,7 @@ impl FileWatch {
 enum JobResult {
     Processes {
         generation: u64,
-        result: Result<ProcessInput, String>,
+        result: Result<Vec<u64>, String>,
     },
     Command {
         generation: u64,
@@ -564,7 +564,7 @@ impl Shell {
                         let result =
                             run_command(&cmd.argv, &cmd.text, COMMAND_TIMEOUT, COMMAND_OUTPUT_CAP)
                                 .await
-                                .map(ProcessInput::Lines)
+                                .map(|lines| count_lines(&patterns, &lines))
                                 .map_err(|e| e.to_string());
                         if tx
                             .send(JobResult::Processes { generation, result })
@@ -585,7 +585,7 @@ impl Shell {
                                 r
                             }),
                         };
-                        let result = result.map(ProcessInput::Counts).map_err(|e| e.to_string());
+                        let result = result.map_err(|e| e.to_string());
                         if tx
                             .send(JobResult::Processes { generation, result })
                             .is_err()

@@ -13,7 +13,7 @@ use crate::clock::LocalMinute;
 use crate::command::{CommandCheck, CommandFailure};
 use crate::logs::LogFiles;
 use crate::problems::ProblemBoard;
-use crate::process::{ProcessCheck, count_lines};
+use crate::process::ProcessCheck;
 use crate::raised::Raised;
 use crate::timers::{COMMAND_INTERVAL, PROCESS_CHECK_INTERVAL};
 
@@ -127,12 +127,12 @@ impl Monitors {
         jobs
     }
 
-    /// Process counts (or `ps_command` output lines) of a
-    /// [`Job::CountProcesses`].
+    /// The counts of a [`Job::CountProcesses`], one per pattern (from the
+    /// process table or from `ps_command`'s output lines).
     pub fn on_process_counts(
         &mut self,
         generation: u64,
-        result: Result<ProcessInput, String>,
+        result: Result<Vec<u64>, String>,
         local: LocalMinute,
         time_ms: i64,
         problems: &mut ProblemBoard,
@@ -142,11 +142,7 @@ impl Monitors {
         }
         self.process_running = false;
         let counts = match result {
-            Ok(ProcessInput::Counts(c)) => c,
-            Ok(ProcessInput::Lines(lines)) => {
-                let pats: Vec<Regex> = self.processes.iter().map(|p| p.pattern().clone()).collect();
-                count_lines(&pats, &lines)
-            }
+            Ok(counts) => counts,
             Err(e) => {
                 return problems
                     .raise(PROCESS_PROBLEM, &e, time_ms)
@@ -209,13 +205,4 @@ impl Monitors {
             .flatten()
             .min()
     }
-}
-
-/// What a process count job produced.
-#[derive(Debug, Clone)]
-pub enum ProcessInput {
-    /// Counts from the process table, one per pattern.
-    Counts(Vec<u64>),
-    /// Output lines of `ps_command`.
-    Lines(Vec<String>),
 }
