@@ -29,7 +29,7 @@ use crate::catalog::{HostChange, HostEntry};
 use crate::counters::Counters;
 use crate::dedup::SeenIds;
 use crate::liveness::{Liveness, LivenessChange};
-use crate::stream::{append_event_line, append_system_line, local_time};
+use crate::stream::{Received, append_event_line, append_system_line, local_time};
 use crate::timers::{
     BAD_INPUT_LOG_INTERVAL, COUNTERS_LOG_INTERVAL, FAILURE_LOG_INTERVAL, LIVENESS_SCAN_INTERVAL,
     MAX_BAD_SENDERS_LOGGED, MAX_PENDING_SYSTEM_LINES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS,
@@ -394,23 +394,23 @@ impl Supervisor {
         if self.in_flight.is_some() {
             return None;
         }
-        if self.system_lines.is_empty() && self.pending.event_lines.is_empty() {
-            if !self.pending.acks.is_empty() {
-                // Only duplicates: nothing to write, acknowledge at once.
-                let write = std::mem::take(&mut self.pending);
-                self.in_flight = Some(InFlight {
-                    write,
-                    system_bytes: 0,
-                    system_lines: 0,
-                });
-                return Some(StreamBatch { lines: Vec::new() });
-            }
+        if self.system_lines.is_empty()
+            && self.pending.event_lines.is_empty()
+            && self.pending.acks.is_empty()
+        {
             return None;
         }
-        let write = std::mem::take(&mut self.pending);
-        let mut lines = Vec::with_capacity(self.system_lines.len() + write.event_lines.len());
-        lines.extend_from_slice(&self.system_lines);
-        lines.extend_from_slice(&write.event_lines);
+        // Only duplicates make an empty batch: nothing to write, acknowledge.
+        let mut write = std::mem::take(&mut self.pending);
+        let events = std::mem::take(&mut write.event_lines);
+        let lines = if self.system_lines.is_empty() {
+            events
+        } else {
+            let mut lines = Vec::with_capacity(self.system_lines.len() + events.len());
+            lines.extend_from_slice(&self.system_lines);
+            lines.extend_from_slice(&events);
+            lines
+        };
         self.in_flight = Some(InFlight {
             write,
             system_bytes: self.system_lines.len(),
@@ -719,8 +719,9 @@ impl Supervisor {
         floor: u64,
         events: Vec<Event>,
     ) {
-        let format = self.settings.stream_format;
-        if self.state_mut(&host).is_none() {
+        // `heard` has just made the host's state, unless the table of
+        // hosts without a file is full.
+        let Some(state) = self.hosts.get_mut(&host) else {
             self.bad_input(
                 now,
                 from,
@@ -728,12 +729,9 @@ impl Supervisor {
                 "too many hosts without a configuration file are tracked already",
             );
             return;
-        }
-        let Some(state) = self.hosts.get_mut(&host) else {
-            return;
         };
         state.seen.raise_floor(floor);
-        let received = local_time(now.wall_ms);
+        let received = Received::new(self.settings.stream_format, &local_time(now.wall_ms));
         let mut ids = Vec::with_capacity(events.len());
         let mut new_ids = Vec::with_capacity(events.len());
         let mut duplicates = 0;
@@ -745,7 +743,6 @@ impl Supervisor {
             }
             append_event_line(
                 &mut self.pending.event_lines,
-                format,
                 &received,
                 host.as_str(),
                 event,
@@ -799,13 +796,8 @@ impl Supervisor {
             self.counters.system_lines_dropped += 1;
             return;
         }
-        append_system_line(
-            &mut self.system_lines,
-            self.settings.stream_format,
-            &local_time(now.wall_ms),
-            host.as_str(),
-            message,
-        );
+        let received = Received::new(self.settings.stream_format, &local_time(now.wall_ms));
+        append_system_line(&mut self.system_lines, &received, host.as_str(), message);
         self.system_line_count += 1;
     }
 

@@ -65,24 +65,43 @@ pub enum StreamError {
     Rotation { path: PathBuf, message: String },
 }
 
-/// One line of the stream, formatted and ending in `\n`, appended to `out`.
-pub fn append_event_line<Tz: TimeZone>(
-    out: &mut Vec<u8>,
+/// When the supervisor received a datagram, formatted once for every line
+/// of it in the stream's format.
+pub struct Received {
     format: StreamFormat,
-    received: &DateTime<Tz>,
-    host: &str,
-    event: &Event,
-) where
-    Tz::Offset: std::fmt::Display,
-{
-    match format {
+    /// Milliseconds since the epoch.
+    time_ms: i64,
+    /// `ctime` (436) or RFC 3339 with milliseconds (JSON), local time.
+    text: String,
+}
+
+impl Received {
+    pub fn new<Tz: TimeZone>(format: StreamFormat, at: &DateTime<Tz>) -> Received
+    where
+        Tz::Offset: std::fmt::Display,
+    {
+        let text = match format {
+            StreamFormat::Classic => at.format(CTIME).to_string(),
+            StreamFormat::Json => at.to_rfc3339_opts(SecondsFormat::Millis, false),
+        };
+        Received {
+            format,
+            time_ms: at.timestamp_millis(),
+            text,
+        }
+    }
+}
+
+/// One line of the stream, formatted and ending in `\n`, appended to `out`.
+pub fn append_event_line(out: &mut Vec<u8>, received: &Received, host: &str, event: &Event) {
+    match received.format {
         StreamFormat::Classic => {
             let source = event.source.as_deref().unwrap_or("NULL");
             // Writing into a Vec cannot fail.
             let _ = writeln!(
                 out,
                 "{}%%{}%%{}%%{}%%{}%%{}%%{}",
-                received.format(CTIME),
+                received.text,
                 OneLine(host),
                 event.id,
                 event.time_ms.div_euclid(1000),
@@ -93,7 +112,7 @@ pub fn append_event_line<Tz: TimeZone>(
         }
         StreamFormat::Json => {
             let line = JsonLine {
-                received: received.to_rfc3339_opts(SecondsFormat::Millis, false),
+                received: &received.text,
                 host,
                 id: event.id,
                 time: event.time_ms as f64 / 1000.0,
@@ -115,7 +134,7 @@ pub fn append_event_line<Tz: TimeZone>(
 /// The JSON form of one line, fields in the documented order.
 #[derive(serde::Serialize)]
 struct JsonLine<'a> {
-    received: String,
+    received: &'a str,
     host: &'a str,
     id: u64,
     time: f64,
@@ -131,37 +150,29 @@ struct JsonLine<'a> {
 const CTIME: &str = "%a %b %e %H:%M:%S %Y";
 
 /// A supervisor-raised event about `host`: tags `SYSTEM`, id 0, no source.
-pub fn append_system_line<Tz: TimeZone>(
-    out: &mut Vec<u8>,
-    format: StreamFormat,
-    received: &DateTime<Tz>,
-    host: &str,
-    message: &str,
-) where
-    Tz::Offset: std::fmt::Display,
-{
-    if format == StreamFormat::Classic {
+pub fn append_system_line(out: &mut Vec<u8>, received: &Received, host: &str, message: &str) {
+    if received.format == StreamFormat::Classic {
         // The Python server wrote supervisor events with id `000000`.
         let _ = writeln!(
             out,
             "{}%%{}%%000000%%{}%%{}%%NULL%%{}",
-            received.format(CTIME),
+            received.text,
             OneLine(host),
-            received.timestamp(),
+            received.time_ms.div_euclid(1000),
             SYSTEM_TAGS,
             OneLine(message),
         );
     } else {
         let event = Event {
             id: 0,
-            time_ms: received.timestamp_millis(),
+            time_ms: received.time_ms,
             tags: SYSTEM_TAGS.into(),
             source: None,
             kind: EventKind::System,
             message: message.into(),
             value: None,
         };
-        append_event_line(out, format, received, host, &event);
+        append_event_line(out, received, host, &event);
     }
 }
 
@@ -426,8 +437,7 @@ mod tests {
         let mut out = Vec::new();
         append_event_line(
             &mut out,
-            StreamFormat::Classic,
-            &received(),
+            &Received::new(StreamFormat::Classic, &received()),
             "web1",
             &event(),
         );
@@ -442,8 +452,7 @@ mod tests {
         let mut out = Vec::new();
         append_system_line(
             &mut out,
-            StreamFormat::Classic,
-            &received(),
+            &Received::new(StreamFormat::Classic, &received()),
             "web1",
             "Host is inactive",
         );
@@ -463,7 +472,12 @@ mod tests {
         metric.kind = EventKind::Metric;
         metric.value = Some(91.0);
         metric.source = None;
-        append_event_line(&mut out, StreamFormat::Json, &received(), "web1", &metric);
+        append_event_line(
+            &mut out,
+            &Received::new(StreamFormat::Json, &received()),
+            "web1",
+            &metric,
+        );
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["received"], "2026-11-01T15:57:00.000+00:00");
@@ -488,13 +502,23 @@ mod tests {
     #[test]
     fn json_alert_has_no_value_and_a_value_that_is_not_finite_is_null() {
         let mut out = Vec::new();
-        append_event_line(&mut out, StreamFormat::Json, &received(), "web1", &event());
+        append_event_line(
+            &mut out,
+            &Received::new(StreamFormat::Json, &received()),
+            "web1",
+            &event(),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert!(v.get("value").is_none());
         let mut metric = event();
         metric.value = Some(f64::NAN);
         out.clear();
-        append_event_line(&mut out, StreamFormat::Json, &received(), "web1", &metric);
+        append_event_line(
+            &mut out,
+            &Received::new(StreamFormat::Json, &received()),
+            "web1",
+            &metric,
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["value"], serde_json::Value::Null);
     }
@@ -504,8 +528,7 @@ mod tests {
         let mut out = Vec::new();
         append_system_line(
             &mut out,
-            StreamFormat::Json,
-            &received(),
+            &Received::new(StreamFormat::Json, &received()),
             "db",
             "Host is active again",
         );
@@ -534,8 +557,18 @@ mod tests {
         ] {
             let path = dir.join(name);
             let mut lines = Vec::new();
-            append_event_line(&mut lines, format, &received(), "web1", &event());
-            append_system_line(&mut lines, format, &received(), "web1", "Host is inactive");
+            append_event_line(
+                &mut lines,
+                &Received::new(format, &received()),
+                "web1",
+                &event(),
+            );
+            append_system_line(
+                &mut lines,
+                &Received::new(format, &received()),
+                "web1",
+                "Host is inactive",
+            );
             std::fs::write(&path, &lines).unwrap();
             let got = recently_written(&path, StreamRotation::Never, format, 1 << 20);
             assert_eq!(got, vec![("web1".to_string(), event().id)], "{format:?}");
