@@ -43,7 +43,7 @@ pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
 pub use stream::EventStream;
 
 use crate::stream::StreamError;
-use crate::timers::{FAILURE_LOG_INTERVAL, RECEIVE_BURST, RESTART_DEDUP_TAIL};
+use crate::timers::{FAILURE_LOG_INTERVAL, RECEIVE_BURST, RESTART_DEDUP_TAIL, due};
 use crate::watch::WatchError;
 
 /// Why the supervisor could not start.
@@ -238,7 +238,11 @@ impl Shell {
     }
 
     fn receive_error(&mut self, e: &io::Error) {
-        if rate_limited(&mut self.last_receive_error_log) {
+        if due(
+            &mut self.last_receive_error_log,
+            Instant::now(),
+            FAILURE_LOG_INTERVAL,
+        ) {
             tracing::warn!("receiving failed: {e}");
         }
     }
@@ -253,21 +257,14 @@ impl Shell {
         while let Some(transmit) = sup.poll_transmit() {
             if let Err(e) = self.socket.send_to(&transmit.datagram, transmit.to).await {
                 sup.note_send_failure();
-                if rate_limited(&mut self.last_send_error_log) {
+                if due(
+                    &mut self.last_send_error_log,
+                    Instant::now(),
+                    FAILURE_LOG_INTERVAL,
+                ) {
                     tracing::warn!("sending to {} failed: {e}", transmit.to);
                 }
             }
         }
     }
-}
-
-/// `true` (and the time noted) when the last log of this kind is older than
-/// [`FAILURE_LOG_INTERVAL`].
-fn rate_limited(last: &mut Option<Instant>) -> bool {
-    let now = Instant::now();
-    if last.is_some_and(|at| now.duration_since(at) < FAILURE_LOG_INTERVAL) {
-        return false;
-    }
-    *last = Some(now);
-    true
 }

@@ -33,7 +33,7 @@ use crate::stream::{Received, append_event_line, append_system_line, local_time}
 use crate::timers::{
     BAD_INPUT_LOG_INTERVAL, COUNTERS_LOG_INTERVAL, FAILURE_LOG_INTERVAL, LIVENESS_SCAN_INTERVAL,
     MAX_BAD_SENDERS_LOGGED, MAX_PENDING_SYSTEM_LINES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS,
-    NO_CONFIG_LOG_INTERVAL, RESET_MIN_INTERVAL,
+    NO_CONFIG_LOG_INTERVAL, RESET_MIN_INTERVAL, due,
 };
 
 /// Stream messages of supervisor-raised events.
@@ -449,11 +449,11 @@ impl Supervisor {
                         }
                     }
                 }
-                let due = self.last_stream_failure_log.is_none_or(|at| {
-                    now.mono.saturating_duration_since(at) >= FAILURE_LOG_INTERVAL
-                });
-                if due {
-                    self.last_stream_failure_log = Some(now.mono);
+                if due(
+                    &mut self.last_stream_failure_log,
+                    now.mono,
+                    FAILURE_LOG_INTERVAL,
+                ) {
                     tracing::error!(
                         "cannot write the event stream: {e}; events are not acknowledged until it works \
                          ({} earlier failures since the last report)",
@@ -645,13 +645,12 @@ impl Supervisor {
         let Some(state) = self.state_mut(host) else {
             return;
         };
-        let log_due = state
-            .no_config_logged
-            .is_none_or(|at| now.mono.saturating_duration_since(at) >= NO_CONFIG_LOG_INTERVAL);
+        let log_due = due(
+            &mut state.no_config_logged,
+            now.mono,
+            NO_CONFIG_LOG_INTERVAL,
+        );
         let first = !state.no_config_reported && !has_file;
-        if log_due {
-            state.no_config_logged = Some(now.mono);
-        }
         if first {
             state.no_config_reported = true;
         }

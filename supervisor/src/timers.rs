@@ -4,7 +4,17 @@
 //! [`wire::limits`]; what is here is the supervisor's own pacing and the caps
 //! that keep its memory bounded whatever arrives from the network.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Rate limit of one kind of log line: `true` (and `last` set to `now`)
+/// when nothing of the kind was logged in the last `every`.
+pub fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
+    if last.is_some_and(|at| now.saturating_duration_since(at) < every) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
 
 /// Least time between two resets sent for one host. A burst of file saves
 /// (or heartbeats that keep disagreeing) then costs one reset a second.
