@@ -177,6 +177,8 @@ pub struct Supervisor {
     bad_senders: HashMap<IpAddr, (Instant, u64)>,
     last_stream_failure_log: Option<Instant>,
     stream_failures_unlogged: u64,
+    /// The last write of the stream failed.
+    stream_failing: bool,
 }
 
 impl Supervisor {
@@ -201,6 +203,7 @@ impl Supervisor {
             bad_senders: HashMap::new(),
             last_stream_failure_log: None,
             stream_failures_unlogged: 0,
+            stream_failing: false,
         };
         for change in catalog {
             if let Some(entry) = change.entry {
@@ -432,8 +435,11 @@ impl Supervisor {
                 self.system_line_count -= done.system_lines;
                 self.counters.system_events += done.system_lines as u64;
                 self.counters.events_written += done.write.events;
-                if self.last_stream_failure_log.is_some() && self.stream_failures_unlogged > 0 {
-                    tracing::info!("event stream writable again");
+                if std::mem::take(&mut self.stream_failing) {
+                    tracing::info!(
+                        "event stream writable again ({} failures since the last report)",
+                        self.stream_failures_unlogged
+                    );
                 }
                 self.stream_failures_unlogged = 0;
                 for ack in done.write.acks {
@@ -442,6 +448,7 @@ impl Supervisor {
             }
             Err(e) => {
                 self.counters.stream_write_failures += 1;
+                self.stream_failing = true;
                 for ack in done.write.acks {
                     if let Some(state) = self.hosts.get_mut(&ack.host) {
                         for id in ack.new_ids {
