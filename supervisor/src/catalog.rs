@@ -154,14 +154,6 @@ impl CatalogLoader {
         }
     }
 
-    pub fn hosts_dir(&self) -> &Path {
-        &self.hosts_dir
-    }
-
-    pub fn includes_dir(&self) -> &Path {
-        &self.includes_dir
-    }
-
     /// Re-reads both folders; the first call reports every host.
     pub fn rescan(&mut self) -> Vec<HostChange> {
         let host_files = hash_folder(&self.hosts_dir);

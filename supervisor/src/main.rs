@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use conf::SupervisorConfig;
-use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use supervisor::stream::{folder_of, rolling_appender};
+use tracing_appender::rolling::Rotation;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
@@ -130,25 +131,13 @@ const OWN_LOG_QUEUE_LINES: usize = 4096;
 fn init_logging(
     log_file: &Path,
 ) -> Result<tracing_appender::non_blocking::WorkerGuard, Box<dyn std::error::Error>> {
-    let folder = match log_file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&folder)?;
+    let folder = folder_of(log_file);
+    std::fs::create_dir_all(folder)?;
     let name = log_file
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("supervisor.log");
-    let mut builder = RollingFileAppender::builder()
-        .rotation(Rotation::DAILY)
-        .max_log_files(LOG_FILES_KEPT);
-    builder = match name.rsplit_once('.') {
-        Some((prefix, suffix)) if !prefix.is_empty() && !suffix.is_empty() => {
-            builder.filename_prefix(prefix).filename_suffix(suffix)
-        }
-        _ => builder.filename_prefix(name),
-    };
-    let appender = builder.build(&folder)?;
+    let appender = rolling_appender(folder, name, Rotation::DAILY, LOG_FILES_KEPT)?;
     // A short queue: the default (128,000 lines) allocates about 4 MB up
     // front. Log lines past a full queue are dropped, never waited for.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()

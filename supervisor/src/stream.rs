@@ -242,10 +242,7 @@ impl EventStream {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| StreamError::NoFileName(path.to_path_buf()))?;
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let folder = folder_of(path).to_path_buf();
         std::fs::create_dir_all(&folder).map_err(|source| StreamError::Folder {
             path: folder.clone(),
             source,
@@ -262,19 +259,14 @@ impl EventStream {
                 },
             });
         }
-        let (prefix, suffix) = split_name(name);
-        let mut builder = RollingFileAppender::builder()
-            .rotation(rotation)
-            .filename_prefix(prefix)
-            // max_log_files counts the current file too; 0 would mean "keep all".
-            .max_log_files(keep.saturating_add(1));
-        if let Some(suffix) = suffix {
-            builder = builder.filename_suffix(suffix);
-        }
-        let appender = builder.build(&folder).map_err(|e| StreamError::Rotation {
-            path: folder,
-            message: e.to_string(),
-        })?;
+        // max_log_files counts the current file too; 0 would mean "keep all".
+        let appender =
+            rolling_appender(&folder, name, rotation, keep.saturating_add(1)).map_err(|e| {
+                StreamError::Rotation {
+                    path: folder,
+                    message: e.to_string(),
+                }
+            })?;
         Ok(EventStream {
             target: Target::Rolling(Box::new(appender)),
         })
@@ -357,10 +349,7 @@ fn newest_stream_file(path: &Path, rotation: StreamRotation) -> Option<PathBuf> 
     }
     let name = path.file_name()?.to_str()?;
     let (prefix, suffix) = split_name(name);
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let folder = folder_of(path);
     std::fs::read_dir(folder)
         .ok()?
         .filter_map(Result::ok)
@@ -399,6 +388,33 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// `events.436` → (`events`, Some(`436`)); `stream` → (`stream`, None).
+/// The folder a file named by `path` lives in (`.` for a bare name).
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A tracing-appender rolling file `folder/NAME` (`events.436` rotates to
+/// `events.DATE.436`), keeping `max_files` files including the current one.
+pub fn rolling_appender(
+    folder: &Path,
+    name: &str,
+    rotation: Rotation,
+    max_files: usize,
+) -> Result<RollingFileAppender, tracing_appender::rolling::InitError> {
+    let (prefix, suffix) = split_name(name);
+    let mut builder = RollingFileAppender::builder()
+        .rotation(rotation)
+        .filename_prefix(prefix)
+        .max_log_files(max_files);
+    if let Some(suffix) = suffix {
+        builder = builder.filename_suffix(suffix);
+    }
+    builder.build(folder)
+}
+
 fn split_name(name: &str) -> (&str, Option<&str>) {
     match name.rsplit_once('.') {
         Some((prefix, suffix)) if !prefix.is_empty() && !suffix.is_empty() => {
