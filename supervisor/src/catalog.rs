@@ -10,7 +10,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hasher;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -228,26 +228,30 @@ impl CatalogLoader {
 
 /// File name → hash of content for every configuration file in `dir`. A
 /// missing or unreadable folder reads as empty.
+/// The configuration files of a folder by name: not folders, not names
+/// that are not UTF-8, not editors' backup and swap files.
+pub fn config_file_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter(|e| !e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !is_ignored_name(n))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 fn hash_folder(dir: &Path) -> HashMap<String, u64> {
     let mut files = HashMap::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    let names = match config_file_names(dir) {
+        Ok(names) => names,
         Err(e) => {
             tracing::warn!("cannot read configuration folder {}: {e}", dir.display());
             return files;
         }
     };
-    for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if is_ignored_name(&name) {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            continue;
-        }
+    for name in names {
+        let path = dir.join(&name);
         let mut hasher = DefaultHasher::new();
         match std::fs::File::open(&path) {
             Ok(file) => {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use conf::{HostName, SupervisorConfig};
 use wire::{Key, KeyError};
 
-use crate::catalog::{is_ignored_name, load_entry};
+use crate::catalog::{config_file_names, load_entry};
 
 /// Checks `ax436.conf` and every host file of its hosts folder (with
 /// includes). Writes each error as `FILE:LINE: message` and a one-line
@@ -23,17 +23,8 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
         }
     };
     let mut ok = true;
-    let names = match std::fs::read_dir(&config.hosts) {
-        Ok(entries) => {
-            let mut names: Vec<String> = entries
-                .flatten()
-                .filter(|e| !e.path().is_dir())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| !is_ignored_name(n))
-                .collect();
-            names.sort();
-            names
-        }
+    let names = match config_file_names(&config.hosts) {
+        Ok(names) => names,
         Err(e) => {
             writeln!(
                 out,
