@@ -94,7 +94,7 @@ enum Group {
     Process {
         at: At,
         /// `None` when the regex did not compile.
-        pattern: Option<(String, Regex)>,
+        pattern: Option<Regex>,
     },
     Command {
         at: At,
@@ -271,7 +271,7 @@ impl Parser {
                 message: args.message.filter(|m| !m.is_empty()).map(str::to_string),
             }),
             "alert_n" => {
-                let threshold = args.number("threshold", true);
+                let threshold = args.non_negative("threshold");
                 let block = args.seconds("seconds");
                 let message = args.message();
                 match (threshold, block, message) {
@@ -378,7 +378,7 @@ impl Parser {
             None
         } else {
             match compile(argument) {
-                Ok(regex) => Some((argument.to_string(), regex)),
+                Ok(regex) => Some(regex),
                 Err(e) => {
                     self.error(&at, format!("bad regex `{}`: {e}", shorten(argument)));
                     None
@@ -410,15 +410,7 @@ impl Parser {
                 return;
             }
         };
-        if let (
-            Some((_, pattern)),
-            Some(tags),
-            Some(min),
-            Some(max),
-            Some(message),
-            Ok(active),
-            true,
-        ) = (
+        if let (Some(pattern), Some(tags), Some(min), Some(max), Some(message), Ok(active), true) = (
             pattern,
             tags,
             min,
@@ -739,16 +731,11 @@ impl<'a> Args<'a> {
         self.typed(key, parse_whole, "a whole number (0 or more)")
     }
 
-    fn number(&mut self, key: &str, non_negative: bool) -> Option<f64> {
-        let expected = if non_negative {
-            "a non-negative decimal number"
-        } else {
-            "a decimal number"
-        };
+    fn non_negative(&mut self, key: &str) -> Option<f64> {
         self.typed(
             key,
-            |v| parse_number(v).filter(|n| !non_negative || *n >= 0.0),
-            expected,
+            |v| parse_number(v).filter(|n| *n >= 0.0),
+            "a non-negative decimal number",
         )
     }
 

@@ -39,6 +39,3 @@ pub const MAX_EVENT_ENCODED: usize = 1000;
 /// Longest `tags` and `source` kept in an event; longer ones are cut.
 pub const MAX_EVENT_TAGS: usize = 128;
 pub const MAX_EVENT_SOURCE: usize = 256;
-
-/// Longest supervisor name in a beacon.
-pub const MAX_SUPERVISOR_NAME: usize = 253;
