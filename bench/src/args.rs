@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use wire::limits::{MAX_EVENT_ENCODED, MAX_HOST_NAME};
+use wire::limits::MAX_EVENT_ENCODED;
 
 /// Most simulated observers in one process: each needs a socket and an
 /// ephemeral port, and Linux has about 28,000 ephemeral ports by default.
@@ -210,14 +210,10 @@ impl Plan {
     }
 }
 
-/// A prefix is valid when the longest name made from it is a valid host
-/// name (SPEC §4): `[A-Za-z0-9._-]`, not starting with `.`.
+/// A prefix is valid when the names made from it (prefix + five digits)
+/// are valid host names.
 fn valid_prefix(prefix: &str) -> bool {
-    prefix.len() + 5 <= MAX_HOST_NAME
-        && !prefix.starts_with('.')
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    conf::HostName::new(&format!("{prefix}00000")).is_ok()
 }
 
 #[cfg(test)]

@@ -193,6 +193,8 @@ pub async fn run(plan: Plan) -> Result<Summary, RunError> {
         if key.is_some() { ", sealed" } else { ", open" }
     );
     let mut tasks = JoinSet::new();
+    // The same for every simulated observer (names of one length, one codec).
+    let mut per_datagram = None;
     for (index, socket) in (0..n).zip(sockets) {
         let fraction = f64::from(index) / f64::from(n);
         let load = match plan.shape {
@@ -231,7 +233,9 @@ pub async fn run(plan: Plan) -> Result<Summary, RunError> {
             started_ms,
         );
         if let (Load::Flood { events, .. }, LoadShape::Flood { window, .. }) = (load, plan.shape) {
-            let window = (window as usize).saturating_mul(sim.events_per_datagram().max(1));
+            let per_datagram =
+                *per_datagram.get_or_insert_with(|| sim.events_per_datagram().max(1));
+            let window = (window as usize).saturating_mul(per_datagram);
             sim.set_load(Load::Flood { events, window });
         }
         tasks.spawn(drive(sim, socket, target, stop_rx.clone()));
@@ -268,7 +272,7 @@ async fn drive(
     let mut send_errors = 0u64;
     let mut received = 0u64;
     let mut recv_errors = 0u64;
-    let mut last_error: Option<String> = None;
+    let mut send_failed_before = false;
     loop {
         let now = Instant::now();
         sim.handle_timeout(now);
@@ -277,10 +281,9 @@ async fn drive(
                 Ok(_) => sent += 1,
                 Err(e) => {
                     send_errors += 1;
-                    if last_error.is_none() {
+                    if !std::mem::replace(&mut send_failed_before, true) {
                         eprintln!("loadgen: {}: send to {target} failed: {e}", sim.host());
                     }
-                    last_error = Some(e.to_string());
                 }
             }
         }

@@ -89,13 +89,20 @@ pub struct Summary {
     pub datagrams_sent: u64,
     pub datagrams_received: u64,
     pub malformed: u64,
+    /// Well-formed messages about another host.
+    pub foreign: u64,
+    /// Messages an observer never receives.
+    pub unexpected: u64,
     pub duplicate_acks: u64,
     pub send_errors: u64,
     pub recv_errors: u64,
+    pub encode_errors: u64,
     pub heartbeats_sent: u64,
+    pub beacons: u64,
     pub config_requests: u64,
     pub config_chunks: u64,
     pub configs_complete: u64,
+    pub config_unchanged: u64,
     pub no_config: u64,
     pub resets: u64,
     /// From the start of the load to the last acknowledgement (or the end).
@@ -118,7 +125,7 @@ pub fn quantile(sorted: &[u32], q: f64) -> Option<u32> {
 }
 
 fn ms(us: Option<u32>) -> Option<f64> {
-    us.map(|us| (f64::from(us) / 1000.0 * 1000.0).round() / 1000.0)
+    us.map(|us| f64::from(us) / 1000.0)
 }
 
 fn round3(x: f64) -> f64 {
@@ -159,13 +166,18 @@ impl Summary {
             datagrams_sent: stats.datagrams_sent,
             datagrams_received: stats.datagrams_received,
             malformed: stats.malformed,
+            foreign: stats.foreign,
+            unexpected: stats.unexpected,
             duplicate_acks: stats.duplicate_acks,
             send_errors: stats.send_errors,
             recv_errors: stats.recv_errors,
+            encode_errors: stats.encode_errors,
             heartbeats_sent: stats.heartbeats_sent,
+            beacons: stats.beacons,
             config_requests: stats.config_requests,
             config_chunks: stats.config_chunks,
             configs_complete: stats.configs_complete,
+            config_unchanged: stats.config_unchanged,
             no_config: stats.no_config,
             resets: stats.resets,
             elapsed_s: round3(elapsed),
