@@ -199,7 +199,6 @@ class StreamTail:
         self.path = path
         self.fd: int | None = None
         self.buf = b""
-        self.lines = 0
 
     def _open(self) -> bool:
         if self.fd is None:
@@ -230,7 +229,6 @@ class StreamTail:
         *complete, self.buf = self.buf.split(b"\n")
         out = []
         for line in complete:
-            self.lines += 1
             try:
                 out.append((now, json.loads(line)))
             except ValueError:
@@ -263,7 +261,6 @@ class Lab:
 
     dir: Path
     port: int
-    hosts: dict[str, str]
     beacon_interval: int = 1
     broadcast: str = "127.255.255.255"
     sealed: bool = False
@@ -273,8 +270,6 @@ class Lab:
     def __post_init__(self) -> None:
         for sub in ("hosts", "includes", "stream", "obs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        for name, text in self.hosts.items():
-            (self.dir / "hosts" / name).write_text(text)
         (self.dir / "ax436.conf").write_text(
             "# written by bench/run.py\n"
             "event_stream: stream/events.json\n"
@@ -307,6 +302,13 @@ class Lab:
         self.sup = PROCS.spawn(self.supervisor_argv(), self.dir, self.dir / "supervisor.out",
                                netns=netns)
         return self.sup
+
+    def write_host(self, name: str, text: str) -> None:
+        (self.dir / "hosts" / name).write_text(text)
+
+    def observer_command(self, name: str, binary: Path | None = None) -> str:
+        """The observer's command line as the report shows it."""
+        return " ".join(self.observer_argv(name, binary)).replace(str(ROOT) + "/", "")
 
     def observer_argv(self, name: str, binary: Path | None = None) -> list[str]:
         # Run from its own working directory, as deployed.
@@ -475,14 +477,13 @@ def watching_lab(ctx: Context, scenario: int, run: int, watched_name: str,
                   group: str) -> tuple[Lab, Path, Path, StreamTail]:
     """A lab whose one host `benchN` watches `watched_name` with `group`
     (the lines after `file:`) besides the readiness probe; both files exist."""
-    lab = Lab(ctx.work / f"s{scenario}-r{run}", BASE_PORT + 10 * scenario, {})
+    lab = Lab(ctx.work / f"s{scenario}-r{run}", BASE_PORT + 10 * scenario)
     watched = lab.dir / watched_name
     probe = lab.dir / "probe.log"
     watched.touch()
     probe.touch()
     host = f"bench{scenario}"
-    lab.hosts[host] = PROBE_GROUP.format(probe=probe) + f"file: {watched}\n{group}"
-    (lab.dir / "hosts" / host).write_text(lab.hosts[host])
+    lab.write_host(host, PROBE_GROUP.format(probe=probe) + f"file: {watched}\n{group}")
     return lab, watched, probe, StreamTail(lab.stream)
 
 
@@ -503,7 +504,7 @@ def scenario_follow(ctx: Context, run: int) -> dict[str, float]:
         lab.start_supervisor()
         obs = lab.start_observer("bench1")
         wait_ready(tail, probe, [lab.sup, obs])
-        ctx.commands["1"] = " ".join(lab.observer_argv("bench1")).replace(str(ROOT) + "/", "")
+        ctx.commands["1"] = lab.observer_command("bench1")
         time.sleep(1.5)  # let the current count block close
         tail.poll()
         cpu0 = cpu_seconds(obs.pid)
@@ -585,7 +586,7 @@ def scenario_burst(ctx: Context, run: int) -> dict[str, float]:
         lab.start_supervisor()
         obs = lab.start_observer("bench2")
         wait_ready(tail, probe, [lab.sup, obs])
-        ctx.commands["2"] = " ".join(lab.observer_argv("bench2")).replace(str(ROOT) + "/", "")
+        ctx.commands["2"] = lab.observer_command("bench2")
         tail.read_raw()  # skip what is there
         for size in sizes:
             data = burst_file(ctx, size)
@@ -689,7 +690,7 @@ def scenario_latency(ctx: Context, run: int) -> dict[str, float]:
         lab.start_supervisor()
         obs = lab.start_observer("bench3")
         wait_ready(tail, probe, [lab.sup, obs])
-        ctx.commands["3"] = " ".join(lab.observer_argv("bench3")).replace(str(ROOT) + "/", "")
+        ctx.commands["3"] = lab.observer_command("bench3")
         fd = os.open(watched, os.O_WRONLY | os.O_APPEND)
         try:
             start = time.monotonic()
@@ -743,7 +744,7 @@ def rows_latency(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
 
 def scenario_edit(ctx: Context, run: int) -> dict[str, float]:
     port = BASE_PORT + 40
-    lab = Lab(ctx.work / f"s4-r{run}", port, {})
+    lab = Lab(ctx.work / f"s4-r{run}", port)
     probe = lab.dir / "probe.log"
     new = lab.dir / "new.log"
     probe.touch()
@@ -755,7 +756,7 @@ def scenario_edit(ctx: Context, run: int) -> dict[str, float]:
         lab.start_supervisor()
         obs = lab.start_observer("bench4")
         wait_ready(tail, probe, [lab.sup, obs])
-        ctx.commands["4"] = " ".join(lab.observer_argv("bench4")).replace(str(ROOT) + "/", "")
+        ctx.commands["4"] = lab.observer_command("bench4")
         time.sleep(1.0)
         # Save the host file as editors do: a new file renamed over it.
         tmp = lab.dir / "hosts" / ".bench4.swp-bench"
@@ -802,13 +803,13 @@ def rows_edit(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
 def scenario_idle(ctx: Context, run: int) -> dict[str, float]:
     seconds = 20 if ctx.quick else 60
     port = BASE_PORT + 50
-    lab = Lab(ctx.work / f"s5-r{run}", port, {}, beacon_interval=5)
+    lab = Lab(ctx.work / f"s5-r{run}", port, beacon_interval=5)
     probe = lab.dir / "probe.log"
     app = lab.dir / "app.log"
     probe.touch()
     app.touch()
     binary = STATIC_OBSERVER if STATIC_OBSERVER.exists() else REL / "observer"
-    (lab.dir / "hosts" / "bench5").write_text(
+    lab.write_host("bench5",
         PROBE_GROUP.format(probe=probe)
         + f"file: {app}\nmatch: ERROR\nmatch: FATAL\nalert_all: tags=app\n"
         + "process: observer\nalert_running: tags=p min=1 max=100 message=observers\n"
@@ -820,7 +821,7 @@ def scenario_idle(ctx: Context, run: int) -> dict[str, float]:
         lab.start_supervisor()
         obs = lab.start_observer("bench5", binary)
         wait_ready(tail, probe, [lab.sup, obs], timeout=60)
-        ctx.commands["5"] = " ".join(lab.observer_argv("bench5", binary)).replace(str(ROOT) + "/", "")
+        ctx.commands["5"] = lab.observer_command("bench5", binary)
         ctx.commands["5-sup"] = "target/release/supervisor ax436.conf"
         time.sleep(2)
         sleeper = PROCS.spawn(["sleep", str(seconds + 30)], lab.dir, lab.dir / "sleep.out")
@@ -924,8 +925,8 @@ def scenario_failover(ctx: Context, run: int) -> dict[str, float]:
     labs = {}
     try:
         for s in ("s1", "s2"):
-            lab = Lab(base / s, port, {}, beacon_interval=5, broadcast=f"{NS_SUBNET}255")
-            (lab.dir / "hosts" / "bench6").write_text(f"file: {flow}\nmatch: ^FLOW\nalert_all: tags=flow\n")
+            lab = Lab(base / s, port, beacon_interval=5, broadcast=f"{NS_SUBNET}255")
+            lab.write_host("bench6", f"file: {flow}\nmatch: ^FLOW\nalert_all: tags=flow\n")
             lab.start_supervisor(netns=f"{stem}-{s}")
             labs[s] = lab
         flow.touch()
@@ -1023,7 +1024,7 @@ def rows_failover(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
 def loadgen_against_supervisor(ctx: Context, run: int, number: int, args: list[str],
                                timeout: float, name: str, sealed: bool = False) -> dict[str, float]:
     port = BASE_PORT + 10 * number
-    lab = Lab(ctx.work / f"s{number}-{name}-r{run}", port, {}, sealed=sealed)
+    lab = Lab(ctx.work / f"s{number}-{name}-r{run}", port, sealed=sealed)
     if sealed:
         args = args + ["--key-file", "lan.key"]
     argv = [str(REL / "loadgen"), "--supervisor", f"127.0.0.1:{port + 1}"] + args

@@ -256,16 +256,10 @@ class Host:
         self.exec("nft", "-f", "-", input=script)
 
     def loss(self, pct: int) -> None:
-        """Drops pct % of datagrams in both directions on this host."""
-        self.nft(
-            "table inet loss {\n"
-            " chain out { type filter hook output priority 0; }\n"
-            " chain in { type filter hook input priority 0; }\n"
-            "}\n"
-            f"add rule inet loss out numgen random mod 100 < {pct} drop\n"
-            f"add rule inet loss in numgen random mod 100 < {pct} drop\n"
-        )
-        log(f"{self.name}: {pct} % loss in and out")
+        """Drops pct % of datagrams in both directions on this host (table
+        `loss`)."""
+        rule = f"numgen random mod 100 < {pct}"
+        self.block(rule_out=rule, rule_in=rule, table="loss")
 
     def block(self, rule_out: str | None = None, rule_in: str | None = None, table: str = "block") -> None:
         """Adds drop rules (nft expressions without the verdict)."""

@@ -108,7 +108,7 @@ def body(lan: L.Lan):
               f"{1 - LOSS / 100:.2f} +- 0.05", f"{one_way:.3f}")
     lan.check("round-trip loss near the setting", abs(round_trip - (1 - LOSS / 100) ** 2) < 0.06,
               f"{(1 - LOSS / 100) ** 2:.2f} +- 0.06", f"{round_trip:.3f}")
-    a.exec("nft", "delete", "table", "inet", "loss")
+    a.unblock("loss")
     srv.close()
     cli.close()
 
