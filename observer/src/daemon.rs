@@ -24,7 +24,8 @@ use wire::{Codec, DecodeError, Key};
 
 use crate::clock::{LocalMinute, unix_ms};
 use crate::command::run_command;
-use crate::monitors::{Job, Monitors};
+use crate::logs::LOG_PROBLEM_PREFIX;
+use crate::monitors::{COMMAND_PROBLEM_PREFIX, Job, Monitors};
 use crate::problems::ProblemBoard;
 use crate::process::{ProcessTable, count_lines};
 use crate::raised::Raised;
@@ -497,16 +498,13 @@ impl Shell {
                     config.group_count(),
                     errors.len()
                 );
-                let keys: HashSet<String> = errors
-                    .iter()
-                    .map(|e| format!("{CONFIG_PROBLEM_PREFIX}{e}"))
-                    .collect();
-                for k in &keys {
-                    let msg = format!(
-                        "configuration group failed to load: {}",
-                        &k[CONFIG_PROBLEM_PREFIX.len()..]
-                    );
-                    self.raised.extend(self.problems.raise(k, &msg, ms));
+                let mut keys = HashSet::new();
+                for e in &errors {
+                    let key = format!("{CONFIG_PROBLEM_PREFIX}{e}");
+                    if keys.insert(key.clone()) {
+                        let msg = format!("configuration group failed to load: {e}");
+                        self.raised.extend(self.problems.raise(&key, &msg, ms));
+                    }
                 }
                 self.monitors.apply(&config, now);
                 self.after_apply(&keys, ms);
@@ -542,10 +540,13 @@ impl Shell {
             &|k| config_keys.contains(k),
             ms,
         ));
-        out.extend(self.problems.clear_stale("log:", &|k| logs.contains(k), ms));
         out.extend(
             self.problems
-                .clear_stale("command:", &|k| cmds.contains(k), ms),
+                .clear_stale(LOG_PROBLEM_PREFIX, &|k| logs.contains(k), ms),
+        );
+        out.extend(
+            self.problems
+                .clear_stale(COMMAND_PROBLEM_PREFIX, &|k| cmds.contains(k), ms),
         );
         self.raised.extend(out);
         self.poll_files_now = true;

@@ -35,9 +35,12 @@ pub struct LogFiles {
     buf: Vec<u8>,
 }
 
+/// Problem keys of log files start with this.
+pub const LOG_PROBLEM_PREFIX: &str = "log:";
+
 /// Problem key of a log file.
 pub fn problem_key(path: &Path) -> String {
-    format!("log:{}", path.display())
+    format!("{LOG_PROBLEM_PREFIX}{}", path.display())
 }
 
 impl LogFiles {

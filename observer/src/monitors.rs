@@ -20,9 +20,12 @@ use crate::timers::{COMMAND_INTERVAL, PROCESS_CHECK_INTERVAL};
 /// Problem key of the process table (or `ps_command`).
 pub const PROCESS_PROBLEM: &str = "process-table";
 
+/// Problem keys of commands start with this.
+pub const COMMAND_PROBLEM_PREFIX: &str = "command:";
+
 /// Problem key of a command.
 pub fn command_problem_key(text: &str) -> String {
-    format!("command:{text}")
+    format!("{COMMAND_PROBLEM_PREFIX}{text}")
 }
 
 /// Blocking work the shell must run.
