@@ -411,9 +411,12 @@ impl SimulatedObserver {
                 }
             }
             Message::Beacon { .. } => self.stats.beacons += 1,
-            Message::ConfigRequest { .. } | Message::Heartbeat { .. } | Message::Events { .. } => {
-                self.stats.unexpected += 1
-            }
+            Message::ConfigRequest { .. }
+            | Message::Heartbeat { .. }
+            | Message::Events { .. }
+            | Message::EventsV2 { .. }
+            | Message::HeartbeatV2 { .. }
+            | Message::Goodbye { .. } => self.stats.unexpected += 1,
         }
     }
 

@@ -23,8 +23,10 @@ use crate::message::Message;
 
 /// First bytes of every 436 datagram.
 pub const MAGIC: [u8; 4] = *b"A436";
-/// Bumped on any incompatible change of [`Message`].
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The newest protocol this build speaks. A datagram's version byte is the
+/// first protocol that has its message ([`Message::protocol`]); any version
+/// from 1 up to this one is accepted.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const MODE_OPEN: u8 = 0;
 const MODE_SEALED: u8 = 1;
@@ -65,7 +67,7 @@ pub enum DecodeError {
     TooLarge { len: usize },
     #[error("not a 436 datagram")]
     NotOurs,
-    #[error("protocol version {0} is not supported (this build speaks {PROTOCOL_VERSION})")]
+    #[error("protocol version {0} is not supported (this build speaks 1 to {PROTOCOL_VERSION})")]
     Version(u8),
     #[error("unsealed datagram refused: this side has a key")]
     Unsealed,
@@ -179,11 +181,11 @@ impl Codec {
         }
         let Some(cipher) = &self.cipher else {
             let mut out = Vec::with_capacity(len);
-            out.extend_from_slice(&header(MODE_OPEN));
+            out.extend_from_slice(&header(MODE_OPEN, msg.protocol()));
             out.extend_from_slice(&body);
             return Ok(out);
         };
-        let header = header(MODE_SEALED);
+        let header = header(MODE_SEALED, msg.protocol());
         let mut plain = Vec::with_capacity(TIME_LEN + body.len());
         plain.extend_from_slice(&now_ms.to_le_bytes());
         plain.extend_from_slice(&body);
@@ -215,12 +217,13 @@ impl Codec {
         if datagram.len() < HEADER_LEN || datagram[..4] != MAGIC {
             return Err(DecodeError::NotOurs);
         }
-        if datagram[4] != PROTOCOL_VERSION {
-            return Err(DecodeError::Version(datagram[4]));
+        let version = datagram[4];
+        if !(1..=PROTOCOL_VERSION).contains(&version) {
+            return Err(DecodeError::Version(version));
         }
         let (header, rest) = datagram.split_at(HEADER_LEN);
         match (header[5], &self.cipher) {
-            (MODE_OPEN, None) => decode_body(rest),
+            (MODE_OPEN, None) => decode_body(rest, version),
             (MODE_OPEN, Some(_)) => Err(DecodeError::Unsealed),
             (MODE_SEALED, None) => Err(DecodeError::NoKey),
             (MODE_SEALED, Some(cipher)) => {
@@ -245,7 +248,7 @@ impl Codec {
                 if age_ms > MAX_SEALED_AGE_MS {
                     return Err(DecodeError::Stale { age_ms });
                 }
-                let msg = decode_body(body)?;
+                let msg = decode_body(body, version)?;
                 if guards_against_replay(&msg) && !self.replay.first_sighting(nonce_bytes, now_ms) {
                     return Err(DecodeError::Replay);
                 }
@@ -256,22 +259,22 @@ impl Codec {
     }
 }
 
-fn header(mode: u8) -> [u8; HEADER_LEN] {
-    [
-        MAGIC[0],
-        MAGIC[1],
-        MAGIC[2],
-        MAGIC[3],
-        PROTOCOL_VERSION,
-        mode,
-    ]
+fn header(mode: u8, version: u8) -> [u8; HEADER_LEN] {
+    [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], version, mode]
 }
 
-fn decode_body(body: &[u8]) -> Result<Message, DecodeError> {
+/// The message in `body`, which must be one its header's `version` has.
+fn decode_body(body: &[u8], version: u8) -> Result<Message, DecodeError> {
     let (msg, used): (Message, usize) = bincode::serde::decode_from_slice(body, WIRE)
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if used != body.len() {
         return Err(DecodeError::Trailing(body.len() - used));
+    }
+    if msg.protocol() > version {
+        return Err(DecodeError::Malformed(format!(
+            "{} is not a protocol {version} message",
+            msg.kind()
+        )));
     }
     Ok(msg)
 }
@@ -283,7 +286,11 @@ fn decode_body(body: &[u8]) -> Result<Message, DecodeError> {
 fn guards_against_replay(msg: &Message) -> bool {
     !matches!(
         msg,
-        Message::Events { .. } | Message::Ack { .. } | Message::Heartbeat { .. }
+        Message::Events { .. }
+            | Message::EventsV2 { .. }
+            | Message::Ack { .. }
+            | Message::Heartbeat { .. }
+            | Message::HeartbeatV2 { .. }
     )
 }
 

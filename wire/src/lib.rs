@@ -19,8 +19,8 @@ pub mod key;
 pub mod limits;
 pub mod message;
 
-pub use batch::{AckBuilder, EventBatchBuilder};
+pub use batch::{AckBuilder, BatchItem, EventBatchBuilder, heartbeat_v2};
 pub use chunk::{ChunkError, Reassembly, split_config};
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use key::{Key, KeyError, random_u64};
-pub use message::{Event, EventKind, Message, MissingChunks};
+pub use message::{CheckEvent, Event, EventKind, Message, MissingChunks, OpenProblem, Transition};

@@ -39,3 +39,10 @@ pub const MAX_EVENT_ENCODED: usize = 1000;
 /// Longest `tags` and `source` kept in an event; longer ones are cut.
 pub const MAX_EVENT_TAGS: usize = 128;
 pub const MAX_EVENT_SOURCE: usize = 256;
+
+/// Longest check id carried; longer ones are cut.
+pub const MAX_CHECK_ID: usize = 64;
+
+/// Longest problem message a heartbeat carries per open problem (the full
+/// message travels in the opening event).
+pub const MAX_PROBLEM_MESSAGE: usize = 120;

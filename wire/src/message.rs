@@ -1,12 +1,19 @@
 //! The messages of the protocol (SPEC §7) and the event they carry.
 //!
 //! bincode writes no field names: the order of variants and fields below is
-//! the wire format. Add new variants at the end and bump
-//! [`crate::codec::PROTOCOL_VERSION`] for anything else.
+//! the wire format. New variants go at the end, and each variant names the
+//! first protocol version that has it ([`Message::protocol`]): a datagram is
+//! framed with that version, so a peer of an older version still reads every
+//! message it knows. Protocol 2 added problem state ([`Message::EventsV2`],
+//! [`Message::HeartbeatV2`], [`Message::Goodbye`]); a protocol-2 supervisor
+//! still accepts protocol-1 `Events` and `Heartbeat` from observers that have
+//! not been upgraded yet, and everything it sends is protocol 1.
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{MAX_EVENT_ENCODED, MAX_EVENT_SOURCE, MAX_EVENT_TAGS};
+use crate::limits::{
+    MAX_CHECK_ID, MAX_EVENT_ENCODED, MAX_EVENT_SOURCE, MAX_EVENT_TAGS, MAX_PROBLEM_MESSAGE,
+};
 
 /// Everything one side says to the other.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +70,35 @@ pub enum Message {
     },
     /// Supervisor → observer: these events are in the stream.
     Ack { host: String, ids: Vec<u64> },
+    // ---- protocol 2 ----
+    /// Observer → its supervisor (protocol 2): events, each with the check
+    /// that raised it and what it says about that check's problem.
+    EventsV2 {
+        host: String,
+        /// As in [`Message::Events`].
+        floor: u64,
+        events: Vec<CheckEvent>,
+    },
+    /// Observer → every supervisor it hears, every 15 s (protocol 2): a
+    /// heartbeat that also carries the host's open problems, so that any
+    /// supervisor (chosen or not, restarted, or taking over) knows them
+    /// within one heartbeat interval.
+    HeartbeatV2 {
+        host: String,
+        version: Option<u64>,
+        queue_len: u64,
+        uptime_secs: u64,
+        /// The `run_id` of the supervisor this observer sends its events
+        /// to, if it has chosen one.
+        chosen: Option<u64>,
+        /// Open problems, oldest first, as many as fit in the datagram.
+        problems: Vec<OpenProblem>,
+        /// Open problems left out because the datagram was full.
+        omitted: u32,
+    },
+    /// Observer → every supervisor it hears (protocol 2): a clean stop. The
+    /// host is `stopped` at once, and not reported inactive later.
+    Goodbye { host: String },
 }
 
 /// The chunks of one version an observer still lacks.
@@ -85,6 +121,18 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::Events { .. } => "events",
             Message::Ack { .. } => "ack",
+            Message::EventsV2 { .. } => "events",
+            Message::HeartbeatV2 { .. } => "heartbeat",
+            Message::Goodbye { .. } => "goodbye",
+        }
+    }
+
+    /// The first protocol version that has this message; its datagram is
+    /// framed with that version (see the module doc).
+    pub fn protocol(&self) -> u8 {
+        match self {
+            Message::EventsV2 { .. } | Message::HeartbeatV2 { .. } | Message::Goodbye { .. } => 2,
+            _ => 1,
         }
     }
 
@@ -99,7 +147,10 @@ impl Message {
             | Message::Reset { host }
             | Message::Heartbeat { host, .. }
             | Message::Events { host, .. }
-            | Message::Ack { host, .. } => Some(host),
+            | Message::Ack { host, .. }
+            | Message::EventsV2 { host, .. }
+            | Message::HeartbeatV2 { host, .. }
+            | Message::Goodbye { host } => Some(host),
         }
     }
 }
@@ -160,6 +211,79 @@ impl Event {
             cut |= truncate_utf8(&mut self.message, keep);
         }
         cut
+    }
+}
+
+/// What an event says about its check's problem (protocol 2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Transition {
+    /// A point event (a log line, a count, a metric): no problem state.
+    Point,
+    /// The check's problem opened.
+    Open,
+    /// The problem is still open: a reminder asked for with `repeat=`.
+    Repeat,
+    /// The problem cleared after being open this long.
+    Clear { open_ms: u64 },
+}
+
+impl Transition {
+    /// `open`, `cleared`, or `None` for point events (the stream's `state`).
+    pub fn state(self) -> Option<&'static str> {
+        match self {
+            Transition::Point => None,
+            Transition::Open | Transition::Repeat => Some("open"),
+            Transition::Clear { .. } => Some("cleared"),
+        }
+    }
+}
+
+/// An event with the check that raised it (protocol 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckEvent {
+    pub event: Event,
+    /// The check's id (stable across edits that leave its group alone), or
+    /// `None` for an event no check raised.
+    pub check: Option<String>,
+    pub transition: Transition,
+}
+
+impl CheckEvent {
+    /// Bytes this event takes inside an encoded [`Message::EventsV2`].
+    pub fn encoded_len(&self) -> usize {
+        crate::codec::body_len(self)
+    }
+
+    /// As [`Event::fit_to_datagram`], with the check id cut to
+    /// [`MAX_CHECK_ID`] first.
+    pub fn fit_to_datagram(&mut self) -> bool {
+        let mut cut = false;
+        if let Some(check) = &mut self.check {
+            cut |= truncate_utf8(check, MAX_CHECK_ID);
+        }
+        cut | self.event.fit_to_datagram()
+    }
+}
+
+/// One open problem as a heartbeat carries it (protocol 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenProblem {
+    pub check: String,
+    /// When it opened, milliseconds since the Unix epoch.
+    pub since_ms: i64,
+    pub tags: String,
+    /// The opening message, cut to [`MAX_PROBLEM_MESSAGE`] bytes.
+    pub message: String,
+    /// The last value seen, for checks with one.
+    pub value: Option<f64>,
+}
+
+impl OpenProblem {
+    /// Cuts the fields so that many problems fit in one heartbeat.
+    pub fn fit(&mut self) {
+        truncate_utf8(&mut self.check, MAX_CHECK_ID);
+        truncate_utf8(&mut self.tags, MAX_EVENT_TAGS);
+        truncate_utf8(&mut self.message, MAX_PROBLEM_MESSAGE);
     }
 }
 
