@@ -1,11 +1,12 @@
 //! The messages of the protocol (SPEC §7) and the event they carry.
 //!
 //! bincode writes no field names: the order of variants and fields below is
-//! the wire format. Add new variants at the end and bump
-//! [`crate::codec::PROTOCOL_VERSION`] for anything else.
+//! the wire format. Add new variants at the end and bump the protocol
+//! version (`codec::PROTOCOL_VERSION`) for anything else.
 
 use serde::{Deserialize, Serialize};
 
+use crate::body::body_len;
 use crate::limits::{MAX_EVENT_ENCODED, MAX_EVENT_SOURCE, MAX_EVENT_TAGS};
 
 /// Everything one side says to the other.
@@ -142,7 +143,7 @@ pub struct Event {
 impl Event {
     /// Bytes this event takes inside an encoded [`Message::Events`].
     pub fn encoded_len(&self) -> usize {
-        crate::codec::body_len(self)
+        body_len(self)
     }
 
     /// Cuts tags, source and message (at character boundaries) so that this
