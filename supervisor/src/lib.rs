@@ -9,7 +9,10 @@
 //! * [`catalog`] — host files and includes read into served entries, and
 //!   what changed between two reads.
 //! * [`watch`] — the folder watcher thread feeding catalog changes.
-//! * [`stream`] — stream line formats and the rolling stream file.
+//! * [`stream`] — stream line formats, the stream file and its rotation,
+//!   and the read-back at restart.
+//! * [`own_log`] — the supervisor's own log; [`rolling`] — file names and
+//!   rotation shared by it and the stream.
 //! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
 //!   machine.
 //! * [`net`] — the UDP socket.
@@ -30,7 +33,9 @@ pub mod liveness;
 pub mod logbook;
 pub mod net;
 pub mod notes;
+pub mod own_log;
 pub mod protocol;
+pub mod rolling;
 pub mod stream;
 pub mod timers;
 pub mod watch;
