@@ -30,15 +30,18 @@ use std::time::{Duration, Instant};
 use conf::{HostName, StreamFormat, SupervisorConfig};
 use wire::{AckBuilder, Codec, Event, Message, MissingChunks, split_config};
 
+pub use crate::stream_gate::StreamBatch;
+
 use crate::catalog::{HostChange, HostEntry};
 use crate::counters::Counters;
 use crate::dedup::SeenIds;
 use crate::liveness::{Liveness, LivenessChange};
 use crate::notes::Note;
-use crate::stream::{Received, append_event_line, append_system_line, local_time};
+use crate::stream::{Received, append_event_line, local_time};
+use crate::stream_gate::{OwedAck, StreamGate, Written};
 use crate::timers::{
-    MAX_PENDING_SYSTEM_LINES, MAX_QUEUED_NOTES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS,
-    RESET_MIN_INTERVAL, Timer, TimerTable,
+    MAX_QUEUED_NOTES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS, RESET_MIN_INTERVAL, Timer,
+    TimerTable,
 };
 
 /// Stream messages of supervisor-raised events.
@@ -108,14 +111,6 @@ pub struct Transmit {
     pub datagram: Vec<u8>,
 }
 
-/// Lines to append to the event stream with one write; report the outcome
-/// with [`Supervisor::handle_stream_written`].
-#[must_use = "the lines must be written and the outcome reported"]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamBatch {
-    pub lines: Vec<u8>,
-}
-
 /// What the supervisor remembers of one host it has heard from or has a
 /// configuration file for.
 #[derive(Debug, Default)]
@@ -129,34 +124,6 @@ pub struct HostState {
     no_config_reported: bool,
 }
 
-/// Acknowledgements owed to one observer once the stream is written.
-#[derive(Debug)]
-struct OwedAck {
-    to: SocketAddr,
-    host: HostName,
-    ids: Vec<u64>,
-    /// The ids among `ids` written for the first time in this batch: to
-    /// forget if the write fails, so the re-sent events are written.
-    new_ids: Vec<u64>,
-}
-
-/// Stream lines and acknowledgements gathered since the last write.
-#[derive(Debug, Default)]
-struct PendingWrite {
-    event_lines: Vec<u8>,
-    events: u64,
-    acks: Vec<OwedAck>,
-    ack_index: HashMap<(SocketAddr, HostName), usize>,
-}
-
-/// A batch handed to the shell and not yet reported.
-#[derive(Debug)]
-struct InFlight {
-    write: PendingWrite,
-    system_bytes: usize,
-    system_lines: usize,
-}
-
 /// The supervisor: beacons, configuration serving, resets, liveness,
 /// de-duplication and acknowledgement of events.
 #[derive(Debug)]
@@ -166,11 +133,7 @@ pub struct Supervisor {
     catalog: HashMap<HostName, Arc<HostEntry>>,
     hosts: HashMap<HostName, HostState>,
     transmits: VecDeque<Transmit>,
-    pending: PendingWrite,
-    in_flight: Option<InFlight>,
-    /// Supervisor-raised lines not yet written; kept across failed writes.
-    system_lines: Vec<u8>,
-    system_line_count: usize,
+    gate: StreamGate,
     deferred_resets: BTreeSet<HostName>,
     timers: TimerTable,
     /// When the machine was made.
@@ -191,10 +154,7 @@ impl Supervisor {
             catalog: HashMap::new(),
             hosts: HashMap::new(),
             transmits: VecDeque::new(),
-            pending: PendingWrite::default(),
-            in_flight: None,
-            system_lines: Vec::new(),
-            system_line_count: 0,
+            gate: StreamGate::default(),
             deferred_resets: BTreeSet::new(),
             timers: TimerTable::default(),
             started: now.mono,
@@ -394,65 +354,45 @@ impl Supervisor {
     /// Everything to append to the stream since the last batch, as one
     /// buffer; `None` when there is nothing, or a batch is still unreported.
     pub fn take_stream_batch(&mut self) -> Option<StreamBatch> {
-        if self.in_flight.is_some() {
-            return None;
-        }
-        if self.system_lines.is_empty()
-            && self.pending.event_lines.is_empty()
-            && self.pending.acks.is_empty()
-        {
-            return None;
-        }
-        // Only duplicates make an empty batch: nothing to write, acknowledge.
-        let mut write = std::mem::take(&mut self.pending);
-        let events = std::mem::take(&mut write.event_lines);
-        let lines = if self.system_lines.is_empty() {
-            events
-        } else {
-            let mut lines = Vec::with_capacity(self.system_lines.len() + events.len());
-            lines.extend_from_slice(&self.system_lines);
-            lines.extend_from_slice(&events);
-            lines
-        };
-        self.in_flight = Some(InFlight {
-            write,
-            system_bytes: self.system_lines.len(),
-            system_lines: self.system_line_count,
-        });
-        Some(StreamBatch { lines })
+        self.gate.take_batch()
     }
 
     /// The outcome of writing the last [`StreamBatch`]. On success its
     /// events are acknowledged; on failure nothing is, the observers re-send,
     /// and supervisor-raised lines are kept for the next attempt.
     pub fn handle_stream_written(&mut self, now: Now, result: std::io::Result<()>) {
-        let Some(done) = self.in_flight.take() else {
-            return;
-        };
-        match result {
-            Ok(()) => {
-                self.system_lines.drain(..done.system_bytes);
-                self.system_line_count -= done.system_lines;
-                self.counters.system_events += done.system_lines as u64;
-                self.counters.events_written += done.write.events;
+        match (self.gate.written(result.is_ok()), result) {
+            (None, _) => {}
+            (
+                Some(Written::Done {
+                    acks,
+                    events,
+                    system_lines,
+                }),
+                _,
+            ) => {
+                self.counters.system_events += system_lines as u64;
+                self.counters.events_written += events;
                 if std::mem::take(&mut self.stream_failing) {
                     self.note(Note::StreamWritable);
                 }
-                for ack in done.write.acks {
+                for ack in acks {
                     self.send_acks(now, ack);
                 }
             }
-            Err(e) => {
+            (Some(Written::Failed { acks }), result) => {
                 self.counters.stream_write_failures += 1;
                 self.stream_failing = true;
-                for ack in done.write.acks {
+                for ack in acks {
                     if let Some(state) = self.hosts.get_mut(&ack.host) {
                         for id in ack.new_ids {
                             state.seen.forget(id);
                         }
                     }
                 }
-                self.note(Note::StreamWriteFailed { error: e });
+                if let Err(error) = result {
+                    self.note(Note::StreamWriteFailed { error });
+                }
             }
         }
     }
@@ -730,33 +670,11 @@ impl Supervisor {
                 duplicates += 1;
                 continue;
             }
-            append_event_line(
-                &mut self.pending.event_lines,
-                &received,
-                host.as_str(),
-                event,
-            );
-            self.pending.events += 1;
+            append_event_line(self.gate.event_lines(), &received, host.as_str(), event);
             new_ids.push(event.id);
         }
         self.counters.duplicates += duplicates;
-        match self.pending.ack_index.entry((from, host)) {
-            Entry::Occupied(e) => {
-                let owed = &mut self.pending.acks[*e.get()];
-                owed.ids.extend(ids);
-                owed.new_ids.extend(new_ids);
-            }
-            Entry::Vacant(e) => {
-                let host = e.key().1.clone();
-                e.insert(self.pending.acks.len());
-                self.pending.acks.push(OwedAck {
-                    to: from,
-                    host,
-                    ids,
-                    new_ids,
-                });
-            }
-        }
+        self.gate.owe_ack(from, host, ids, new_ids);
     }
 
     fn send_acks(&mut self, now: Now, ack: OwedAck) {
@@ -781,13 +699,10 @@ impl Supervisor {
     }
 
     fn system_event(&mut self, now: Now, host: &HostName, message: &str) {
-        if self.system_line_count >= MAX_PENDING_SYSTEM_LINES {
-            self.counters.system_lines_dropped += 1;
-            return;
-        }
         let received = Received::new(self.settings.stream_format, &local_time(now.wall_ms));
-        append_system_line(&mut self.system_lines, &received, host.as_str(), message);
-        self.system_line_count += 1;
+        if !self.gate.push_system_line(&received, host, message) {
+            self.counters.system_lines_dropped += 1;
+        }
     }
 
     fn report_config_errors(&mut self, now: Now, host: &HostName, entry: &HostEntry) {
