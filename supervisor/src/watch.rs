@@ -261,3 +261,51 @@ fn check_roots(watcher: &mut RecommendedWatcher, roots: &mut [Root]) -> bool {
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
+
+    fn roots() -> Vec<Root> {
+        vec![Root {
+            path: PathBuf::from("/etc/436/hosts"),
+            identity: Some((1, 2)),
+        }]
+    }
+
+    fn event(kind: EventKind, path: &str) -> notify::Result<Event> {
+        Ok(Event::new(kind).add_path(PathBuf::from(path)))
+    }
+
+    #[test]
+    fn reading_the_folders_does_not_make_them_read_again() {
+        let mut roots = roots();
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        assert!(!note(&event(open, "/etc/436/hosts/web1"), &mut roots));
+        assert!(!note(&event(open, "/etc/436/hosts"), &mut roots));
+    }
+
+    #[test]
+    fn editors_scratch_files_alone_change_nothing() {
+        let mut roots = roots();
+        let create = EventKind::Create(CreateKind::File);
+        for scratch in [".web1.swp", "web1~", "4913"] {
+            let path = format!("/etc/436/hosts/{scratch}");
+            assert!(!note(&event(create, &path), &mut roots), "{scratch}");
+        }
+        assert!(note(&event(create, "/etc/436/hosts/web1"), &mut roots));
+        let renamed = Event::new(EventKind::Modify(ModifyKind::Any))
+            .add_path(PathBuf::from("/etc/436/hosts/.web1.tmp"))
+            .add_path(PathBuf::from("/etc/436/hosts/web1"));
+        assert!(note(&Ok(renamed), &mut roots));
+    }
+
+    #[test]
+    fn a_removed_folder_is_marked_to_be_watched_again() {
+        let mut roots = roots();
+        let removed = EventKind::Remove(RemoveKind::Folder);
+        assert!(note(&event(removed, "/etc/436/hosts"), &mut roots));
+        assert_eq!(roots[0].identity, None);
+    }
+}
