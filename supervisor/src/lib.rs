@@ -14,7 +14,8 @@
 //! * [`own_log`] — the supervisor's own log; [`rolling`] — file names and
 //!   rotation shared by it and the stream.
 //! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
-//!   machine; `stream_gate` — its write-then-acknowledge gate.
+//!   machine; `stream_gate` — its write-then-acknowledge gate; `serve` —
+//!   which datagrams answer a configuration request.
 //! * [`net`] — the UDP socket.
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
 //! * [`timers`] — every timer and bound, in one place, and the state
@@ -36,6 +37,7 @@ pub mod notes;
 pub mod own_log;
 pub mod protocol;
 pub mod rolling;
+mod serve;
 pub mod stream;
 mod stream_gate;
 pub mod timers;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::{HostName, StreamFormat, SupervisorConfig};
-use wire::{AckBuilder, Codec, Event, Message, MissingChunks, split_config};
+use wire::{AckBuilder, Codec, Event, Message, MissingChunks};
 
 pub use crate::stream_gate::StreamBatch;
 
@@ -37,6 +37,7 @@ use crate::counters::Counters;
 use crate::dedup::SeenIds;
 use crate::liveness::{Liveness, LivenessChange};
 use crate::notes::Note;
+use crate::serve::{self, ConfigAnswer};
 use crate::stream::{Received, append_event_line, local_time};
 use crate::stream_gate::{OwedAck, StreamGate, Written};
 use crate::timers::{
@@ -528,50 +529,20 @@ impl Supervisor {
             self.no_config(now, from, host);
             return;
         };
-        let version = served.version.0;
-        let wanted: Option<Vec<u16>> = match (missing, have) {
-            (Some(m), _) if m.version == version => Some(m.indices),
-            (None, Some(h)) if h == version => {
-                let msg = Message::ConfigUnchanged {
-                    host: host.to_string(),
-                    version,
-                };
-                self.send(now, from, &msg);
-                return;
+        match serve::answer(host, &served, have, missing) {
+            Ok(ConfigAnswer::Unchanged(msg)) => self.send(now, from, &msg),
+            Ok(ConfigAnswer::Chunks(chunks)) => {
+                for chunk in &chunks {
+                    self.send(now, from, chunk);
+                    self.counters.chunks_sent += 1;
+                }
             }
-            _ => None,
-        };
-        let chunks = match split_config(host.as_str(), version, served.text.as_bytes()) {
-            Ok(chunks) => chunks,
             Err(e) => {
                 self.note(Note::CannotServe {
                     host: host.clone(),
                     error: e.to_string(),
                 });
                 self.no_config(now, from, host);
-                return;
-            }
-        };
-        match wanted {
-            None => {
-                for chunk in &chunks {
-                    self.send(now, from, chunk);
-                    self.counters.chunks_sent += 1;
-                }
-            }
-            Some(indices) => {
-                let mut sent = BTreeSet::new();
-                for index in indices
-                    .into_iter()
-                    .take(wire::limits::MAX_MISSING_PER_REQUEST)
-                {
-                    if let Some(chunk) = chunks.get(usize::from(index))
-                        && sent.insert(index)
-                    {
-                        self.send(now, from, chunk);
-                        self.counters.chunks_sent += 1;
-                    }
-                }
             }
         }
     }
