@@ -2,7 +2,8 @@
 //! followed by the include chain that led to the file when there is one.
 //!
 //! Errors are collected, never raised at the first one: `supervisor --check`
-//! shows every problem of a file in one run.
+//! shows every problem of a file in one run. Operator text quoted in a
+//! message is cut short ([`shorten`]): a line can be a megabyte long.
 
 use std::fmt;
 
@@ -73,6 +74,16 @@ impl From<Vec<ConfError>> for ConfErrors {
     }
 }
 
+/// At most 80 characters of operator text in a message: lines can be up to
+/// a megabyte long.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +121,12 @@ mod tests {
             ConfError::new(origin("a", 0, &[]), "y"),
         ]);
         assert_eq!(es.to_string(), "a:1: x\na: y");
+    }
+
+    #[test]
+    fn shorten_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(shorten("abc"), "abc");
+        let long = "é".repeat(100);
+        assert_eq!(shorten(&long).chars().count(), 81);
     }
 }

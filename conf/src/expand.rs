@@ -1,30 +1,27 @@
 //! Include expansion: reads a host file and splices its `include:` files into
-//! one text the supervisor serves and the observer parses. This, and
-//! [`crate::SupervisorConfig::load`], are the only file reads in the crate.
+//! one text the supervisor serves and the observer parses. Files are read
+//! through [`crate::file`].
 //!
 //! The expanded text keeps every directive line verbatim and drops comments
 //! and blank lines. So that errors found later (even on the observer) still
-//! name the file and line an operator edits, a marker comment goes in front
-//! of each run of consecutive lines from one place:
+//! name the file and line an operator edits, an origin marker
+//! (`#@ LABEL LINE [FILE:LINE ...]`, the crate's `marker` module) goes in
+//! front of each run of consecutive lines from one place.
 //!
-//! ```text
-//! #@ LABEL LINE [FILE:LINE ...]
-//! ```
-//!
-//! `LABEL` is `hosts/<host>` or `includes/<name>`, `LINE` the 1-based line of
-//! the next line, and the optional items the `include:` lines that led there,
-//! outermost first. Labels never contain spaces or `:` because host and
-//! include names cannot.
+//! [`load_host`] is expansion followed by [`crate::parse_host`], with the
+//! errors of both in one line order.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 use crate::error::ConfError;
+use crate::file::{MAX_CONFIG_FILE_BYTES, ReadError, read_limited};
+use crate::host::directive::{Directive, DirectiveLine};
+use crate::host::parse_host_positioned;
 use crate::hostname::{HostName, InvalidHostName, check_plain_name};
+use crate::marker::marker_line;
 use crate::model::{HostConfig, Origin};
-use crate::supervisor::MAX_CONFIG_FILE_BYTES;
 use crate::version::ConfigVersion;
 
 /// Deepest include: the host file is depth 0, its includes depth 1, …
@@ -39,9 +36,6 @@ pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
 /// lines (only comments) are not limited by [`MAX_EXPANDED_BYTES`], and eight
 /// levels each including the next eight times would be millions of reads.
 pub const MAX_INCLUDE_READS: usize = 1000;
-
-/// Marker prefix in expanded text.
-pub(crate) const MARKER: &str = "#@ ";
 
 /// A host's configuration text with includes spliced in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +88,7 @@ pub fn load_host(
     host: &HostName,
 ) -> Result<HostLoad, HostFileError> {
     let (expanded, positions) = expand_positioned(hosts_dir, includes_dir, host)?;
-    let (config, parse_errors) = crate::host::parse_host_positioned(&expanded.text);
+    let (config, parse_errors) = parse_host_positioned(&expanded.text);
     // An expansion error at position k stands for an `include:` line just
     // before the k-th directive line, so it sorts before that line's errors.
     let mut all: Vec<(usize, u8, ConfError)> = positions
@@ -210,14 +204,11 @@ impl Expander<'_> {
                 && last.line + 1 == origin.line
                 && last.included_from == origin.included_from
         });
-        let mut marker = String::new();
-        if !follows {
-            marker.push_str(&format!("{MARKER}{} {}", origin.file, origin.line));
-            for (file, line) in &origin.included_from {
-                marker.push_str(&format!(" {file}:{line}"));
-            }
-            marker.push('\n');
-        }
+        let marker = if follows {
+            String::new()
+        } else {
+            marker_line(&origin)
+        };
         if self.text.len() + marker.len() + line.len() + 1 > MAX_EXPANDED_BYTES {
             self.full = true;
             self.error(
@@ -304,89 +295,8 @@ impl Expander<'_> {
 
 /// The name after `include:`, when the line is an include.
 fn include_argument(line: &str) -> Option<&str> {
-    let (directive, argument) = line.split_once(':')?;
-    (directive.trim() == "include").then(|| argument.trim())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ReadError {
-    #[error("no such file")]
-    NotFound,
-    #[error("the file is {size} bytes; at most {MAX_CONFIG_FILE_BYTES} are read")]
-    TooLarge { size: u64 },
-    #[error("cannot read the file: {0}")]
-    Io(io::Error),
-}
-
-/// Reads a whole configuration file, refusing more than
-/// [`MAX_CONFIG_FILE_BYTES`] even if the file grows while being read.
-pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let io_error = |e: io::Error| {
-        if e.kind() == io::ErrorKind::NotFound {
-            ReadError::NotFound
-        } else {
-            ReadError::Io(e)
-        }
-    };
-    let file = File::open(path).map_err(io_error)?;
-    let size = file.metadata().map_err(io_error)?.len();
-    if size > MAX_CONFIG_FILE_BYTES {
-        return Err(ReadError::TooLarge { size });
+    match DirectiveLine::read(line) {
+        DirectiveLine::Known(Directive::Include, argument) => Some(argument),
+        _ => None,
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(MAX_CONFIG_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
-        return Err(ReadError::TooLarge {
-            size: bytes.len() as u64,
-        });
-    }
-    Ok(bytes)
-}
-
-/// Turns file bytes into text line by line: a line that is not UTF-8 is an
-/// error at its line and left empty, so the other lines keep their numbers.
-pub(crate) fn decode_lines(
-    bytes: &[u8],
-    label: &str,
-    chain: &[(String, usize)],
-) -> (String, Vec<ConfError>) {
-    let mut text = String::with_capacity(bytes.len());
-    let mut errors = Vec::new();
-    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        if i > 0 {
-            text.push('\n');
-        }
-        match std::str::from_utf8(raw) {
-            Ok(line) => text.push_str(line),
-            Err(_) => errors.push(ConfError::new(
-                Origin {
-                    file: label.to_string(),
-                    line: i + 1,
-                    included_from: chain.to_vec(),
-                },
-                "the line is not UTF-8 text",
-            )),
-        }
-    }
-    (text, errors)
-}
-
-/// A parsed marker line: the origin of the line that follows it.
-pub(crate) fn parse_marker(line: &str) -> Option<Origin> {
-    let rest = line.strip_prefix(MARKER)?;
-    let mut words = rest.split_whitespace();
-    let file = words.next()?.to_string();
-    let line: usize = words.next()?.parse().ok()?;
-    let mut included_from = Vec::new();
-    for item in words {
-        let (f, l) = item.rsplit_once(':')?;
-        included_from.push((f.to_string(), l.parse().ok()?));
-    }
-    Some(Origin {
-        file,
-        line,
-        included_from,
-    })
 }

@@ -8,12 +8,20 @@
 //!
 //! The supervisor expands and serves the text; the observer receives it and
 //! parses it with the same [`parse_host`]. Nothing here touches the network;
-//! the only I/O is reading configuration files.
+//! the only I/O is reading configuration files (the private `file` module).
+//!
+//! Modules depend downward only: `model`, `error` and `windows` at the
+//! bottom; `file` (reading with the size limit) and `marker` (origin
+//! markers) above them; [`host`] (the host language) and [`supervisor`]
+//! (`ax436.conf`) above those; [`expand`] (includes, and [`load_host`] =
+//! expand + parse) on top.
 
 pub mod error;
 pub mod expand;
+mod file;
 pub mod host;
 pub mod hostname;
+mod marker;
 pub mod model;
 pub mod supervisor;
 pub mod version;

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{ConfError, ConfErrors};
+use crate::file::{decode_lines, read_limited};
 use crate::model::Origin;
 
-/// Largest configuration file read, for `ax436.conf` and host/include files.
-pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+pub use crate::file::MAX_CONFIG_FILE_BYTES;
 
 /// Default `max_idle:`.
 pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(180);
@@ -92,9 +92,9 @@ impl SupervisorConfig {
                 message,
             )])
         };
-        let bytes = crate::expand::read_limited(path).map_err(|e| whole_file(e.to_string()))?;
+        let bytes = read_limited(path).map_err(|e| whole_file(e.to_string()))?;
         let base_dir = path.parent().unwrap_or(Path::new(""));
-        let (text, mut errors) = crate::expand::decode_lines(&bytes, &label, &[]);
+        let (text, mut errors) = decode_lines(&bytes, &label, &[]);
         match Self::parse(&text, &label, base_dir) {
             Ok(config) if errors.is_empty() => Ok(config),
             Ok(_) => Err(ConfErrors(errors)),
@@ -122,7 +122,7 @@ impl SupervisorConfig {
             )]));
         }
 
-        let mut seen: Vec<(&'static str, usize)> = Vec::new();
+        let mut seen: Vec<(Setting, usize)> = Vec::new();
         let mut event_stream = None;
         let mut port = None;
         let mut broadcast: Vec<Ipv4Addr> = Vec::new();
@@ -152,7 +152,7 @@ impl SupervisorConfig {
             };
             let name = name.trim();
             let value = value.trim();
-            let Some(directive) = DIRECTIVES.iter().copied().find(|d| *d == name) else {
+            let Some(setting) = Setting::from_name(name) else {
                 errors.push(ConfError::new(
                     at(line_no),
                     format!("unknown directive `{name}:`"),
@@ -161,8 +161,9 @@ impl SupervisorConfig {
             };
             // Only `broadcast:` may repeat; a second `port:` is a mistake
             // whichever of the two the operator meant.
-            if directive != "broadcast"
-                && let Some((_, first)) = seen.iter().find(|(d, _)| *d == directive)
+            let directive = setting.name();
+            if setting != Setting::Broadcast
+                && let Some((_, first)) = seen.iter().find(|(d, _)| *d == setting)
             {
                 errors.push(ConfError::new(
                     at(line_no),
@@ -170,7 +171,7 @@ impl SupervisorConfig {
                 ));
                 continue;
             }
-            seen.push((directive, line_no));
+            seen.push((setting, line_no));
             let mut bad = |message: String| errors.push(ConfError::new(at(line_no), message));
             let path = |v: &str| -> Result<PathBuf, String> {
                 if v.is_empty() {
@@ -179,34 +180,34 @@ impl SupervisorConfig {
                     Ok(base_dir.join(v))
                 }
             };
-            match directive {
-                "event_stream" => match path(value) {
+            match setting {
+                Setting::EventStream => match path(value) {
                     Ok(p) => event_stream = Some(p),
                     Err(e) => bad(e),
                 },
-                "hosts" => match path(value) {
+                Setting::Hosts => match path(value) {
                     Ok(p) => hosts = Some(p),
                     Err(e) => bad(e),
                 },
-                "includes" => match path(value) {
+                Setting::Includes => match path(value) {
                     Ok(p) => includes = Some(p),
                     Err(e) => bad(e),
                 },
-                "key_file" => match path(value) {
+                Setting::KeyFile => match path(value) {
                     Ok(p) => key_file = Some(p),
                     Err(e) => bad(e),
                 },
-                "log_file" => match path(value) {
+                Setting::LogFile => match path(value) {
                     Ok(p) => log_file = p,
                     Err(e) => bad(e),
                 },
-                "port" => match value.parse::<u16>() {
+                Setting::Port => match value.parse::<u16>() {
                     Ok(p @ 1..=65534) => port = Some(p),
                     _ => bad(format!(
                         "`port:` must be a number from 1 to 65534 (the supervisor listens on port + 1), found `{value}`"
                     )),
                 },
-                "broadcast" => {
+                Setting::Broadcast => {
                     let words: Vec<&str> = value
                         .split(|c: char| c == ',' || c.is_whitespace())
                         .filter(|w| !w.is_empty())
@@ -225,22 +226,22 @@ impl SupervisorConfig {
                         }
                     }
                 }
-                "max_idle" => match seconds(value) {
+                Setting::MaxIdle => match seconds(value) {
                     Ok(d) => max_idle = d,
                     Err(e) => bad(format!("`max_idle:` {e}")),
                 },
-                "beacon_interval" => match seconds(value) {
+                Setting::BeaconInterval => match seconds(value) {
                     Ok(d) => beacon_interval = d,
                     Err(e) => bad(format!("`beacon_interval:` {e}")),
                 },
-                "stream_format" => match value {
+                Setting::StreamFormat => match value {
                     "436" => stream_format = StreamFormat::Classic,
                     "json" => stream_format = StreamFormat::Json,
                     _ => bad(format!(
                         "`stream_format:` must be `436` or `json`, found `{value}`"
                     )),
                 },
-                "stream_rotation" => match value {
+                Setting::StreamRotation => match value {
                     "daily" => stream_rotation = StreamRotation::Daily,
                     "hourly" => stream_rotation = StreamRotation::Hourly,
                     "never" => stream_rotation = StreamRotation::Never,
@@ -248,31 +249,30 @@ impl SupervisorConfig {
                         "`stream_rotation:` must be `daily`, `hourly` or `never`, found `{value}`"
                     )),
                 },
-                "stream_keep" => match value.parse::<usize>() {
+                Setting::StreamKeep => match value.parse::<usize>() {
                     Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => stream_keep = n,
                     _ => bad(format!(
                         "`stream_keep:` must be a whole number of files, found `{value}`"
                     )),
                 },
-                _ => unreachable_directive(&mut bad, directive),
             }
         }
 
         // A missing directive has no line of its own; line 1 points the
         // operator at the file.
-        let mut require = |name: &str, present: bool| {
-            if !present && !seen.iter().any(|(d, _)| *d == name) {
+        let mut require = |setting: Setting, present: bool| {
+            if !present && !seen.iter().any(|(d, _)| *d == setting) {
                 errors.push(ConfError::new(
                     at(1),
-                    format!("missing required directive `{name}:`"),
+                    format!("missing required directive `{}:`", setting.name()),
                 ));
             }
         };
-        require("event_stream", event_stream.is_some());
-        require("port", port.is_some());
-        require("broadcast", !broadcast.is_empty());
-        require("hosts", hosts.is_some());
-        require("includes", includes.is_some());
+        require(Setting::EventStream, event_stream.is_some());
+        require(Setting::Port, port.is_some());
+        require(Setting::Broadcast, !broadcast.is_empty());
+        require(Setting::Hosts, hosts.is_some());
+        require(Setting::Includes, includes.is_some());
 
         match (event_stream, port, hosts, includes) {
             (Some(event_stream), Some(port), Some(hosts), Some(includes))
@@ -306,27 +306,59 @@ impl SupervisorConfig {
     }
 }
 
-const DIRECTIVES: &[&str] = &[
-    "event_stream",
-    "port",
-    "broadcast",
-    "hosts",
-    "includes",
-    "key_file",
-    "max_idle",
-    "beacon_interval",
-    "stream_format",
-    "stream_rotation",
-    "stream_keep",
-    "log_file",
-];
+/// The directives of `ax436.conf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    EventStream,
+    Port,
+    Broadcast,
+    Hosts,
+    Includes,
+    KeyFile,
+    MaxIdle,
+    BeaconInterval,
+    StreamFormat,
+    StreamRotation,
+    StreamKeep,
+    LogFile,
+}
 
-/// Every name in [`DIRECTIVES`] has its arm; reaching here is a bug in this
-/// file, reported as an error rather than a panic.
-fn unreachable_directive(bad: &mut impl FnMut(String), directive: &str) {
-    bad(format!(
-        "directive `{directive}:` is not handled (internal error)"
-    ));
+impl Setting {
+    const ALL: [Setting; 12] = [
+        Setting::EventStream,
+        Setting::Port,
+        Setting::Broadcast,
+        Setting::Hosts,
+        Setting::Includes,
+        Setting::KeyFile,
+        Setting::MaxIdle,
+        Setting::BeaconInterval,
+        Setting::StreamFormat,
+        Setting::StreamRotation,
+        Setting::StreamKeep,
+        Setting::LogFile,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Setting::EventStream => "event_stream",
+            Setting::Port => "port",
+            Setting::Broadcast => "broadcast",
+            Setting::Hosts => "hosts",
+            Setting::Includes => "includes",
+            Setting::KeyFile => "key_file",
+            Setting::MaxIdle => "max_idle",
+            Setting::BeaconInterval => "beacon_interval",
+            Setting::StreamFormat => "stream_format",
+            Setting::StreamRotation => "stream_rotation",
+            Setting::StreamKeep => "stream_keep",
+            Setting::LogFile => "log_file",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Setting> {
+        Setting::ALL.into_iter().find(|s| s.name() == name)
+    }
 }
 
 fn seconds(value: &str) -> Result<Duration, String> {

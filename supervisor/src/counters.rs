@@ -23,6 +23,8 @@ pub struct Counters {
     /// (the shell adds the ones the socket refused).
     pub send_failures: u64,
     pub system_lines_dropped: u64,
+    /// Notes for the log dropped from a full queue (never with the shell).
+    pub notes_dropped: u64,
 }
 
 impl Counters {
@@ -66,6 +68,10 @@ impl fmt::Display for Counters {
             self.chunks_sent,
             self.stream_write_failures,
             self.send_failures,
-        )
+        )?;
+        if self.notes_dropped > 0 {
+            write!(f, ", log notes dropped {}", self.notes_dropped)?;
+        }
+        Ok(())
     }
 }

@@ -4,15 +4,22 @@
 //! * [`protocol`] — the state machine ([`Supervisor`]): everything the
 //!   supervisor decides, driven by `handle_*` inputs and `poll_*` outputs,
 //!   with no sockets or clocks inside.
+//! * [`notes`] — what the state machine reports as having happened, and
+//!   [`logbook`] — the shell's policy of what of it to log and how often.
 //! * [`catalog`] — host files and includes read into served entries, and
 //!   what changed between two reads.
 //! * [`watch`] — the folder watcher thread feeding catalog changes.
-//! * [`stream`] — stream line formats and the rolling stream file.
+//! * [`stream`] — stream line formats, the stream file and its rotation,
+//!   and the read-back at restart.
+//! * [`own_log`] — the supervisor's own log; [`rolling`] — file names and
+//!   rotation shared by it and the stream.
 //! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
-//!   machine.
+//!   machine; `stream_gate` — its write-then-acknowledge gate; `serve` —
+//!   which datagrams answer a configuration request.
 //! * [`net`] — the UDP socket.
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
-//! * [`timers`] — every timer and bound, in one place.
+//! * [`timers`] — every timer and bound, in one place, and the state
+//!   machine's timer table.
 //!
 //! [`run`] is the async shell: one task that `select!`s over the socket,
 //! the next deadline, catalog changes and shutdown, feeding the state
@@ -24,9 +31,15 @@ pub mod check;
 pub mod counters;
 pub mod dedup;
 pub mod liveness;
+pub mod logbook;
 pub mod net;
+pub mod notes;
+pub mod own_log;
 pub mod protocol;
+pub mod rolling;
+mod serve;
 pub mod stream;
+mod stream_gate;
 pub mod timers;
 pub mod watch;
 
@@ -42,8 +55,9 @@ pub use catalog::{CatalogLoader, HostChange, HostEntry};
 pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
 pub use stream::EventStream;
 
+use crate::logbook::Logbook;
 use crate::stream::StreamError;
-use crate::timers::{FAILURE_LOG_INTERVAL, RECEIVE_BURST, RESTART_DEDUP_TAIL, due};
+use crate::timers::{RECEIVE_BURST, RESTART_DEDUP_TAIL};
 use crate::watch::WatchError;
 
 /// Why the supervisor could not start.
@@ -150,7 +164,7 @@ pub async fn run(
         config.stream_rotation,
         config.stream_keep,
     )?;
-    let (initial, mut catalog_changes) = watch::start(&config.hosts, &config.includes)?;
+    let (initial, mut folders) = watch::start(&config.hosts, &config.includes)?;
     let run_id = wire::random_u64()?;
     let settings = Settings::from_config(&config, net::node_name(), run_id);
     tracing::info!(
@@ -177,8 +191,7 @@ pub async fn run(
     }
     let mut shell = Shell {
         socket,
-        last_send_error_log: None,
-        last_receive_error_log: None,
+        logbook: Logbook::new(Instant::now()),
     };
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut watching = true;
@@ -186,7 +199,8 @@ pub async fn run(
     loop {
         sup.handle_timeout(now());
         shell.flush(&mut sup, &mut stream).await;
-        let deadline = tokio::time::Instant::from_std(sup.poll_timeout());
+        let wake = sup.poll_timeout().min(shell.logbook.next_counters());
+        let deadline = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -197,7 +211,7 @@ pub async fn run(
                 }
                 shell.receive_burst(&mut sup, &mut buf);
             }
-            changes = catalog_changes.recv(), if watching => match changes {
+            changes = folders.changed(), if watching => match changes {
                 Some(changes) => sup.handle_catalog(now(), changes),
                 None => {
                     tracing::error!("the folder watcher stopped; configuration changes are no longer seen");
@@ -216,8 +230,7 @@ pub async fn run(
 /// The I/O half of the loop.
 struct Shell {
     socket: tokio::net::UdpSocket,
-    last_send_error_log: Option<Instant>,
-    last_receive_error_log: Option<Instant>,
+    logbook: Logbook,
 }
 
 impl Shell {
@@ -238,17 +251,14 @@ impl Shell {
     }
 
     fn receive_error(&mut self, e: &io::Error) {
-        if due(
-            &mut self.last_receive_error_log,
-            Instant::now(),
-            FAILURE_LOG_INTERVAL,
-        ) {
-            tracing::warn!("receiving failed: {e}");
+        if let Some(line) = self.logbook.receive_failed(Instant::now(), e) {
+            line.emit();
         }
     }
 
     /// Writes the stream batch, then sends everything queued (the
-    /// acknowledgements it released included).
+    /// acknowledgements it released included), then logs what the state
+    /// machine noted, as the logbook decides.
     async fn flush(&mut self, sup: &mut Supervisor, stream: &mut EventStream) {
         if let Some(batch) = sup.take_stream_batch() {
             let result = stream.write_batch(&batch.lines);
@@ -257,14 +267,24 @@ impl Shell {
         while let Some(transmit) = sup.poll_transmit() {
             if let Err(e) = self.socket.send_to(&transmit.datagram, transmit.to).await {
                 sup.note_send_failure();
-                if due(
-                    &mut self.last_send_error_log,
-                    Instant::now(),
-                    FAILURE_LOG_INTERVAL,
-                ) {
-                    tracing::warn!("sending to {} failed: {e}", transmit.to);
+                if let Some(line) = self.logbook.send_failed(Instant::now(), transmit.to, &e) {
+                    line.emit();
                 }
             }
+        }
+        let at = Instant::now();
+        while let Some(note) = sup.poll_note() {
+            if let Some(line) = self.logbook.line(at, note) {
+                line.emit();
+            }
+        }
+        if self.logbook.counters_due(at) {
+            tracing::info!(
+                "counters: {}, hosts known {}, alive {}",
+                sup.counters(),
+                sup.hosts_known(),
+                sup.hosts_alive()
+            );
         }
     }
 }

@@ -49,6 +49,12 @@ impl Liveness {
         None
     }
 
+    /// When the host will have been silent for `max_idle`, unless heard
+    /// before; `None` while it is reported inactive.
+    pub fn deadline(&self, max_idle: Duration) -> Option<Instant> {
+        (!self.inactive).then(|| self.last_heard + max_idle)
+    }
+
     pub fn is_inactive(&self) -> bool {
         self.inactive
     }
@@ -64,7 +70,9 @@ mod tests {
         let idle = Duration::from_secs(180);
         let mut l = Liveness::new(t0);
         assert_eq!(l.check(t0 + Duration::from_secs(179), idle), None);
+        assert_eq!(l.deadline(idle), Some(t0 + idle));
         assert_eq!(l.check(t0 + idle, idle), Some(LivenessChange::WentInactive));
+        assert_eq!(l.deadline(idle), None);
         assert_eq!(l.check(t0 + 2 * idle, idle), None);
         assert_eq!(l.heard(t0 + 2 * idle), Some(LivenessChange::CameBack));
         assert_eq!(l.heard(t0 + 2 * idle), None);

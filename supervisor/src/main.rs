@@ -1,19 +1,12 @@
 //! `supervisor [--check] [--gen-key FILE] CONFIG`: the thin binary around
 //! [`supervisor::run`]: arguments, logging, signals.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use conf::SupervisorConfig;
-use supervisor::stream::{folder_of, rolling_appender};
-use tracing_appender::rolling::Rotation;
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::prelude::*;
-
-/// Own log files kept (one a day).
-const LOG_FILES_KEPT: usize = 14;
+use supervisor::own_log::init_logging;
 
 /// The 436 supervisor: beacons, serves host configurations, watches them,
 /// tracks liveness and writes acknowledged events to the event stream.
@@ -121,40 +114,4 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
     })
-}
-
-/// Lines of the supervisor's own log waiting for the writer thread.
-const OWN_LOG_QUEUE_LINES: usize = 4096;
-
-/// Logs to stderr and to `log_file`, rotated daily (`supervisor.log` →
-/// `supervisor.2026-11-21.log`).
-fn init_logging(
-    log_file: &Path,
-) -> Result<tracing_appender::non_blocking::WorkerGuard, Box<dyn std::error::Error>> {
-    let folder = folder_of(log_file);
-    std::fs::create_dir_all(folder)?;
-    let name = log_file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("supervisor.log");
-    let appender = rolling_appender(folder, name, Rotation::DAILY, LOG_FILES_KEPT)?;
-    // A short queue: the default (128,000 lines) allocates about 4 MB up
-    // front. Log lines past a full queue are dropped, never waited for.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(OWN_LOG_QUEUE_LINES)
-        .finish(appender);
-    tracing_subscriber::registry()
-        .with(LevelFilter::INFO)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr),
-        )
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(writer),
-        )
-        .init();
-    Ok(guard)
 }

@@ -11,6 +11,11 @@
 //! Every input carries [`Now`]: a monotonic instant for timers and the wall
 //! clock in milliseconds for sealing and the stream's receive times.
 //!
+//! What happened that an operator may want to read about is queued as a
+//! [`Note`] ([`Supervisor::poll_note`]); the shell decides what to log and
+//! how often. Timers live in one [`TimerTable`]; [`Supervisor::poll_timeout`]
+//! is the earliest armed one.
+//!
 //! Events are accepted from any valid host name, also one without a
 //! configuration file: an observer whose file was removed still holds
 //! events in its spool, and they must not be lost. Liveness, resets on file
@@ -18,22 +23,26 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::{HostName, StreamFormat, SupervisorConfig};
-use wire::{AckBuilder, Codec, Event, Message, MissingChunks, split_config};
+use wire::{AckBuilder, Codec, Event, Message, MissingChunks};
+
+pub use crate::stream_gate::StreamBatch;
 
 use crate::catalog::{HostChange, HostEntry};
 use crate::counters::Counters;
 use crate::dedup::SeenIds;
 use crate::liveness::{Liveness, LivenessChange};
-use crate::stream::{Received, append_event_line, append_system_line, local_time};
+use crate::notes::Note;
+use crate::serve::{self, ConfigAnswer};
+use crate::stream::{Received, append_event_line, local_time};
+use crate::stream_gate::{OwedAck, StreamGate, Written};
 use crate::timers::{
-    BAD_INPUT_LOG_INTERVAL, COUNTERS_LOG_INTERVAL, FAILURE_LOG_INTERVAL, LIVENESS_SCAN_INTERVAL,
-    MAX_BAD_SENDERS_LOGGED, MAX_PENDING_SYSTEM_LINES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS,
-    NO_CONFIG_LOG_INTERVAL, RESET_MIN_INTERVAL, due,
+    MAX_QUEUED_NOTES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS, RESET_MIN_INTERVAL, Timer,
+    TimerTable,
 };
 
 /// Stream messages of supervisor-raised events.
@@ -103,14 +112,6 @@ pub struct Transmit {
     pub datagram: Vec<u8>,
 }
 
-/// Lines to append to the event stream with one write; report the outcome
-/// with [`Supervisor::handle_stream_written`].
-#[must_use = "the lines must be written and the outcome reported"]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamBatch {
-    pub lines: Vec<u8>,
-}
-
 /// What the supervisor remembers of one host it has heard from or has a
 /// configuration file for.
 #[derive(Debug, Default)]
@@ -121,36 +122,7 @@ pub struct HostState {
     pub liveness: Option<Liveness>,
     pub seen: SeenIds,
     last_reset: Option<Instant>,
-    no_config_logged: Option<Instant>,
     no_config_reported: bool,
-}
-
-/// Acknowledgements owed to one observer once the stream is written.
-#[derive(Debug)]
-struct OwedAck {
-    to: SocketAddr,
-    host: HostName,
-    ids: Vec<u64>,
-    /// The ids among `ids` written for the first time in this batch: to
-    /// forget if the write fails, so the re-sent events are written.
-    new_ids: Vec<u64>,
-}
-
-/// Stream lines and acknowledgements gathered since the last write.
-#[derive(Debug, Default)]
-struct PendingWrite {
-    event_lines: Vec<u8>,
-    events: u64,
-    acks: Vec<OwedAck>,
-    ack_index: HashMap<(SocketAddr, HostName), usize>,
-}
-
-/// A batch handed to the shell and not yet reported.
-#[derive(Debug)]
-struct InFlight {
-    write: PendingWrite,
-    system_bytes: usize,
-    system_lines: usize,
 }
 
 /// The supervisor: beacons, configuration serving, resets, liveness,
@@ -162,21 +134,13 @@ pub struct Supervisor {
     catalog: HashMap<HostName, Arc<HostEntry>>,
     hosts: HashMap<HostName, HostState>,
     transmits: VecDeque<Transmit>,
-    pending: PendingWrite,
-    in_flight: Option<InFlight>,
-    /// Supervisor-raised lines not yet written; kept across failed writes.
-    system_lines: Vec<u8>,
-    system_line_count: usize,
+    gate: StreamGate,
     deferred_resets: BTreeSet<HostName>,
-    next_beacon: Instant,
-    next_scan: Instant,
-    next_counters: Instant,
+    timers: TimerTable,
+    /// When the machine was made.
+    started: Instant,
     counters: Counters,
-    /// Senders of dropped datagrams: when each was last named in the log,
-    /// and how many of its datagrams were dropped since.
-    bad_senders: HashMap<IpAddr, (Instant, u64)>,
-    last_stream_failure_log: Option<Instant>,
-    stream_failures_unlogged: u64,
+    notes: VecDeque<Note>,
     /// The last write of the stream failed.
     stream_failing: bool,
 }
@@ -191,25 +155,21 @@ impl Supervisor {
             catalog: HashMap::new(),
             hosts: HashMap::new(),
             transmits: VecDeque::new(),
-            pending: PendingWrite::default(),
-            in_flight: None,
-            system_lines: Vec::new(),
-            system_line_count: 0,
+            gate: StreamGate::default(),
             deferred_resets: BTreeSet::new(),
-            next_beacon: now.mono,
-            next_scan: now.mono + LIVENESS_SCAN_INTERVAL,
-            next_counters: now.mono + COUNTERS_LOG_INTERVAL,
+            timers: TimerTable::default(),
+            started: now.mono,
             counters: Counters::default(),
-            bad_senders: HashMap::new(),
-            last_stream_failure_log: None,
-            stream_failures_unlogged: 0,
+            notes: VecDeque::new(),
             stream_failing: false,
         };
+        sup.timers.set(Timer::Beacon, now.mono);
         for change in catalog {
             if let Some(entry) = change.entry {
                 sup.report_config_errors(now, &change.host, &entry);
                 sup.hosts.entry(change.host.clone()).or_default().liveness =
                     Some(Liveness::new(now.mono));
+                sup.watch_silence_from(now);
                 sup.catalog.insert(change.host, entry);
             }
         }
@@ -249,7 +209,7 @@ impl Supervisor {
         let msg = match self.codec.decode(datagram, now.wall_ms) {
             Ok(msg) => msg,
             Err(e) => {
-                self.bad_input(now, from, e.reason(), &e.to_string());
+                self.bad_input(from, e.reason(), e.to_string());
                 return;
             }
         };
@@ -259,7 +219,7 @@ impl Supervisor {
                 have,
                 missing,
             } => {
-                let Some(host) = self.checked_host(now, from, &host) else {
+                let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
                 self.counters.config_requests += 1;
@@ -267,15 +227,17 @@ impl Supervisor {
                 self.serve_config(now, from, &host, have, missing);
             }
             Message::Heartbeat { host, version, .. } => {
-                let Some(host) = self.checked_host(now, from, &host) else {
+                let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
                 self.heard(now, &host, from);
                 let current = self.catalog.get(&host).and_then(|e| e.version());
                 if version != current {
-                    tracing::debug!(
-                        "{host} runs configuration {version:?}, current is {current:?}: reset"
-                    );
+                    self.note(Note::StaleVersion {
+                        host: host.clone(),
+                        running: version,
+                        current,
+                    });
                     self.reset(now, &host, false);
                 }
             }
@@ -284,7 +246,7 @@ impl Supervisor {
                 floor,
                 events,
             } => {
-                let Some(host) = self.checked_host(now, from, &host) else {
+                let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
                 self.heard(now, &host, from);
@@ -292,7 +254,7 @@ impl Supervisor {
             }
             other => {
                 let detail = format!("unexpected {} message", other.kind());
-                self.bad_input(now, from, "unexpected", &detail);
+                self.bad_input(from, "unexpected", detail);
             }
         }
     }
@@ -314,10 +276,11 @@ impl Supervisor {
                     let state = self.hosts.entry(host.clone()).or_default();
                     if state.liveness.is_none() {
                         state.liveness = Some(Liveness::new(now.mono));
+                        self.watch_silence_from(now);
                     }
                     self.catalog.insert(host.clone(), entry);
                     if changed_version {
-                        tracing::info!("configuration of {host} changed: reset");
+                        self.note(Note::ConfigChanged { host: host.clone() });
                         self.reset(now, &host, true);
                     }
                 }
@@ -329,17 +292,22 @@ impl Supervisor {
                     if let Some(state) = self.hosts.get_mut(&host) {
                         state.liveness = None;
                     }
-                    tracing::info!("configuration file of {host} removed: reset");
+                    self.note(Note::ConfigRemoved { host: host.clone() });
                     self.reset(now, &host, true);
                 }
             }
         }
     }
 
-    /// Beacons, liveness, deferred resets and the counters log, as due.
+    /// Beacons, liveness and deferred resets, as due.
     pub fn handle_timeout(&mut self, now: Now) {
-        if now.mono >= self.next_beacon {
-            self.next_beacon = now.mono + self.settings.beacon_interval;
+        let beacon_due = self
+            .timers
+            .get(Timer::Beacon)
+            .is_none_or(|at| at <= now.mono);
+        if beacon_due {
+            self.timers
+                .set(Timer::Beacon, now.mono + self.settings.beacon_interval);
             let beacon = Message::Beacon {
                 supervisor: self.settings.supervisor_name.clone(),
                 run_id: self.settings.run_id,
@@ -348,11 +316,12 @@ impl Supervisor {
                 self.send(now, to, &beacon);
             }
         }
-        if now.mono >= self.next_scan {
-            self.next_scan = now.mono + LIVENESS_SCAN_INTERVAL;
+        if self.timers.is_due(Timer::Liveness, now.mono) {
+            self.timers.stop(Timer::Liveness);
             self.scan_liveness(now);
         }
-        if !self.deferred_resets.is_empty() {
+        if self.timers.is_due(Timer::DeferredReset, now.mono) {
+            self.timers.stop(Timer::DeferredReset);
             let due: Vec<HostName> = self
                 .deferred_resets
                 .iter()
@@ -363,27 +332,19 @@ impl Supervisor {
                 self.deferred_resets.remove(&host);
                 self.reset(now, &host, true);
             }
-        }
-        if now.mono >= self.next_counters {
-            self.next_counters = now.mono + COUNTERS_LOG_INTERVAL;
-            tracing::info!(
-                "counters: {}, hosts known {}, alive {}",
-                self.counters,
-                self.hosts_known(),
-                self.hosts_alive()
-            );
+            // Resets still held back wake the machine when they may go.
+            for host in self.deferred_resets.clone() {
+                let at = self.reset_allowed_at(&host).unwrap_or(now.mono);
+                self.timers.set_earliest(Timer::DeferredReset, at);
+            }
         }
     }
 
-    /// When `handle_timeout` must be called next.
+    /// When `handle_timeout` must be called next: the earliest armed timer.
     pub fn poll_timeout(&self) -> Instant {
-        let mut next = self.next_beacon.min(self.next_scan).min(self.next_counters);
-        for host in &self.deferred_resets {
-            if let Some(at) = self.reset_allowed_at(host) {
-                next = next.min(at);
-            }
-        }
-        next
+        // The beacon timer is armed at construction and re-armed whenever it
+        // fires; were it ever unarmed, `handle_timeout` arms it at once.
+        self.timers.next().unwrap_or(self.started)
     }
 
     /// The next datagram to send.
@@ -394,81 +355,44 @@ impl Supervisor {
     /// Everything to append to the stream since the last batch, as one
     /// buffer; `None` when there is nothing, or a batch is still unreported.
     pub fn take_stream_batch(&mut self) -> Option<StreamBatch> {
-        if self.in_flight.is_some() {
-            return None;
-        }
-        if self.system_lines.is_empty()
-            && self.pending.event_lines.is_empty()
-            && self.pending.acks.is_empty()
-        {
-            return None;
-        }
-        // Only duplicates make an empty batch: nothing to write, acknowledge.
-        let mut write = std::mem::take(&mut self.pending);
-        let events = std::mem::take(&mut write.event_lines);
-        let lines = if self.system_lines.is_empty() {
-            events
-        } else {
-            let mut lines = Vec::with_capacity(self.system_lines.len() + events.len());
-            lines.extend_from_slice(&self.system_lines);
-            lines.extend_from_slice(&events);
-            lines
-        };
-        self.in_flight = Some(InFlight {
-            write,
-            system_bytes: self.system_lines.len(),
-            system_lines: self.system_line_count,
-        });
-        Some(StreamBatch { lines })
+        self.gate.take_batch()
     }
 
     /// The outcome of writing the last [`StreamBatch`]. On success its
     /// events are acknowledged; on failure nothing is, the observers re-send,
     /// and supervisor-raised lines are kept for the next attempt.
     pub fn handle_stream_written(&mut self, now: Now, result: std::io::Result<()>) {
-        let Some(done) = self.in_flight.take() else {
-            return;
-        };
-        match result {
-            Ok(()) => {
-                self.system_lines.drain(..done.system_bytes);
-                self.system_line_count -= done.system_lines;
-                self.counters.system_events += done.system_lines as u64;
-                self.counters.events_written += done.write.events;
+        match (self.gate.written(result.is_ok()), result) {
+            (None, _) => {}
+            (
+                Some(Written::Done {
+                    acks,
+                    events,
+                    system_lines,
+                }),
+                _,
+            ) => {
+                self.counters.system_events += system_lines as u64;
+                self.counters.events_written += events;
                 if std::mem::take(&mut self.stream_failing) {
-                    tracing::info!(
-                        "event stream writable again ({} failures since the last report)",
-                        self.stream_failures_unlogged
-                    );
+                    self.note(Note::StreamWritable);
                 }
-                self.stream_failures_unlogged = 0;
-                for ack in done.write.acks {
+                for ack in acks {
                     self.send_acks(now, ack);
                 }
             }
-            Err(e) => {
+            (Some(Written::Failed { acks }), result) => {
                 self.counters.stream_write_failures += 1;
                 self.stream_failing = true;
-                for ack in done.write.acks {
+                for ack in acks {
                     if let Some(state) = self.hosts.get_mut(&ack.host) {
                         for id in ack.new_ids {
                             state.seen.forget(id);
                         }
                     }
                 }
-                if due(
-                    &mut self.last_stream_failure_log,
-                    now.mono,
-                    FAILURE_LOG_INTERVAL,
-                ) {
-                    tracing::error!(
-                        "cannot write the event stream: {e}; events are not acknowledged until it works \
-                         ({} earlier failures since the last report)",
-                        self.stream_failures_unlogged
-                    );
-                    self.stream_failures_unlogged = 0;
-                } else {
-                    self.stream_failures_unlogged += 1;
+                if let Err(error) = result {
+                    self.note(Note::StreamWriteFailed { error });
                 }
             }
         }
@@ -479,48 +403,46 @@ impl Supervisor {
         self.counters.send_failures += 1;
     }
 
-    fn checked_host(&mut self, now: Now, from: SocketAddr, host: &str) -> Option<HostName> {
+    fn checked_host(&mut self, from: SocketAddr, host: &str) -> Option<HostName> {
         match HostName::new(host) {
             Ok(h) => Some(h),
             Err(e) => {
-                self.bad_input(
-                    now,
-                    from,
-                    "invalid-host-name",
-                    &format!("host name refused: {e}"),
-                );
+                self.bad_input(from, "invalid-host-name", format!("host name refused: {e}"));
                 None
             }
         }
     }
 
-    /// Counts a dropped datagram and names its sender in the log at most
-    /// once a minute per sender address.
-    fn bad_input(&mut self, now: Now, from: SocketAddr, reason: &'static str, detail: &str) {
+    /// Counts a dropped datagram and notes its sender.
+    fn bad_input(&mut self, from: SocketAddr, reason: &'static str, detail: String) {
         self.counters.drop_reason(reason);
-        let fresh = |at: Instant| now.mono.saturating_duration_since(at) < BAD_INPUT_LOG_INTERVAL;
-        if self.bad_senders.len() >= MAX_BAD_SENDERS_LOGGED
-            && !self.bad_senders.contains_key(&from.ip())
-        {
-            self.bad_senders.retain(|_, (at, _)| fresh(*at));
-            if self.bad_senders.len() >= MAX_BAD_SENDERS_LOGGED {
-                // Many senders at once: counted, not each named.
-                return;
-            }
+        self.note(Note::Dropped {
+            from,
+            reason,
+            detail,
+        });
+    }
+
+    /// The next thing that happened, oldest first.
+    pub fn poll_note(&mut self) -> Option<Note> {
+        self.notes.pop_front()
+    }
+
+    /// Queues a note for the shell; past [`MAX_QUEUED_NOTES`] (a shell that
+    /// does not read them) it is counted and dropped.
+    fn note(&mut self, note: Note) {
+        if self.notes.len() >= MAX_QUEUED_NOTES {
+            self.counters.notes_dropped += 1;
+            return;
         }
-        match self.bad_senders.entry(from.ip()) {
-            Entry::Occupied(mut e) if fresh(e.get().0) => e.get_mut().1 += 1,
-            entry => {
-                let unlogged = match &entry {
-                    Entry::Occupied(e) => e.get().1,
-                    Entry::Vacant(_) => 0,
-                };
-                tracing::warn!(
-                    "dropped a datagram from {from}: {detail} ({unlogged} more from this address since it was last named)"
-                );
-                entry.insert_entry((now.mono, 0));
-            }
-        }
+        self.notes.push_back(note);
+    }
+
+    /// Arms the liveness timer for a host whose silence clock starts (or
+    /// starts again) at `now`.
+    fn watch_silence_from(&mut self, now: Now) {
+        self.timers
+            .set_earliest(Timer::Liveness, now.mono + self.settings.max_idle);
     }
 
     /// Records that `host`'s event `id` is already in the stream (read back
@@ -560,27 +482,36 @@ impl Supervisor {
             .and_then(|l| l.heard(now.mono))
             .is_some();
         if came_back {
-            tracing::info!("{host} is active again");
+            self.note(Note::CameBack { host: host.clone() });
             self.system_event(now, host, HOST_ACTIVE_AGAIN);
+            self.watch_silence_from(now);
         }
     }
 
+    /// Reports hosts silent for `max_idle` and arms the liveness timer at
+    /// the earliest moment another one can be.
     fn scan_liveness(&mut self, now: Now) {
         let max_idle = self.settings.max_idle;
         let mut silent = Vec::new();
+        let mut next: Option<Instant> = None;
         for host in self.catalog.keys() {
-            if let Some(state) = self.hosts.get_mut(host)
-                && let Some(liveness) = state.liveness.as_mut()
-                && liveness.check(now.mono, max_idle) == Some(LivenessChange::WentInactive)
-            {
+            let Some(liveness) = self.hosts.get_mut(host).and_then(|s| s.liveness.as_mut()) else {
+                continue;
+            };
+            if liveness.check(now.mono, max_idle) == Some(LivenessChange::WentInactive) {
                 silent.push(host.clone());
+            } else if let Some(at) = liveness.deadline(max_idle) {
+                next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
+        if let Some(at) = next {
+            self.timers.set_earliest(Timer::Liveness, at);
+        }
         for host in silent {
-            tracing::warn!(
-                "{host} has not been heard for {} s: inactive",
-                max_idle.as_secs()
-            );
+            self.note(Note::WentInactive {
+                host: host.clone(),
+                max_idle,
+            });
             self.system_event(now, &host, HOST_INACTIVE);
         }
     }
@@ -598,47 +529,20 @@ impl Supervisor {
             self.no_config(now, from, host);
             return;
         };
-        let version = served.version.0;
-        let wanted: Option<Vec<u16>> = match (missing, have) {
-            (Some(m), _) if m.version == version => Some(m.indices),
-            (None, Some(h)) if h == version => {
-                let msg = Message::ConfigUnchanged {
-                    host: host.to_string(),
-                    version,
-                };
-                self.send(now, from, &msg);
-                return;
-            }
-            _ => None,
-        };
-        let chunks = match split_config(host.as_str(), version, served.text.as_bytes()) {
-            Ok(chunks) => chunks,
-            Err(e) => {
-                tracing::error!("cannot serve the configuration of {host}: {e}");
-                self.no_config(now, from, host);
-                return;
-            }
-        };
-        match wanted {
-            None => {
+        match serve::answer(host, &served, have, missing) {
+            Ok(ConfigAnswer::Unchanged(msg)) => self.send(now, from, &msg),
+            Ok(ConfigAnswer::Chunks(chunks)) => {
                 for chunk in &chunks {
                     self.send(now, from, chunk);
                     self.counters.chunks_sent += 1;
                 }
             }
-            Some(indices) => {
-                let mut sent = BTreeSet::new();
-                for index in indices
-                    .into_iter()
-                    .take(wire::limits::MAX_MISSING_PER_REQUEST)
-                {
-                    if let Some(chunk) = chunks.get(usize::from(index))
-                        && sent.insert(index)
-                    {
-                        self.send(now, from, chunk);
-                        self.counters.chunks_sent += 1;
-                    }
-                }
+            Err(e) => {
+                self.note(Note::CannotServe {
+                    host: host.clone(),
+                    error: e.to_string(),
+                });
+                self.no_config(now, from, host);
             }
         }
     }
@@ -649,28 +553,17 @@ impl Supervisor {
             host: host.to_string(),
         };
         self.send(now, from, &msg);
+        self.note(Note::NoConfig {
+            host: host.clone(),
+            from,
+            has_file,
+        });
         let Some(state) = self.state_mut(host) else {
             return;
         };
-        let log_due = due(
-            &mut state.no_config_logged,
-            now.mono,
-            NO_CONFIG_LOG_INTERVAL,
-        );
         let first = !state.no_config_reported && !has_file;
         if first {
             state.no_config_reported = true;
-        }
-        if log_due {
-            if has_file {
-                tracing::warn!(
-                    "{host} ({from}) asked for its configuration, but its file cannot be read"
-                );
-            } else {
-                tracing::warn!(
-                    "{host} ({from}) asked for configuration but has no file in the hosts folder"
-                );
-            }
         }
         if first {
             self.system_event(now, host, HOST_HAS_NO_CONFIG);
@@ -698,6 +591,8 @@ impl Supervisor {
         {
             if broadcast {
                 self.deferred_resets.insert(host.clone());
+                self.timers
+                    .set_earliest(Timer::DeferredReset, at + RESET_MIN_INTERVAL);
             }
             return;
         }
@@ -729,10 +624,9 @@ impl Supervisor {
         // hosts without a file is full.
         let Some(state) = self.hosts.get_mut(&host) else {
             self.bad_input(
-                now,
                 from,
                 "too-many-hosts",
-                "too many hosts without a configuration file are tracked already",
+                "too many hosts without a configuration file are tracked already".to_string(),
             );
             return;
         };
@@ -747,33 +641,11 @@ impl Supervisor {
                 duplicates += 1;
                 continue;
             }
-            append_event_line(
-                &mut self.pending.event_lines,
-                &received,
-                host.as_str(),
-                event,
-            );
-            self.pending.events += 1;
+            append_event_line(self.gate.event_lines(), &received, host.as_str(), event);
             new_ids.push(event.id);
         }
         self.counters.duplicates += duplicates;
-        match self.pending.ack_index.entry((from, host)) {
-            Entry::Occupied(e) => {
-                let owed = &mut self.pending.acks[*e.get()];
-                owed.ids.extend(ids);
-                owed.new_ids.extend(new_ids);
-            }
-            Entry::Vacant(e) => {
-                let host = e.key().1.clone();
-                e.insert(self.pending.acks.len());
-                self.pending.acks.push(OwedAck {
-                    to: from,
-                    host,
-                    ids,
-                    new_ids,
-                });
-            }
-        }
+        self.gate.owe_ack(from, host, ids, new_ids);
     }
 
     fn send_acks(&mut self, now: Now, ack: OwedAck) {
@@ -798,18 +670,18 @@ impl Supervisor {
     }
 
     fn system_event(&mut self, now: Now, host: &HostName, message: &str) {
-        if self.system_line_count >= MAX_PENDING_SYSTEM_LINES {
-            self.counters.system_lines_dropped += 1;
-            return;
-        }
         let received = Received::new(self.settings.stream_format, &local_time(now.wall_ms));
-        append_system_line(&mut self.system_lines, &received, host.as_str(), message);
-        self.system_line_count += 1;
+        if !self.gate.push_system_line(&received, host, message) {
+            self.counters.system_lines_dropped += 1;
+        }
     }
 
     fn report_config_errors(&mut self, now: Now, host: &HostName, entry: &HostEntry) {
         for error in &entry.errors {
-            tracing::warn!("configuration error for {host}: {error}");
+            self.note(Note::ConfigError {
+                host: host.clone(),
+                error: error.clone(),
+            });
             self.system_event(now, host, &format!("{CONFIG_ERROR_PREFIX}{error}"));
         }
     }
@@ -823,7 +695,11 @@ impl Supervisor {
             Ok(datagram) => self.transmits.push_back(Transmit { to, datagram }),
             Err(e) => {
                 self.counters.send_failures += 1;
-                tracing::error!("cannot encode a {} message for {to}: {e}", msg.kind());
+                self.note(Note::EncodeFailed {
+                    kind: msg.kind(),
+                    to,
+                    error: e.to_string(),
+                });
             }
         }
     }

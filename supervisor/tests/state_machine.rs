@@ -718,3 +718,37 @@ fn beacons_go_to_every_broadcast_address_each_interval() {
     }
     assert_eq!(beacons, 4, "at 0, 5, 10 and 15 s");
 }
+
+/// Idle, the machine asks to be woken only for beacons and for the moment a
+/// silent host reaches `max_idle` — not on a short period — and the silence
+/// is still reported at exactly `max_idle`.
+#[test]
+fn idle_supervisor_wakes_only_for_beacons_and_the_silence_deadline() {
+    let t0 = start();
+    let mut sup = Supervisor::new(
+        settings(),
+        Codec::open(),
+        t0,
+        vec![change("web1", Some(entry("a\n", &[])))],
+    );
+    let mut wake_ups = 0;
+    let mut now = t0;
+    let mut inactive_at = None;
+    while now.mono < t0.mono + Duration::from_secs(200) {
+        sup.handle_timeout(now);
+        while sup.poll_transmit().is_some() {}
+        while let Some(note) = sup.poll_note() {
+            if let supervisor::notes::Note::WentInactive { .. } = note {
+                inactive_at = Some(now.mono - t0.mono);
+            }
+        }
+        let next = sup.poll_timeout();
+        assert!(next > now.mono, "a wake-up that is already due");
+        now = now.after(next - now.mono);
+        wake_ups += 1;
+    }
+    // Beacons at 0, 5, …, 195 s (40) and the silence deadline at 180 s,
+    // which falls on a beacon.
+    assert_eq!(wake_ups, 40, "{wake_ups} wake-ups in 200 s");
+    assert_eq!(inactive_at, Some(Duration::from_secs(180)));
+}

@@ -1,6 +1,7 @@
 //! Packing many events, or many acknowledgements, into one datagram.
 
-use crate::codec::{Codec, body_len};
+use crate::body::body_len;
+use crate::codec::Codec;
 use crate::limits::MAX_DATAGRAM;
 use crate::message::{CheckEvent, Event, Message, OpenProblem};
 

@@ -12,13 +12,12 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use serde::Serialize;
 
+use crate::body::WIRE;
 use crate::key::Key;
-use crate::limits::{DECODE_LIMIT, MAX_DATAGRAM, MAX_SEALED_AGE_MS};
+use crate::limits::{MAX_DATAGRAM, MAX_SEALED_AGE_MS};
 use crate::message::Message;
 
 /// First bytes of every 436 datagram.
@@ -44,9 +43,6 @@ pub const OPEN_OVERHEAD: usize = HEADER_LEN;
 /// rate observers and supervisors exchange control messages this covers far
 /// more than the age window; past it the oldest are forgotten.
 const REPLAY_MEMORY: usize = 8192;
-
-type WireConfig = Configuration<LittleEndian, Varint, Limit<DECODE_LIMIT>>;
-const WIRE: WireConfig = bincode::config::standard().with_limit::<DECODE_LIMIT>();
 
 /// Why a message could not be made into a datagram.
 #[derive(Debug, thiserror::Error)]
@@ -101,26 +97,6 @@ impl DecodeError {
             DecodeError::Replay => "replay",
             DecodeError::Malformed(_) | DecodeError::Trailing(_) => "malformed",
         }
-    }
-}
-
-/// Bytes `value` takes in the bincode body.
-pub(crate) fn body_len<T: Serialize>(value: &T) -> usize {
-    let mut counter = SizeCounter(0);
-    match bincode::serde::encode_into_writer(value, &mut counter, WIRE) {
-        Ok(()) => counter.0,
-        // Encoding into a counter cannot fail for our types; treat the
-        // impossible as "does not fit".
-        Err(_) => usize::MAX,
-    }
-}
-
-struct SizeCounter(usize);
-
-impl bincode::enc::write::Writer for SizeCounter {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0 += bytes.len();
-        Ok(())
     }
 }
 

@@ -8,11 +8,14 @@
 //! * [`batch`] — packing events and acknowledgements into datagrams.
 //! * [`key`] — the pre-shared key and its file format.
 //! * [`limits`] — every size and time limit of the protocol, in one place.
+//! * `body` (private) — the bincode encoding under both `message` and
+//!   `codec`.
 //!
 //! Time is always passed in as milliseconds since the Unix epoch, so the
 //! state machines that use this crate stay deterministic under test.
 
 pub mod batch;
+mod body;
 pub mod chunk;
 pub mod codec;
 pub mod key;

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::body::body_len;
 use crate::limits::{
     MAX_CHECK_ID, MAX_EVENT_ENCODED, MAX_EVENT_SOURCE, MAX_EVENT_TAGS, MAX_PROBLEM_MESSAGE,
 };
@@ -193,7 +194,7 @@ pub struct Event {
 impl Event {
     /// Bytes this event takes inside an encoded [`Message::Events`].
     pub fn encoded_len(&self) -> usize {
-        crate::codec::body_len(self)
+        body_len(self)
     }
 
     /// Cuts tags, source and message (at character boundaries) so that this
@@ -251,7 +252,7 @@ pub struct CheckEvent {
 impl CheckEvent {
     /// Bytes this event takes inside an encoded [`Message::EventsV2`].
     pub fn encoded_len(&self) -> usize {
-        crate::codec::body_len(self)
+        body_len(self)
     }
 
     /// As [`Event::fit_to_datagram`], with the check id cut to

@@ -1,0 +1,433 @@
+//! The parser of host texts: reads directive lines top to bottom, keeps the
+//! group being built and the pending `active:`, and builds each group once
+//! its closing line is read. A group with any error is left out; the rest
+//! of the file still builds. Errors carry the line's position so they can be
+//! merged, in line order, with the errors of include expansion.
+
+use regex::Regex;
+
+use crate::error::{ConfError, shorten};
+use crate::host::arguments::{self, AlertLine, CommandAlertLine, RunningRange};
+use crate::host::directive::{CommandAlertKind, Directive, DirectiveLine, LogAlertKind};
+use crate::host::keys::Args;
+use crate::host::regexes::{compile, compile_set};
+use crate::marker::parse_marker;
+use crate::model::{
+    CommandAlert, CommandLine, CommandWatch, HostConfig, LogWatch, Origin, ProcessWatch,
+};
+use crate::windows::ActiveWindows;
+
+/// Label of lines that carry no origin marker (a file parsed directly).
+pub const UNMARKED_LABEL: &str = "config";
+
+/// Parses a host configuration. `text` is normally [`crate::expand_host`]'s
+/// output, whose markers give each line its file and line; text without
+/// markers is labelled `config` with its physical line numbers.
+///
+/// Never fails as a whole: it returns what built and every error, in line
+/// order.
+pub fn parse_host(text: &str) -> (HostConfig, Vec<ConfError>) {
+    let (config, errors) = parse_host_positioned(text);
+    (config, errors.into_iter().map(|(_, e)| e).collect())
+}
+
+/// [`parse_host`], with each error's position: the index of the directive
+/// line (not blank, not a comment) it names.
+pub(crate) fn parse_host_positioned(text: &str) -> (HostConfig, Vec<(usize, ConfError)>) {
+    let mut parser = Parser::default();
+    let mut cursor = Origin {
+        file: UNMARKED_LABEL.to_string(),
+        line: 1,
+        included_from: Vec::new(),
+    };
+    let mut pos = 0;
+    for raw in text.split('\n') {
+        if let Some(origin) = parse_marker(raw.trim_end()) {
+            cursor = origin;
+            continue;
+        }
+        let origin = cursor.clone();
+        cursor.line = cursor.line.saturating_add(1);
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        parser.line(At { origin, pos }, line);
+        pos += 1;
+    }
+    parser.close_group();
+    let Parser {
+        config, mut errors, ..
+    } = parser;
+    // Errors about an unclosed group are found later than the line they name.
+    errors.sort_by_key(|(pos, _)| *pos);
+    (config, errors)
+}
+
+/// Where a line is: its origin for messages and its position for ordering.
+#[derive(Debug, Clone)]
+struct At {
+    origin: Origin,
+    pos: usize,
+}
+
+/// The group being built, waiting for its `alert_*` line(s).
+enum Group {
+    Log {
+        at: At,
+        file: String,
+        patterns: Vec<String>,
+        bad: bool,
+    },
+    Process {
+        at: At,
+        /// `None` when the regex did not compile.
+        pattern: Option<Regex>,
+    },
+    Command {
+        at: At,
+        /// `None` when the `run:` line had an error.
+        run: Option<(CommandLine, Regex)>,
+        alerts: Vec<CommandAlert>,
+        bad: bool,
+    },
+}
+
+/// An `active:` line waiting for its `alert_*`; `None` when it was bad, so
+/// that alert is left out rather than run at the wrong times.
+struct PendingActive(Option<ActiveWindows>);
+
+#[derive(Default)]
+struct Parser {
+    config: HostConfig,
+    errors: Vec<(usize, ConfError)>,
+    group: Option<Group>,
+    active: Option<PendingActive>,
+    ps_command_at: Option<Origin>,
+}
+
+impl Parser {
+    fn error(&mut self, at: &At, message: impl Into<String>) {
+        self.errors
+            .push((at.pos, ConfError::new(at.origin.clone(), message)));
+    }
+
+    fn line(&mut self, at: At, line: &str) {
+        let (directive, argument) = match DirectiveLine::read(line) {
+            DirectiveLine::Known(directive, argument) => (directive, argument),
+            DirectiveLine::Unknown(name) => {
+                self.error(&at, format!("unknown directive `{}:`", shorten(name)));
+                return;
+            }
+            DirectiveLine::NotADirective => {
+                self.error(
+                    &at,
+                    format!("expected `directive: argument`, found `{}`", shorten(line)),
+                );
+                return;
+            }
+        };
+        match directive {
+            Directive::Include => self.error(
+                &at,
+                "`include:` must be expanded before parsing (the supervisor does it)",
+            ),
+            Directive::Active => self.active(at, argument),
+            Directive::File => self.file(at, argument),
+            Directive::Match => self.pattern(at, argument),
+            Directive::LogAlert(kind) => self.log_alert(at, kind, argument),
+            Directive::PsCommand => self.ps_command(at, argument),
+            Directive::Process => self.process(at, argument),
+            Directive::AlertRunning => self.running_alert(at, argument),
+            Directive::Run => self.run(at, argument),
+            Directive::CommandAlert(kind) => self.command_alert(at, kind, argument),
+        }
+    }
+
+    /// Ends the open group: a log or process group still open here never got
+    /// its `alert_*` line; a command group is complete.
+    fn close_group(&mut self) {
+        match self.group.take() {
+            None => {}
+            Some(Group::Log { at, file, .. }) => self.error(
+                &at,
+                format!(
+                    "`file: {}` has no alert_* line after its `match:` lines; the group is ignored",
+                    shorten(&file)
+                ),
+            ),
+            Some(Group::Process { at, .. }) => self.error(
+                &at,
+                "`process:` has no `alert_running:` line after it; it is ignored",
+            ),
+            Some(Group::Command {
+                at,
+                run,
+                alerts,
+                bad,
+            }) => {
+                if alerts.is_empty() && !bad {
+                    self.error(
+                        &at,
+                        "`run:` has no `alert_if:` or `alert_metric:` line after it; it is ignored",
+                    );
+                } else if let (false, Some((command, extract))) = (bad, run) {
+                    self.config.commands.push(CommandWatch {
+                        command,
+                        extract,
+                        alerts,
+                        origin: at.origin,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The windows for the alert on this line: `Err` when its `active:` was
+    /// bad (already reported).
+    fn take_active(&mut self) -> Result<Option<ActiveWindows>, ()> {
+        match self.active.take() {
+            None => Ok(None),
+            Some(PendingActive(Some(windows))) => Ok(Some(windows)),
+            Some(PendingActive(None)) => Err(()),
+        }
+    }
+
+    fn active(&mut self, at: At, argument: &str) {
+        // A second `active:` before any alert replaces the first, as the
+        // Python agent did.
+        match ActiveWindows::parse(argument) {
+            Ok(windows) => self.active = Some(PendingActive(Some(windows))),
+            Err(e) => {
+                self.error(&at, format!("bad `active:` {e}"));
+                self.active = Some(PendingActive(None));
+            }
+        }
+    }
+
+    fn file(&mut self, at: At, argument: &str) {
+        self.close_group();
+        let bad = argument.is_empty();
+        if bad {
+            self.error(&at, "`file:` needs the path of the log file");
+        }
+        self.group = Some(Group::Log {
+            at,
+            file: argument.to_string(),
+            patterns: Vec::new(),
+            bad,
+        });
+    }
+
+    fn pattern(&mut self, at: At, argument: &str) {
+        let problem = if argument.is_empty() {
+            Some("`match:` needs a regex".to_string())
+        } else {
+            compile(argument)
+                .err()
+                .map(|e| format!("bad regex `{}`: {e}", shorten(argument)))
+        };
+        match &mut self.group {
+            Some(Group::Log { patterns, bad, .. }) => {
+                patterns.push(argument.to_string());
+                if problem.is_some() {
+                    *bad = true;
+                }
+            }
+            _ => {
+                self.error(&at, "`match:` without `file:` before it");
+            }
+        }
+        if let Some(problem) = problem {
+            self.error(&at, problem);
+        }
+    }
+
+    fn log_alert(&mut self, at: At, kind: LogAlertKind, argument: &str) {
+        let directive = Directive::LogAlert(kind);
+        let active = self.take_active();
+        let AlertLine { args, tags, alert } = arguments::log_alert(kind, argument);
+        self.report(&at, directive, &args);
+        let kind = directive.name();
+
+        let (file, patterns, group_bad) = match self.group.take() {
+            Some(Group::Log {
+                at: file_at,
+                file,
+                patterns,
+                bad,
+            }) => {
+                if patterns.is_empty() {
+                    self.error(
+                        &at,
+                        format!(
+                            "`{kind}:` without `match:` before it (the group's `file:` is at {})",
+                            file_at.origin
+                        ),
+                    );
+                    return;
+                }
+                (file, patterns, bad)
+            }
+            other => {
+                self.group = other;
+                self.error(
+                    &at,
+                    format!("`{kind}:` without `file:` and `match:` before it"),
+                );
+                return;
+            }
+        };
+        let (Some(tags), Some(alert), Ok(active), false) = (tags, alert, active, group_bad) else {
+            return;
+        };
+        // Each pattern compiled alone already; together they can still
+        // exceed the limit.
+        let set = match compile_set(&patterns) {
+            Ok(set) => set,
+            Err(e) => {
+                self.error(
+                    &at,
+                    format!(
+                        "the {} `match:` patterns of this group together are too large: {e}",
+                        patterns.len(),
+                    ),
+                );
+                return;
+            }
+        };
+        self.config.logs.push(LogWatch {
+            file,
+            patterns,
+            set,
+            tags,
+            alert,
+            active,
+            origin: at.origin,
+        });
+    }
+
+    fn ps_command(&mut self, at: At, argument: &str) {
+        if let Some(first) = &self.ps_command_at {
+            let first = first.clone();
+            self.error(&at, format!("`ps_command:` given twice (first at {first})"));
+            return;
+        }
+        self.ps_command_at = Some(at.origin.clone());
+        match CommandLine::parse(argument) {
+            Ok(command) => self.config.ps_command = Some(command),
+            Err(e) => self.error(&at, format!("bad `ps_command:`: {e}")),
+        }
+    }
+
+    fn process(&mut self, at: At, argument: &str) {
+        self.close_group();
+        let pattern = if argument.is_empty() {
+            self.error(&at, "`process:` needs a regex");
+            None
+        } else {
+            match compile(argument) {
+                Ok(regex) => Some(regex),
+                Err(e) => {
+                    self.error(&at, format!("bad regex `{}`: {e}", shorten(argument)));
+                    None
+                }
+            }
+        };
+        self.group = Some(Group::Process { at, pattern });
+    }
+
+    fn running_alert(&mut self, at: At, argument: &str) {
+        let active = self.take_active();
+        let AlertLine { args, tags, alert } = arguments::running_alert(argument);
+        self.report(&at, Directive::AlertRunning, &args);
+        let pattern = match self.group.take() {
+            Some(Group::Process { pattern, .. }) => pattern,
+            other => {
+                self.group = other;
+                self.error(&at, "`alert_running:` without `process:` before it");
+                return;
+            }
+        };
+        if let (Some(pattern), Some(tags), Some(range), Ok(active), true) =
+            (pattern, tags, alert, active, args.problems.is_empty())
+        {
+            let RunningRange { min, max, message } = range;
+            self.config.processes.push(ProcessWatch {
+                pattern,
+                tags,
+                min,
+                max,
+                message,
+                active,
+                origin: at.origin,
+            });
+        }
+    }
+
+    fn run(&mut self, at: At, argument: &str) {
+        self.close_group();
+        let run = match arguments::run_line(argument) {
+            Ok(run) => Some(run),
+            Err(problems) => {
+                for p in problems {
+                    self.error(&at, p);
+                }
+                None
+            }
+        };
+        let bad = run.is_none();
+        self.group = Some(Group::Command {
+            at,
+            run,
+            alerts: Vec::new(),
+            bad,
+        });
+    }
+
+    fn command_alert(&mut self, at: At, kind: CommandAlertKind, argument: &str) {
+        let directive = Directive::CommandAlert(kind);
+        let active = self.take_active();
+        let mut line = arguments::command_alert(kind, argument);
+        let Some(Group::Command {
+            run, alerts, bad, ..
+        }) = &mut self.group
+        else {
+            self.report(&at, directive, &line.args);
+            self.error(
+                &at,
+                format!("`{}:` without `run:` before it", directive.name()),
+            );
+            return;
+        };
+        if let Some((_, extract)) = run {
+            line.check_groups(extract);
+        }
+        let CommandAlertLine {
+            args,
+            tags,
+            select,
+            rule,
+        } = line;
+        let complete = args.problems.is_empty() && active.is_ok();
+        match (tags, select, rule, active, complete) {
+            (Some(tags), Some(select), Some(rule), Ok(active), true) => {
+                alerts.push(CommandAlert {
+                    tags,
+                    select,
+                    rule,
+                    active,
+                    origin: at.origin.clone(),
+                });
+            }
+            _ => *bad = true,
+        }
+        self.report(&at, directive, &args);
+    }
+
+    fn report(&mut self, at: &At, directive: Directive, args: &Args<'_>) {
+        for p in &args.problems {
+            self.error(at, format!("`{}:` {p}", directive.name()));
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The event stream: every acknowledged event as one line, appended to a
+//! file.
+//!
+//! * [`lines`] — the two line formats (`436` and `json`), written and read
+//!   back.
+//! * [`file`] — the file, its durability (one `write` per batch, no fsync)
+//!   and its rotation.
+//! * [`read_back`] — at start, the events recently written, so a re-sent
+//!   one is not written twice.
+
+pub mod file;
+pub mod lines;
+pub mod read_back;
+
+pub use file::{EventStream, StreamError};
+pub use lines::{
+    Received, SYSTEM_TAGS, append_event_line, append_system_line, host_and_id, local_time,
+};
+pub use read_back::recently_written;
