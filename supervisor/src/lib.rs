@@ -12,6 +12,9 @@
 //!   machine.
 //! * [`net`] — the UDP socket.
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
+//! * [`fleet`] — the snapshot of the fleet the window shows, published by
+//!   the shell; [`http`] — the window itself (pages, API, `/metrics`);
+//!   [`status`] — `supervisor status`.
 //! * [`timers`] — every timer and bound, in one place.
 //!
 //! [`run`] is the async shell: one task that `select!`s over the socket,
@@ -23,9 +26,12 @@ pub mod catalog;
 pub mod check;
 pub mod counters;
 pub mod dedup;
+pub mod fleet;
+pub mod http;
 pub mod liveness;
 pub mod net;
 pub mod protocol;
+pub mod status;
 pub mod stream;
 pub mod timers;
 pub mod watch;
@@ -57,6 +63,8 @@ pub enum RunError {
     Stream(#[from] StreamError),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
 }
 
 /// A supervisor running on a thread of its own (with its own
@@ -150,6 +158,7 @@ pub async fn run(
         config.stream_rotation,
         config.stream_keep,
     )?;
+    let http_settings = http::HttpSettings::from_config(&config)?;
     let (initial, mut catalog_changes) = watch::start(&config.hosts, &config.includes)?;
     let run_id = wire::random_u64()?;
     let settings = Settings::from_config(&config, net::node_name(), run_id);
@@ -161,7 +170,24 @@ pub async fn run(
         initial.len(),
         config.event_stream.display(),
     );
-    let mut sup = Supervisor::new(settings, codec, now(), initial);
+    let started = now();
+    let (mut publisher, http) = match http_settings {
+        Some(http_settings) => {
+            let facts = fleet::ShellFacts {
+                started_ms: started.wall_ms,
+                stream_path: config.event_stream.clone(),
+                rotation: config.stream_rotation,
+            };
+            let (publisher, reader) =
+                fleet::SnapshotPublisher::new(&settings.supervisor_name, facts);
+            (
+                Some(publisher),
+                Some(http::HttpServer::start(http_settings, reader)),
+            )
+        }
+        None => (None, None),
+    };
+    let mut sup = Supervisor::new(settings, codec, started, initial);
     let written = stream::recently_written(
         &config.event_stream,
         config.stream_rotation,
@@ -186,7 +212,12 @@ pub async fn run(
     loop {
         sup.handle_timeout(now());
         shell.flush(&mut sup, &mut stream).await;
-        let deadline = tokio::time::Instant::from_std(sup.poll_timeout());
+        let mut next = sup.poll_timeout();
+        if let Some(publisher) = publisher.as_mut() {
+            publisher.maybe_publish(Instant::now(), || sup.fleet_snapshot(now()));
+            next = next.min(publisher.next_due());
+        }
+        let deadline = tokio::time::Instant::from_std(next);
         tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -210,6 +241,9 @@ pub async fn run(
     tracing::info!("shutting down: writing what was received");
     shell.flush(&mut sup, &mut stream).await;
     tracing::info!("counters at exit: {}", sup.counters());
+    if let Some(http) = http {
+        http.stop().await;
+    }
     Ok(())
 }
 

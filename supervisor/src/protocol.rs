@@ -28,6 +28,7 @@ use wire::{AckBuilder, Codec, Event, Message, MissingChunks, split_config};
 use crate::catalog::{HostChange, HostEntry};
 use crate::counters::Counters;
 use crate::dedup::SeenIds;
+use crate::fleet::{FleetSnapshot, HostRecord};
 use crate::liveness::{Liveness, LivenessChange};
 use crate::stream::{Received, append_event_line, append_system_line, local_time};
 use crate::timers::{
@@ -120,6 +121,8 @@ pub struct HostState {
     /// Present while the host has a configuration file.
     pub liveness: Option<Liveness>,
     pub seen: SeenIds,
+    /// What the fleet page shows of it (wall-clock times, spool backlog).
+    pub record: HostRecord,
     last_reset: Option<Instant>,
     no_config_logged: Option<Instant>,
     no_config_reported: bool,
@@ -208,8 +211,9 @@ impl Supervisor {
         for change in catalog {
             if let Some(entry) = change.entry {
                 sup.report_config_errors(now, &change.host, &entry);
-                sup.hosts.entry(change.host.clone()).or_default().liveness =
-                    Some(Liveness::new(now.mono));
+                let state = sup.hosts.entry(change.host.clone()).or_default();
+                state.liveness = Some(Liveness::new(now.mono));
+                state.record.status_changed(now.wall_ms);
                 sup.catalog.insert(change.host, entry);
             }
         }
@@ -242,6 +246,19 @@ impl Supervisor {
         HostName::new(host).ok().and_then(|h| self.hosts.get(&h))
     }
 
+    /// The fleet as the status page shows it at `now` (built in
+    /// [`crate::fleet`]; the shell publishes it for the HTTP side).
+    pub fn fleet_snapshot(&self, now: Now) -> FleetSnapshot {
+        crate::fleet::snapshot(
+            now,
+            &self.settings,
+            &self.catalog,
+            &self.hosts,
+            &self.counters,
+            self.stream_failing,
+        )
+    }
+
     /// One datagram as read from the socket (at most
     /// [`wire::limits::MAX_DATAGRAM`] + 1 bytes: anything longer is dropped).
     pub fn handle_datagram(&mut self, now: Now, from: SocketAddr, datagram: &[u8]) {
@@ -253,6 +270,7 @@ impl Supervisor {
                 return;
             }
         };
+        self.counters.decoded(msg.kind());
         match msg {
             Message::ConfigRequest {
                 host,
@@ -266,11 +284,19 @@ impl Supervisor {
                 self.heard(now, &host, from);
                 self.serve_config(now, from, &host, have, missing);
             }
-            Message::Heartbeat { host, version, .. } => {
+            Message::Heartbeat {
+                host,
+                version,
+                queue_len,
+                uptime_secs,
+            } => {
                 let Some(host) = self.checked_host(now, from, &host) else {
                     return;
                 };
                 self.heard(now, &host, from);
+                if let Some(state) = self.hosts.get_mut(&host) {
+                    state.record.heartbeat(version, queue_len, uptime_secs);
+                }
                 let current = self.catalog.get(&host).and_then(|e| e.version());
                 if version != current {
                     tracing::debug!(
@@ -314,6 +340,7 @@ impl Supervisor {
                     let state = self.hosts.entry(host.clone()).or_default();
                     if state.liveness.is_none() {
                         state.liveness = Some(Liveness::new(now.mono));
+                        state.record.status_changed(now.wall_ms);
                     }
                     self.catalog.insert(host.clone(), entry);
                     if changed_version {
@@ -328,6 +355,7 @@ impl Supervisor {
                     self.catalog.remove(&host);
                     if let Some(state) = self.hosts.get_mut(&host) {
                         state.liveness = None;
+                        state.record.status_changed(now.wall_ms);
                     }
                     tracing::info!("configuration file of {host} removed: reset");
                     self.reset(now, &host, true);
@@ -554,12 +582,14 @@ impl Supervisor {
             return;
         };
         state.addr = Some(from);
+        state.record.heard(now.wall_ms);
         let came_back = state
             .liveness
             .as_mut()
             .and_then(|l| l.heard(now.mono))
             .is_some();
         if came_back {
+            state.record.status_changed(now.wall_ms);
             tracing::info!("{host} is active again");
             self.system_event(now, host, HOST_ACTIVE_AGAIN);
         }
@@ -573,6 +603,7 @@ impl Supervisor {
                 && let Some(liveness) = state.liveness.as_mut()
                 && liveness.check(now.mono, max_idle) == Some(LivenessChange::WentInactive)
             {
+                state.record.status_changed(now.wall_ms);
                 silent.push(host.clone());
             }
         }

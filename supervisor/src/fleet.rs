@@ -1,0 +1,404 @@
+//! The fleet as the supervisor's window shows it: a plain, cloneable
+//! [`FleetSnapshot`] built from the state machine after a turn of its loop
+//! and published to the HTTP side through a `tokio::sync::watch` channel
+//! ([`SnapshotPublisher`]).
+//!
+//! Decisions:
+//! * The HTTP side never touches the state machine. It reads the latest
+//!   snapshot (an `Arc`, so a request costs a reference count, not a copy),
+//!   and a slow browser holds only that `Arc`: acknowledgements never wait
+//!   for it.
+//! * Building a snapshot walks every host, so the shell publishes at most
+//!   once per [`SNAPSHOT_INTERVAL`], not after every datagram: at 100,000
+//!   events/s the loop turns far more often than anyone reads a page.
+//! * Times are wall-clock milliseconds, taken from the [`Now`] of the input
+//!   that changed them; rendering computes ages against its own `now`.
+//! * Open problems are a list each host's problems are filed in; the model
+//!   that opens and clears them (problems as state) fills it. Until then it
+//!   is empty, and the pages say "no open problems".
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conf::HostName;
+use serde::Serialize;
+
+use crate::catalog::HostEntry;
+use crate::counters::Counters;
+use crate::protocol::{HostState, Now, Settings};
+
+/// Least time between two snapshots published by the shell.
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the supervisor has seen of one host, in wall-clock time, kept in its
+/// [`HostState`] and updated by the state machine as datagrams arrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostRecord {
+    /// When it was first heard by this supervisor run.
+    pub first_heard_ms: Option<u64>,
+    pub last_heard_ms: Option<u64>,
+    /// When its [`HostStatus`] last changed (file appeared or removed, went
+    /// inactive, came back, first heard).
+    pub status_since_ms: u64,
+    /// From its last heartbeat: the configuration version it runs, events
+    /// waiting in its spool, seconds since the observer started.
+    pub running_version: Option<u64>,
+    pub spool_backlog: Option<u64>,
+    pub uptime_secs: Option<u64>,
+}
+
+impl HostRecord {
+    /// A valid datagram naming the host arrived.
+    pub fn heard(&mut self, wall_ms: u64) {
+        if self.first_heard_ms.is_none() {
+            // never seen → up (or heard without a file).
+            self.first_heard_ms = Some(wall_ms);
+            self.status_since_ms = wall_ms;
+        }
+        self.last_heard_ms = Some(self.last_heard_ms.unwrap_or(0).max(wall_ms));
+    }
+
+    pub fn heartbeat(&mut self, version: Option<u64>, queue_len: u64, uptime_secs: u64) {
+        self.running_version = version;
+        self.spool_backlog = Some(queue_len);
+        self.uptime_secs = Some(uptime_secs);
+    }
+
+    /// Its status changed at `wall_ms`.
+    pub fn status_changed(&mut self, wall_ms: u64) {
+        self.status_since_ms = wall_ms;
+    }
+}
+
+/// A host's state in the operator's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum HostStatus {
+    /// Heard within `max_idle`.
+    #[serde(rename = "up")]
+    Up,
+    /// Silent for `max_idle` or longer after having been heard.
+    #[serde(rename = "inactive")]
+    Inactive,
+    /// Said goodbye (a clean observer stop). Set once observers send one.
+    #[serde(rename = "stopped")]
+    Stopped,
+    /// Has a configuration file, not heard since this supervisor started.
+    #[serde(rename = "never seen")]
+    NeverSeen,
+    /// Heard, but has no configuration file.
+    #[serde(rename = "no config")]
+    NoConfig,
+}
+
+impl HostStatus {
+    pub const ALL: [HostStatus; 5] = [
+        HostStatus::Up,
+        HostStatus::Inactive,
+        HostStatus::Stopped,
+        HostStatus::NeverSeen,
+        HostStatus::NoConfig,
+    ];
+
+    /// The name used on pages, in the API and in query strings.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostStatus::Up => "up",
+            HostStatus::Inactive => "inactive",
+            HostStatus::Stopped => "stopped",
+            HostStatus::NeverSeen => "never seen",
+            HostStatus::NoConfig => "no config",
+        }
+    }
+
+    /// Parses [`HostStatus::name`]; `never-seen` / `no-config` also work,
+    /// as spaces are awkward in a URL.
+    pub fn from_name(name: &str) -> Option<HostStatus> {
+        let name = name.replace(['-', '_'], " ");
+        HostStatus::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// One host on the fleet page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostView {
+    pub name: String,
+    pub status: HostStatus,
+    /// When `status` began (Unix milliseconds).
+    pub since_ms: u64,
+    pub last_heard_ms: Option<u64>,
+    /// Source address of its last datagram.
+    pub address: Option<String>,
+    /// Whether it has a configuration file in the hosts folder.
+    pub has_file: bool,
+    /// Version of the configuration served to it (`None`: no file, or the
+    /// file cannot be read).
+    pub config_version: Option<u64>,
+    /// Version it said it runs in its last heartbeat.
+    pub running_version: Option<u64>,
+    /// Configuration errors, as `FILE:LINE: message`.
+    pub config_errors: Vec<String>,
+    /// Tags its checks carry.
+    pub tags: Vec<String>,
+    /// Events waiting in its spool, from its last heartbeat.
+    pub spool_backlog: Option<u64>,
+    pub uptime_secs: Option<u64>,
+    /// The supervisor it chose, when it says so (heartbeats do not carry it
+    /// yet, so this is `None` for now).
+    pub chosen_supervisor: Option<String>,
+}
+
+/// An acknowledgement of a problem by an operator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub at_ms: u64,
+    pub note: String,
+}
+
+/// One open problem of one check on one host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// Stable id across the fleet (`HOST/CHECK`), used in URLs.
+    pub id: String,
+    pub host: String,
+    pub check: String,
+    pub tags: Vec<String>,
+    pub message: String,
+    pub opened_ms: u64,
+    pub last_value: Option<f64>,
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// The supervisor itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SupervisorView {
+    pub name: String,
+    pub version: &'static str,
+    pub run_id: u64,
+    /// When this supervisor run started (Unix milliseconds).
+    pub started_ms: u64,
+    pub counters: CounterView,
+    pub hosts_known: usize,
+    pub hosts_alive: usize,
+    /// The stream file as configured and its health.
+    pub stream_path: String,
+    /// `false` while the last write of the stream failed: events are then
+    /// not acknowledged.
+    pub stream_writable: bool,
+    /// Size of the current stream file, when the shell could read it.
+    pub stream_bytes: Option<u64>,
+}
+
+/// [`Counters`] in a form that serialises with stable names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CounterView {
+    pub datagrams_received: u64,
+    /// Datagrams decoded, by message kind (`heartbeat`, `events`, …).
+    pub accepted: Vec<(String, u64)>,
+    /// Datagrams dropped, by reason.
+    pub dropped: Vec<(String, u64)>,
+    pub events_written: u64,
+    pub duplicates: u64,
+    pub system_events: u64,
+    pub acks_sent: u64,
+    pub resets_sent: u64,
+    pub config_requests: u64,
+    pub chunks_sent: u64,
+    pub stream_write_failures: u64,
+    pub send_failures: u64,
+    pub system_lines_dropped: u64,
+}
+
+impl From<&Counters> for CounterView {
+    fn from(c: &Counters) -> Self {
+        CounterView {
+            datagrams_received: c.datagrams_received,
+            accepted: c.by_kind.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            dropped: c.dropped.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            events_written: c.events_written,
+            duplicates: c.duplicates,
+            system_events: c.system_events,
+            acks_sent: c.acks_sent,
+            resets_sent: c.resets_sent,
+            config_requests: c.config_requests,
+            chunks_sent: c.chunks_sent,
+            stream_write_failures: c.stream_write_failures,
+            send_failures: c.send_failures,
+            system_lines_dropped: c.system_lines_dropped,
+        }
+    }
+}
+
+/// Everything the window shows, as of `taken_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetSnapshot {
+    pub taken_ms: u64,
+    pub supervisor: SupervisorView,
+    /// Sorted by name.
+    pub hosts: Vec<HostView>,
+    /// Open problems, oldest first. Empty until checks report problems as
+    /// state.
+    pub problems: Vec<Problem>,
+}
+
+impl FleetSnapshot {
+    /// A snapshot of nothing, before the first turn of the loop.
+    pub fn empty(name: &str) -> Self {
+        FleetSnapshot {
+            taken_ms: 0,
+            supervisor: SupervisorView {
+                name: name.to_string(),
+                version: env!("CARGO_PKG_VERSION"),
+                run_id: 0,
+                started_ms: 0,
+                counters: CounterView::default(),
+                hosts_known: 0,
+                hosts_alive: 0,
+                stream_path: String::new(),
+                stream_writable: true,
+                stream_bytes: None,
+            },
+            hosts: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn host(&self, name: &str) -> Option<&HostView> {
+        self.hosts
+            .binary_search_by(|h| h.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.hosts[i])
+    }
+
+    /// Hosts in each status, in [`HostStatus::ALL`] order.
+    pub fn counts(&self) -> Vec<(HostStatus, usize)> {
+        HostStatus::ALL
+            .iter()
+            .map(|s| (*s, self.hosts.iter().filter(|h| h.status == *s).count()))
+            .collect()
+    }
+}
+
+/// Builds the snapshot from the state machine's parts (called by
+/// [`crate::Supervisor::fleet_snapshot`]). The shell fills in what needs
+/// I/O (`started_ms`, `stream_path`, `stream_bytes`).
+pub(crate) fn snapshot(
+    now: Now,
+    settings: &Settings,
+    catalog: &HashMap<HostName, Arc<HostEntry>>,
+    hosts: &HashMap<HostName, HostState>,
+    counters: &Counters,
+    stream_failing: bool,
+) -> FleetSnapshot {
+    let mut views = Vec::with_capacity(catalog.len());
+    let mut alive = 0;
+    for (name, state) in hosts {
+        let entry = catalog.get(name);
+        let record = &state.record;
+        let status = match (entry, &state.liveness) {
+            (Some(_), _) if record.last_heard_ms.is_none() => HostStatus::NeverSeen,
+            (Some(_), Some(l)) if l.is_inactive() => HostStatus::Inactive,
+            (Some(_), _) => HostStatus::Up,
+            // Known only from the stream read back at start, or its file
+            // was removed before it was ever heard: nothing to show.
+            (None, _) if record.last_heard_ms.is_none() => continue,
+            (None, _) => HostStatus::NoConfig,
+        };
+        if entry.is_some() && state.liveness.is_some_and(|l| !l.is_inactive()) {
+            alive += 1;
+        }
+        views.push(HostView {
+            name: name.to_string(),
+            status,
+            since_ms: record.status_since_ms,
+            last_heard_ms: record.last_heard_ms,
+            address: state.addr.map(|a| a.to_string()),
+            has_file: entry.is_some(),
+            config_version: entry.and_then(|e| e.version()),
+            running_version: record.running_version,
+            config_errors: entry.map(|e| e.errors.clone()).unwrap_or_default(),
+            tags: entry
+                .map(|e| e.tags.iter().cloned().collect())
+                .unwrap_or_default(),
+            spool_backlog: record.spool_backlog,
+            uptime_secs: record.uptime_secs,
+            chosen_supervisor: None,
+        });
+    }
+    views.sort_by(|a, b| a.name.cmp(&b.name));
+    FleetSnapshot {
+        taken_ms: now.wall_ms,
+        supervisor: SupervisorView {
+            name: settings.supervisor_name.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            run_id: settings.run_id,
+            started_ms: 0,
+            counters: CounterView::from(counters),
+            hosts_known: catalog.len(),
+            hosts_alive: alive,
+            stream_path: String::new(),
+            stream_writable: !stream_failing,
+            stream_bytes: None,
+        },
+        hosts: views,
+        problems: Vec::new(),
+    }
+}
+
+/// What the shell adds to each snapshot from outside the state machine.
+#[derive(Debug, Clone)]
+pub struct ShellFacts {
+    pub started_ms: u64,
+    /// The stream as configured; the file written now is found from it.
+    pub stream_path: PathBuf,
+    pub rotation: conf::StreamRotation,
+}
+
+/// The shell's end of the snapshot channel: publishes at most once per
+/// [`SNAPSHOT_INTERVAL`].
+#[derive(Debug)]
+pub struct SnapshotPublisher {
+    sender: tokio::sync::watch::Sender<Arc<FleetSnapshot>>,
+    facts: ShellFacts,
+    next: Instant,
+}
+
+/// The HTTP side's end: the latest snapshot.
+pub type SnapshotReader = tokio::sync::watch::Receiver<Arc<FleetSnapshot>>;
+
+impl SnapshotPublisher {
+    pub fn new(supervisor_name: &str, facts: ShellFacts) -> (SnapshotPublisher, SnapshotReader) {
+        let (sender, reader) =
+            tokio::sync::watch::channel(Arc::new(FleetSnapshot::empty(supervisor_name)));
+        let publisher = SnapshotPublisher {
+            sender,
+            facts,
+            next: Instant::now(),
+        };
+        (publisher, reader)
+    }
+
+    /// When the next snapshot is due (a deadline for the loop's sleep).
+    pub fn next_due(&self) -> Instant {
+        self.next
+    }
+
+    /// Publishes `build()` if a snapshot is due at `now`.
+    pub fn maybe_publish(&mut self, now: Instant, build: impl FnOnce() -> FleetSnapshot) {
+        if now < self.next {
+            return;
+        }
+        self.next = now + SNAPSHOT_INTERVAL;
+        let mut snapshot = build();
+        snapshot.supervisor.started_ms = self.facts.started_ms;
+        let current =
+            crate::stream::newest_stream_file(&self.facts.stream_path, self.facts.rotation);
+        let path = current.as_deref().unwrap_or(&self.facts.stream_path);
+        snapshot.supervisor.stream_path = path.display().to_string();
+        snapshot.supervisor.stream_bytes = std::fs::metadata(path).ok().map(|m| m.len());
+        // No reader left (HTTP stopped) is not an error of the loop.
+        self.sender.send_replace(Arc::new(snapshot));
+    }
+}
