@@ -30,7 +30,7 @@ use crate::counters::Counters;
 use crate::protocol::{HostState, Now, Settings};
 
 /// Least time between two snapshots published by the shell.
-pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the supervisor has seen of one host, in wall-clock time, kept in its
 /// [`HostState`] and updated by the state machine as datagrams arrive.
@@ -400,5 +400,138 @@ impl SnapshotPublisher {
         snapshot.supervisor.stream_bytes = std::fs::metadata(path).ok().map(|m| m.len());
         // No reader left (HTTP stopped) is not an error of the loop.
         self.sender.send_replace(Arc::new(snapshot));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::HostChange;
+    use crate::protocol::Supervisor;
+    use wire::{Codec, Message};
+
+    fn start() -> Now {
+        Now {
+            mono: Instant::now(),
+            wall_ms: 1_790_000_000_000,
+        }
+    }
+
+    fn supervisor(now: Now, hosts: &[&str]) -> Supervisor {
+        let settings = Settings {
+            supervisor_name: "sup1".into(),
+            run_id: 42,
+            broadcast: vec!["10.0.0.255:9000".parse().unwrap()],
+            max_idle: Duration::from_secs(180),
+            beacon_interval: Duration::from_secs(5),
+            stream_format: conf::StreamFormat::Classic,
+        };
+        let changes = hosts
+            .iter()
+            .map(|h| HostChange {
+                host: HostName::new(h).unwrap(),
+                entry: Some(Arc::new(HostEntry::from_text(
+                    "x",
+                    &[],
+                    &["hosts/x:1: bad"],
+                ))),
+            })
+            .collect();
+        Supervisor::new(settings, Codec::open(), now, changes)
+    }
+
+    fn heartbeat(sup: &mut Supervisor, now: Now, host: &str, queue_len: u64) {
+        let msg = Message::Heartbeat {
+            host: host.into(),
+            version: Some(5),
+            queue_len,
+            uptime_secs: 9,
+        };
+        let bytes = Codec::open().encode(&msg, now.wall_ms).unwrap();
+        sup.handle_datagram(now, "10.0.0.7:4000".parse().unwrap(), &bytes);
+    }
+
+    fn status(s: &FleetSnapshot, host: &str) -> (HostStatus, u64) {
+        let h = s.host(host).unwrap();
+        (h.status, h.since_ms)
+    }
+
+    #[test]
+    fn host_states_follow_what_the_supervisor_hears() {
+        let t0 = start();
+        let mut sup = supervisor(t0, &["db1", "web1"]);
+        let s = sup.fleet_snapshot(t0);
+        assert_eq!(status(&s, "web1"), (HostStatus::NeverSeen, t0.wall_ms));
+        assert_eq!(s.host("web1").unwrap().config_errors, ["hosts/x:1: bad"]);
+
+        let t1 = t0.after(Duration::from_secs(10));
+        heartbeat(&mut sup, t1, "web1", 12);
+        heartbeat(&mut sup, t1, "stray", 0);
+        let s = sup.fleet_snapshot(t1);
+        assert_eq!(status(&s, "web1"), (HostStatus::Up, t1.wall_ms));
+        let web1 = s.host("web1").unwrap();
+        assert_eq!(web1.spool_backlog, Some(12));
+        assert_eq!(web1.running_version, Some(5));
+        assert_eq!(web1.last_heard_ms, Some(t1.wall_ms));
+        assert_eq!(web1.address.as_deref(), Some("10.0.0.7:4000"));
+        assert_eq!(status(&s, "stray"), (HostStatus::NoConfig, t1.wall_ms));
+        assert_eq!(s.supervisor.hosts_known, 2);
+        assert_eq!(
+            s.supervisor.counters.accepted,
+            [("heartbeat".to_string(), 2)]
+        );
+
+        // Silent past max_idle: inactive from the scan that noticed it.
+        let mut t = t1;
+        while sup.fleet_snapshot(t).host("web1").unwrap().status == HostStatus::Up {
+            t = t.after(Duration::from_secs(30));
+            sup.handle_timeout(t);
+            assert!(t.wall_ms < t1.wall_ms + 600_000, "never went inactive");
+        }
+        let s = sup.fleet_snapshot(t);
+        assert_eq!(status(&s, "web1"), (HostStatus::Inactive, t.wall_ms));
+        // Never heard: still "never seen", not inactive.
+        assert_eq!(s.host("db1").unwrap().status, HostStatus::NeverSeen);
+
+        let back = t.after(Duration::from_secs(1));
+        heartbeat(&mut sup, back, "web1", 0);
+        let s = sup.fleet_snapshot(back);
+        assert_eq!(status(&s, "web1"), (HostStatus::Up, back.wall_ms));
+        assert_eq!(
+            s.counts(),
+            [
+                (HostStatus::Up, 1),
+                (HostStatus::Inactive, 0),
+                (HostStatus::Stopped, 0),
+                (HostStatus::NeverSeen, 1),
+                (HostStatus::NoConfig, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn publisher_publishes_at_most_once_per_interval() {
+        let facts = ShellFacts {
+            started_ms: 1,
+            stream_path: PathBuf::from("/nonexistent/events.436"),
+            rotation: conf::StreamRotation::Never,
+        };
+        let (mut publisher, reader) = SnapshotPublisher::new("sup1", facts);
+        let t0 = Instant::now();
+        let mut built = 0;
+        let mut build = |n: u64| {
+            built += 1;
+            let mut s = FleetSnapshot::empty("sup1");
+            s.taken_ms = n;
+            s
+        };
+        publisher.maybe_publish(t0, || build(1));
+        publisher.maybe_publish(t0 + SNAPSHOT_INTERVAL / 2, || build(2));
+        assert_eq!(reader.borrow().taken_ms, 1);
+        publisher.maybe_publish(t0 + SNAPSHOT_INTERVAL, || build(3));
+        assert_eq!(reader.borrow().taken_ms, 3);
+        assert_eq!(built, 2);
+        assert_eq!(reader.borrow().supervisor.started_ms, 1);
+        assert_eq!(reader.borrow().supervisor.stream_bytes, None);
     }
 }

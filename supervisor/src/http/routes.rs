@@ -220,12 +220,10 @@ fn bad_query(state: &AppState, message: String) -> Response {
     json(StatusCode::BAD_REQUEST, api::error(&message))
 }
 
-fn filter_of(
-    state: &AppState,
-    query: Result<Query<FilterQuery>, QueryRejection>,
-) -> Result<Filter, Response> {
-    let Query(q) = query.map_err(|e| bad_query(state, e.body_text()))?;
-    q.check().map_err(|e| bad_query(state, e))
+/// The filter of the query string, or why it cannot be read.
+fn filter_of(query: Result<Query<FilterQuery>, QueryRejection>) -> Result<Filter, String> {
+    let Query(q) = query.map_err(|e| e.body_text())?;
+    q.check()
 }
 
 async fn fleet_page(
@@ -233,9 +231,10 @@ async fn fleet_page(
     query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Response {
     let snapshot = state.snapshot();
-    let filter = match filter_of(&state, query) {
+    let filter = match filter_of(query) {
         Ok(f) => f,
         Err(_) => {
+            state.refuse(Refusal::BadQuery);
             return (
                 StatusCode::BAD_REQUEST,
                 Html(pages::error(&snapshot, "Bad filter", "The filter could not be read; states are up, inactive, stopped, never seen and no config.")),
@@ -299,9 +298,9 @@ async fn api_hosts(
     State(state): State<Shared>,
     query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Response {
-    let filter = match filter_of(&state, query) {
+    let filter = match filter_of(query) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return bad_query(&state, e),
     };
     let snapshot = state.snapshot();
     match off_loop(move || api::hosts(&snapshot, &filter, now_ms())).await {
@@ -327,9 +326,9 @@ async fn api_problems(
     State(state): State<Shared>,
     query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Response {
-    let filter = match filter_of(&state, query) {
+    let filter = match filter_of(query) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return bad_query(&state, e),
     };
     json(
         StatusCode::OK,
