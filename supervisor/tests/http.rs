@@ -436,3 +436,94 @@ fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One request over HTTPS, trusting `cert_pem` as the root.
+fn https_get(addr: SocketAddr, cert_pem: &str, path: &str) -> Answer {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    tls.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut raw = Vec::new();
+    // The server may close without close_notify after an HTTP/1.0 answer.
+    if let Err(e) = tls.read_to_end(&mut raw) {
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+    }
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    Answer {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+#[test]
+fn tls_serves_https_and_counts_failed_handshakes() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let port = free_tcp_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut fx = Fixture::new(&format!("http: {addr}\nhttp_tls: cert.pem key.pem\n"));
+    fx.write("cert.pem", &cert_pem);
+    fx.write("key.pem", &cert.signing_key.serialize_pem());
+    fx.write("hosts/web1", WEB1);
+    fx.start_listening(Codec::open());
+
+    let page = https_get(addr, &cert_pem, "/hosts/web1");
+    assert_eq!(page.status, 200, "{}", page.head);
+    assert!(page.body.contains("never seen"));
+
+    // Plain HTTP to the TLS port is a failed handshake.
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    plain.set_read_timeout(Some(PATIENCE)).unwrap();
+    let _ = plain.read_to_end(&mut Vec::new());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let doc: serde_json::Value =
+            serde_json::from_str(&https_get(addr, &cert_pem, "/api/v1/supervisor").body).unwrap();
+        if doc["http"]["refusals"]["tls-handshake"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{doc}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn unreadable_tls_key_stops_the_start_naming_the_file() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let port = free_tcp_port();
+    let fx = Fixture::new(&format!(
+        "http: 127.0.0.1:{port}\nhttp_tls: cert.pem key.pem\n"
+    ));
+    fx.write("cert.pem", &cert.cert.pem());
+    fx.write("key.pem", "not a key\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .arg(fx.path("ax436.conf"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read the TLS key") && err.contains("key.pem"),
+        "{err}"
+    );
+}
