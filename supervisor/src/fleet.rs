@@ -17,7 +17,7 @@
 //!   that opens and clears them (problems as state) fills it. Until then it
 //!   is empty, and the pages say "no open problems".
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +29,17 @@ use crate::catalog::HostEntry;
 use crate::counters::Counters;
 use crate::protocol::{HostState, Now, Settings};
 
+/// Metric series (distinct tags of metric events) remembered per host; a
+/// new series past it is not kept (and counted), so a host that invents
+/// tags cannot grow the supervisor's memory or `/metrics`.
+pub const MAX_METRIC_SERIES_PER_HOST: usize = 32;
+
 /// Least time between two snapshots published by the shell.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the supervisor has seen of one host, in wall-clock time, kept in its
 /// [`HostState`] and updated by the state machine as datagrams arrive.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostRecord {
     /// When it was first heard by this supervisor run.
     pub first_heard_ms: Option<u64>,
@@ -47,6 +52,11 @@ pub struct HostRecord {
     pub running_version: Option<u64>,
     pub spool_backlog: Option<u64>,
     pub uptime_secs: Option<u64>,
+    /// The last value of each metric series (by tags): value and when it
+    /// was received.
+    pub metrics: BTreeMap<String, (f64, u64)>,
+    /// New series refused past [`MAX_METRIC_SERIES_PER_HOST`].
+    pub metric_series_refused: u64,
 }
 
 impl HostRecord {
@@ -64,6 +74,17 @@ impl HostRecord {
         self.running_version = version;
         self.spool_backlog = Some(queue_len);
         self.uptime_secs = Some(uptime_secs);
+    }
+
+    /// A metric event (`alert_metric`, `alert_count`) was received.
+    pub fn metric(&mut self, tags: &str, value: f64, wall_ms: u64) {
+        if let Some(slot) = self.metrics.get_mut(tags) {
+            *slot = (value, wall_ms);
+        } else if self.metrics.len() < MAX_METRIC_SERIES_PER_HOST {
+            self.metrics.insert(tags.to_string(), (value, wall_ms));
+        } else {
+            self.metric_series_refused += 1;
+        }
     }
 
     /// Its status changed at `wall_ms`.
@@ -121,7 +142,7 @@ impl HostStatus {
 }
 
 /// One host on the fleet page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostView {
     pub name: String,
     pub status: HostStatus,
@@ -147,6 +168,18 @@ pub struct HostView {
     /// The supervisor it chose, when it says so (heartbeats do not carry it
     /// yet, so this is `None` for now).
     pub chosen_supervisor: Option<String>,
+    /// The last value of each of its metric series.
+    pub metrics: Vec<MetricView>,
+    /// Metric series of this host not kept (over the per-host cap).
+    pub metric_series_refused: u64,
+}
+
+/// The last value of one metric series of a host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricView {
+    pub tags: String,
+    pub value: f64,
+    pub at_ms: u64,
 }
 
 /// An acknowledgement of a problem by an operator.
@@ -325,6 +358,16 @@ pub(crate) fn snapshot(
             spool_backlog: record.spool_backlog,
             uptime_secs: record.uptime_secs,
             chosen_supervisor: None,
+            metrics: record
+                .metrics
+                .iter()
+                .map(|(tags, (value, at_ms))| MetricView {
+                    tags: tags.clone(),
+                    value: *value,
+                    at_ms: *at_ms,
+                })
+                .collect(),
+            metric_series_refused: record.metric_series_refused,
         });
     }
     views.sort_by(|a, b| a.name.cmp(&b.name));
@@ -533,5 +576,23 @@ mod tests {
         assert_eq!(built, 2);
         assert_eq!(reader.borrow().supervisor.started_ms, 1);
         assert_eq!(reader.borrow().supervisor.stream_bytes, None);
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn metric_series_are_capped_per_host() {
+        let mut r = HostRecord::default();
+        for i in 0..MAX_METRIC_SERIES_PER_HOST + 3 {
+            r.metric(&format!("m{i}"), i as f64, 1);
+        }
+        assert_eq!(r.metrics.len(), MAX_METRIC_SERIES_PER_HOST);
+        assert_eq!(r.metric_series_refused, 3);
+        r.metric("m0", 42.0, 2);
+        assert_eq!(r.metrics["m0"], (42.0, 2));
+        assert_eq!(r.metric_series_refused, 3);
     }
 }

@@ -786,6 +786,9 @@ impl Supervisor {
             );
             self.pending.events += 1;
             new_ids.push(event.id);
+            if let (wire::EventKind::Metric, Some(value)) = (event.kind, event.value) {
+                state.record.metric(&event.tags, value, now.wall_ms);
+            }
         }
         self.counters.duplicates += duplicates;
         match self.pending.ack_index.entry((from, host)) {

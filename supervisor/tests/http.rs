@@ -99,6 +99,23 @@ fn start_with_http(extra: &str) -> (Fixture, SocketAddr) {
     (fx, addr)
 }
 
+fn metric_event(fx: &Fixture, host: &str, tags: &str, value: f64) {
+    let obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    obs.send(&Message::Events {
+        host: host.into(),
+        floor: 0,
+        events: vec![wire::Event {
+            id: 1,
+            time_ms: common::wall_ms() as i64,
+            tags: tags.into(),
+            source: None,
+            kind: wire::EventKind::Metric,
+            message: value.to_string(),
+            value: Some(value),
+        }],
+    });
+}
+
 fn heartbeat(fx: &Fixture, host: &str, queue_len: u64) {
     let obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     obs.send(&Message::Heartbeat {
@@ -113,12 +130,11 @@ fn heartbeat(fx: &Fixture, host: &str, queue_len: u64) {
 fn pages_api_and_metrics_answer_on_loopback() {
     let (fx, addr) = start_with_http("");
     heartbeat(&fx, "web1", 7);
+    metric_event(&fx, "web1", "disk,metric", 91.5);
     let hosts = wait_json(addr, "/api/v1/hosts", &[], |d| {
-        d["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h["name"] == "web1" && h["state"] == "up")
+        d["hosts"].as_array().unwrap().iter().any(|h| {
+            h["name"] == "web1" && h["state"] == "up" && h["metrics"].as_array().unwrap().len() == 1
+        })
     });
     let web1 = &hosts["hosts"][1];
     assert_eq!(web1["name"], "web1");
@@ -412,7 +428,10 @@ fn metrics_pass_promtool() {
     assert!(version.status.success());
     let (fx, addr) = start_with_http("");
     heartbeat(&fx, "web1", 3);
-    wait_json(addr, "/api/v1/hosts/web1", &[], |d| d["state"] == "up");
+    metric_event(&fx, "web1", "load,metric", 0.25);
+    wait_json(addr, "/api/v1/hosts/web1", &[], |d| {
+        d["state"] == "up" && d["metrics"].as_array().unwrap().len() == 1
+    });
     get(addr, "/nothing-here");
     let metrics = get(addr, "/metrics").body;
     let mut child = Command::new("promtool")

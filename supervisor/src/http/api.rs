@@ -29,6 +29,11 @@ pub fn host(h: &HostView, now_ms: u64) -> Value {
         "spool_backlog": h.spool_backlog,
         "uptime_seconds": h.uptime_secs,
         "supervisor": h.chosen_supervisor,
+        "metrics": h.metrics.iter().map(|m| json!({
+            "tags": m.tags,
+            "value": m.value,
+            "at": rfc3339(m.at_ms),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -166,6 +171,8 @@ mod tests {
             spool_backlog: Some(12),
             uptime_secs: Some(99),
             chosen_supervisor: None,
+            metrics: vec![],
+            metric_series_refused: 0,
         }
     }
 

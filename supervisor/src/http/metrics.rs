@@ -10,7 +10,13 @@
 use std::fmt::Write as _;
 
 use super::refusal::{HttpCounts, Refusal};
-use crate::fleet::{FleetSnapshot, HostStatus};
+use crate::fleet::{FleetSnapshot, HostStatus, MAX_METRIC_SERIES_PER_HOST};
+
+/// Most metric-event series (`ax436_metric`) in one scrape; past it the
+/// rest are omitted and counted in `ax436_metric_series_omitted`. With the
+/// per-host cap ([`MAX_METRIC_SERIES_PER_HOST`]) this bounds what a fleet
+/// that invents tags can put into Prometheus.
+pub const MAX_METRIC_SERIES: usize = 10_000;
 
 /// The content type of the 0.0.4 text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -37,6 +43,20 @@ impl Writer {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn float(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        // The format spells these NaN, +Inf, -Inf (Rust writes inf).
+        let text = if value.is_nan() {
+            "NaN".to_string()
+        } else if value == f64::INFINITY {
+            "+Inf".to_string()
+        } else if value == f64::NEG_INFINITY {
+            "-Inf".to_string()
+        } else {
+            value.to_string()
+        };
+        self.sample(name, labels, text);
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
@@ -220,6 +240,46 @@ pub fn render(snapshot: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> Strin
         w.sample("ax436_host_open_problems", &[("host", &h.name)], n);
     }
 
+    w.family(
+        "ax436_metric",
+        "gauge",
+        "Last value of each metric event series (alert_metric, alert_count), by host and tags.",
+    );
+    let mut written = 0;
+    let mut omitted = 0;
+    let mut refused = 0;
+    for h in &snapshot.hosts {
+        refused += h.metric_series_refused;
+        for m in &h.metrics {
+            if written >= MAX_METRIC_SERIES {
+                omitted += 1;
+                continue;
+            }
+            w.float(
+                "ax436_metric",
+                &[("host", &h.name), ("tags", &m.tags)],
+                m.value,
+            );
+            written += 1;
+        }
+    }
+    w.single(
+        "ax436_metric_series_omitted",
+        "gauge",
+        &format!(
+            "Metric event series left out of this scrape (over the cap of {MAX_METRIC_SERIES} a scrape)."
+        ),
+        omitted,
+    );
+    w.single(
+        "ax436_metric_series_refused_total",
+        "counter",
+        &format!(
+            "New metric event series not kept (over the cap of {MAX_METRIC_SERIES_PER_HOST} per host)."
+        ),
+        refused,
+    );
+
     w.single(
         "ax436_http_requests_total",
         "counter",
@@ -258,6 +318,8 @@ mod tests {
             spool_backlog: Some(3),
             uptime_secs: None,
             chosen_supervisor: None,
+            metrics: vec![],
+            metric_series_refused: 0,
         }
     }
 
@@ -274,6 +336,18 @@ mod tests {
             host("db\"1\\x", HostStatus::Inactive, Some(40_000)),
             host("web1", HostStatus::Up, Some(95_000)),
             host("web2", HostStatus::NeverSeen, None),
+        ];
+        s.hosts[1].metrics = vec![
+            crate::fleet::MetricView {
+                tags: "disk,metric".into(),
+                value: 91.5,
+                at_ms: 1,
+            },
+            crate::fleet::MetricView {
+                tags: "odd".into(),
+                value: f64::INFINITY,
+                at_ms: 1,
+            },
         ];
         s
     }

@@ -179,6 +179,17 @@ pub fn host(s: &FleetSnapshot, name: &str, now_ms: u64) -> Option<String> {
         }
         h2 { "Open problems" }
         (problems_table(&problems, now_ms))
+        h2 { "Metrics (last values)" }
+        @if h.metrics.is_empty() {
+            p.muted { "No metric events received since the supervisor started." }
+        } @else {
+            table {
+                tr { th { "Tags" } th { "Value" } th { "Received" } }
+                @for m in &h.metrics {
+                    tr { td { (m.tags) } td { (m.value) } td { (when(m.at_ms, now_ms)) } }
+                }
+            }
+        }
     };
     Some(layout(&h.name, s, body))
 }
@@ -258,6 +269,8 @@ mod tests {
             spool_backlog: Some(4),
             uptime_secs: Some(60),
             chosen_supervisor: None,
+            metrics: vec![],
+            metric_series_refused: 0,
         };
         s.hosts = vec![
             HostView {
