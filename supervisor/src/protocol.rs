@@ -786,7 +786,10 @@ impl Supervisor {
             );
             self.pending.events += 1;
             new_ids.push(event.id);
-            if let (wire::EventKind::Metric, Some(value)) = (event.kind, event.value) {
+            // Only hosts with a file: invented names must not grow memory.
+            if let (wire::EventKind::Metric, Some(value), Some(_)) =
+                (event.kind, event.value, state.liveness)
+            {
                 state.record.metric(&event.tags, value, now.wall_ms);
             }
         }
