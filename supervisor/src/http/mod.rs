@@ -218,7 +218,11 @@ async fn accept_loop(
         return;
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // One request per connection: hyper's header timeout also ends idle
+    // keep-alive connections, which would then count as refusals, and a
+    // page refreshed every few seconds gains nothing from keeping them.
     builder
+        .keep_alive(false)
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES);
