@@ -39,8 +39,9 @@ pub struct HostEntry {
     pub errors: Vec<String>,
     /// One-line description for `--check` and the log.
     pub summary: String,
-    /// Every tag its checks carry, for filtering the fleet page by tag.
-    pub tags: BTreeSet<String>,
+    /// Every tag its checks carry, for filtering the fleet page by tag
+    /// (shared by every snapshot of the host).
+    pub tags: Arc<BTreeSet<String>>,
 }
 
 impl HostEntry {
@@ -60,7 +61,7 @@ impl HostEntry {
             includes: includes.iter().map(|s| s.to_string()).collect(),
             errors: errors.iter().map(|s| s.to_string()).collect(),
             summary: String::new(),
-            tags: BTreeSet::new(),
+            tags: Arc::default(),
         }
     }
 }
@@ -97,7 +98,7 @@ pub fn load_entry(hosts_dir: &Path, includes_dir: &Path, host: &HostName) -> Opt
                 includes: load.expanded.includes,
                 errors: load.errors.iter().map(ToString::to_string).collect(),
                 summary,
-                tags: tags_of(&load.config),
+                tags: Arc::new(tags_of(&load.config)),
             })
         }
         Err(HostFileError::NotFound) => None,
@@ -106,7 +107,7 @@ pub fn load_entry(hosts_dir: &Path, includes_dir: &Path, host: &HostName) -> Opt
             includes: BTreeSet::new(),
             errors: vec![format!("hosts/{host}: {e}")],
             summary: format!("{host}: unreadable"),
-            tags: BTreeSet::new(),
+            tags: Arc::default(),
         }),
     }
 }

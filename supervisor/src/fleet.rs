@@ -17,13 +17,13 @@
 //!   that opens and clears them (problems as state) fills it. Until then it
 //!   is empty, and the pages say "no open problems".
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::HostName;
-use serde::Serialize;
 
 use crate::catalog::HostEntry;
 use crate::counters::Counters;
@@ -94,22 +94,17 @@ impl HostRecord {
 }
 
 /// A host's state in the operator's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HostStatus {
     /// Heard within `max_idle`.
-    #[serde(rename = "up")]
     Up,
     /// Silent for `max_idle` or longer after having been heard.
-    #[serde(rename = "inactive")]
     Inactive,
     /// Said goodbye (a clean observer stop). Set once observers send one.
-    #[serde(rename = "stopped")]
     Stopped,
     /// Has a configuration file, not heard since this supervisor started.
-    #[serde(rename = "never seen")]
     NeverSeen,
     /// Heard, but has no configuration file.
-    #[serde(rename = "no config")]
     NoConfig,
 }
 
@@ -142,7 +137,7 @@ impl HostStatus {
 }
 
 /// One host on the fleet page.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
     pub name: String,
     pub status: HostStatus,
@@ -150,7 +145,7 @@ pub struct HostView {
     pub since_ms: u64,
     pub last_heard_ms: Option<u64>,
     /// Source address of its last datagram.
-    pub address: Option<String>,
+    pub address: Option<SocketAddr>,
     /// Whether it has a configuration file in the hosts folder.
     pub has_file: bool,
     /// Version of the configuration served to it (`None`: no file, or the
@@ -160,8 +155,8 @@ pub struct HostView {
     pub running_version: Option<u64>,
     /// Configuration errors, as `FILE:LINE: message`.
     pub config_errors: Vec<String>,
-    /// Tags its checks carry.
-    pub tags: Vec<String>,
+    /// Tags its checks carry (shared with the catalog, not copied).
+    pub tags: Arc<BTreeSet<String>>,
     /// Events waiting in its spool, from its last heartbeat.
     pub spool_backlog: Option<u64>,
     pub uptime_secs: Option<u64>,
@@ -175,7 +170,7 @@ pub struct HostView {
 }
 
 /// The last value of one metric series of a host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricView {
     pub tags: String,
     pub value: f64,
@@ -183,7 +178,7 @@ pub struct MetricView {
 }
 
 /// An acknowledgement of a problem by an operator.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Acknowledgement {
     pub by: String,
     pub at_ms: u64,
@@ -191,7 +186,7 @@ pub struct Acknowledgement {
 }
 
 /// One open problem of one check on one host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     /// Stable id across the fleet (`HOST/CHECK`), used in URLs.
     pub id: String,
@@ -205,7 +200,7 @@ pub struct Problem {
 }
 
 /// The supervisor itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupervisorView {
     pub name: String,
     pub version: &'static str,
@@ -225,7 +220,7 @@ pub struct SupervisorView {
 }
 
 /// [`Counters`] in a form that serialises with stable names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CounterView {
     pub datagrams_received: u64,
     /// Datagrams decoded, by message kind (`heartbeat`, `events`, …).
@@ -265,7 +260,7 @@ impl From<&Counters> for CounterView {
 }
 
 /// Everything the window shows, as of `taken_ms`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FleetSnapshot {
     pub taken_ms: u64,
     pub supervisor: SupervisorView,
@@ -347,14 +342,12 @@ pub(crate) fn snapshot(
             status,
             since_ms: record.status_since_ms,
             last_heard_ms: record.last_heard_ms,
-            address: state.addr.map(|a| a.to_string()),
+            address: state.addr,
             has_file: entry.is_some(),
             config_version: entry.and_then(|e| e.version()),
             running_version: record.running_version,
             config_errors: entry.map(|e| e.errors.clone()).unwrap_or_default(),
-            tags: entry
-                .map(|e| e.tags.iter().cloned().collect())
-                .unwrap_or_default(),
+            tags: entry.map(|e| e.tags.clone()).unwrap_or_default(),
             spool_backlog: record.spool_backlog,
             uptime_secs: record.uptime_secs,
             chosen_supervisor: None,
@@ -516,7 +509,7 @@ mod tests {
         assert_eq!(web1.spool_backlog, Some(12));
         assert_eq!(web1.running_version, Some(5));
         assert_eq!(web1.last_heard_ms, Some(t1.wall_ms));
-        assert_eq!(web1.address.as_deref(), Some("10.0.0.7:4000"));
+        assert_eq!(web1.address, Some("10.0.0.7:4000".parse().unwrap()));
         assert_eq!(status(&s, "stray"), (HostStatus::NoConfig, t1.wall_ms));
         assert_eq!(s.supervisor.hosts_known, 2);
         assert_eq!(

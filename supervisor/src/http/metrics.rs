@@ -314,7 +314,7 @@ mod tests {
             config_version: Some(7),
             running_version: Some(7),
             config_errors: vec![],
-            tags: vec![],
+            tags: Default::default(),
             spool_backlog: Some(3),
             uptime_secs: None,
             chosen_supervisor: None,

@@ -170,9 +170,9 @@ pub fn host(s: &FleetSnapshot, name: &str, now_ms: u64) -> Option<String> {
         table {
             tr { th { "State since" } td { (when(h.since_ms, now_ms)) } }
             tr { th { "Last heard" } td { @if let Some(t) = h.last_heard_ms { (when(t, now_ms)) } @else { "never" } } }
-            tr { th { "Address" } td { (h.address.clone().unwrap_or_else(|| "—".into())) } }
+            tr { th { "Address" } td { (h.address.map(|a| a.to_string()).unwrap_or_else(|| "—".into())) } }
             tr { th { "Configuration" } td { (config_cell(h)) } }
-            tr { th { "Tags" } td { (h.tags.join(", ")) } }
+            tr { th { "Tags" } td { (h.tags.iter().map(String::as_str).collect::<Vec<_>>().join(", ")) } }
             tr { th { "Spool backlog" } td { (h.spool_backlog.map(|n| n.to_string()).unwrap_or_else(|| "—".into())) } }
             tr { th { "Observer uptime" } td { (h.uptime_secs.map(age).unwrap_or_else(|| "—".into())) } }
             tr { th { "Supervisor in use" } td { (h.chosen_supervisor.clone().unwrap_or_else(|| "—".into())) } }
@@ -265,7 +265,7 @@ mod tests {
             config_version: Some(1),
             running_version: Some(1),
             config_errors: vec![],
-            tags: vec!["web".into()],
+            tags: std::sync::Arc::new(["web".to_string()].into()),
             spool_backlog: Some(4),
             uptime_secs: Some(60),
             chosen_supervisor: None,
@@ -276,7 +276,7 @@ mod tests {
             HostView {
                 name: "db<1>".into(),
                 status: HostStatus::Inactive,
-                tags: vec!["db".into()],
+                tags: std::sync::Arc::new(["db".to_string()].into()),
                 config_errors: vec!["hosts/db:2: unknown directive `x:`".into()],
                 ..base.clone()
             },

@@ -105,7 +105,7 @@ async fn off_loop<R: Send + 'static>(
         .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed").into_response())
 }
 
-fn json(status: StatusCode, value: serde_json::Value) -> Response {
+fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
     (status, axum::Json(value)).into_response()
 }
 
@@ -303,14 +303,24 @@ async fn api_hosts(
         Err(e) => return bad_query(&state, e),
     };
     let snapshot = state.snapshot();
-    match off_loop(move || api::hosts(&snapshot, &filter, now_ms())).await {
-        Ok(doc) => json(StatusCode::OK, doc),
+    // Serialised on the blocking pool too: the document borrows the
+    // snapshot, so it is written to bytes there.
+    let body =
+        off_loop(move || serde_json::to_vec(&api::hosts(&snapshot, &filter, now_ms()))).await;
+    match body {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(Err(_)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot write the document\n",
+        )
+            .into_response(),
         Err(r) => r,
     }
 }
 
 async fn api_host(State(state): State<Shared>, Path(name): Path<String>) -> Response {
-    match api::host_detail(&state.snapshot(), &name, now_ms()) {
+    let snapshot = state.snapshot();
+    match api::host_detail(&snapshot, &name, now_ms()) {
         Some(doc) => json(StatusCode::OK, doc),
         None => {
             state.refuse(Refusal::NotFound);
