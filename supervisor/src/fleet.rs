@@ -10,7 +10,9 @@
 //!   for it.
 //! * Building a snapshot walks every host, so the shell publishes at most
 //!   once per [`SNAPSHOT_INTERVAL`], not after every datagram: at 100,000
-//!   events/s the loop turns far more often than anyone reads a page.
+//!   events/s the loop turns far more often than anyone reads a page. With
+//!   a very large fleet the interval stretches so that building never takes
+//!   more than 5 % of the loop ([`SNAPSHOT_LOOP_SHARE`]).
 //! * Times are wall-clock milliseconds, taken from the [`Now`] of the input
 //!   that changed them; rendering computes ages against its own `now`.
 //! * Open problems are a list each host's problems are filed in; the model
@@ -33,6 +35,11 @@ use crate::protocol::{HostState, Now, Settings};
 /// new series past it is not kept (and counted), so a host that invents
 /// tags cannot grow the supervisor's memory or `/metrics`.
 pub const MAX_METRIC_SERIES_PER_HOST: usize = 32;
+
+/// Building a snapshot may take at most one part in this of the loop's
+/// time (20: 5 %); past it, snapshots come less often than
+/// [`SNAPSHOT_INTERVAL`].
+pub const SNAPSHOT_LOOP_SHARE: u32 = 20;
 
 /// Least time between two snapshots published by the shell.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
@@ -426,8 +433,11 @@ impl SnapshotPublisher {
         if now < self.next {
             return;
         }
-        self.next = now + SNAPSHOT_INTERVAL;
         let mut snapshot = build();
+        // A very large fleet makes building slow: space snapshots so that
+        // building takes at most 1/SNAPSHOT_LOOP_SHARE of the loop's time.
+        let took = now.elapsed();
+        self.next = now + SNAPSHOT_INTERVAL.max(took * SNAPSHOT_LOOP_SHARE);
         snapshot.supervisor.started_ms = self.facts.started_ms;
         let current =
             crate::stream::newest_stream_file(&self.facts.stream_path, self.facts.rotation);
