@@ -546,3 +546,47 @@ fn unreadable_tls_key_stops_the_start_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn stuck_http_clients_do_not_delay_acknowledgements() {
+    let (fx, addr) = start_with_http("");
+    // Clients that never finish their headers, and one that asks for the
+    // fleet page and never reads the answer.
+    let mut stuck: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    let mut reader = TcpStream::connect(addr).unwrap();
+    reader
+        .write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    stuck.push(reader);
+
+    let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    obs.send(&Message::Events {
+        host: "web1".into(),
+        floor: 0,
+        events: vec![wire::Event {
+            id: 77,
+            time_ms: common::wall_ms() as i64,
+            tags: "web".into(),
+            source: None,
+            kind: wire::EventKind::Alert,
+            message: "still acknowledged".into(),
+            value: None,
+        }],
+    });
+    let ack = obs.wait_for("acknowledgement", |m| matches!(m, Message::Ack { .. }));
+    assert_eq!(
+        ack,
+        Message::Ack {
+            host: "web1".into(),
+            ids: vec![77]
+        }
+    );
+    assert!(fx.stream_text().contains("still acknowledged"));
+    drop(stuck);
+}
