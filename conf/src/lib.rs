@@ -32,6 +32,6 @@ pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host};
 pub use host::parse_host;
 pub use hostname::{HostName, InvalidHostName};
 pub use model::*;
-pub use supervisor::{StreamFormat, StreamRotation, SupervisorConfig};
+pub use supervisor::{StreamFormat, StreamRotation, SupervisorConfig, TlsFiles};
 pub use version::ConfigVersion;
 pub use windows::{ActiveWindow, ActiveWindows};

@@ -2,7 +2,7 @@
 //! line, read once at start. Every problem is collected and reported as
 //! `ax436.conf:LINE: message` so the operator fixes them all in one go.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,6 +20,10 @@ pub const DEFAULT_BEACON_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_STREAM_KEEP: usize = 14;
 /// Default `log_file:`.
 pub const DEFAULT_LOG_FILE: &str = "supervisor.log";
+
+/// Default `http:`: the status page and API on loopback only.
+pub const DEFAULT_HTTP: SocketAddr =
+    SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9436));
 
 /// Longest accepted `max_idle:` / `beacon_interval:`, one day: larger values
 /// are typos, and keeping them bounded keeps time arithmetic from overflowing.
@@ -44,6 +48,13 @@ pub enum StreamRotation {
     Never,
 }
 
+/// `http_tls:`: the certificate chain and private key, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The parsed `ax436.conf`, relative paths already resolved against the
 /// directory holding it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +73,12 @@ pub struct SupervisorConfig {
     pub stream_rotation: StreamRotation,
     pub stream_keep: usize,
     pub log_file: PathBuf,
+    /// `http:` — where the status page, API and metrics listen; `None` for
+    /// `http: off`.
+    pub http: Option<SocketAddr>,
+    /// `http_users:` — required when `http` is not a loopback address.
+    pub http_users: Option<PathBuf>,
+    pub http_tls: Option<TlsFiles>,
 }
 
 impl SupervisorConfig {
@@ -74,7 +91,7 @@ impl SupervisorConfig {
         let text = format!(
             "event_stream: stream/events.json\nport: {port}\nbroadcast: 127.255.255.255\n\
              hosts: hosts\nincludes: includes\nbeacon_interval: 1\nstream_format: json\n\
-             stream_rotation: never\nlog_file: supervisor.log\n"
+             stream_rotation: never\nlog_file: supervisor.log\nhttp: off\n"
         );
         Self::parse(&text, "loopback", dir)
     }
@@ -136,6 +153,10 @@ impl SupervisorConfig {
         let mut stream_keep = DEFAULT_STREAM_KEEP;
         // The default is a relative path like any other: beside ax436.conf.
         let mut log_file = base_dir.join(DEFAULT_LOG_FILE);
+        let mut http = Some(DEFAULT_HTTP);
+        let mut http_line = 0;
+        let mut http_users = None;
+        let mut http_tls = None;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -255,6 +276,37 @@ impl SupervisorConfig {
                         "`stream_keep:` must be a whole number of files, found `{value}`"
                     )),
                 },
+                Setting::Http => {
+                    http_line = line_no;
+                    if value == "off" {
+                        http = None;
+                    } else {
+                        match value.parse::<SocketAddr>() {
+                            Ok(a) => http = Some(a),
+                            Err(_) => bad(format!(
+                                "`http:` must be `ADDRESS:PORT` (such as `127.0.0.1:9436` or `[::1]:9436`) or `off`, found `{value}`"
+                            )),
+                        }
+                    }
+                }
+                Setting::HttpUsers => match path(value) {
+                    Ok(p) => http_users = Some(p),
+                    Err(e) => bad(e),
+                },
+                Setting::HttpTls => {
+                    let words: Vec<&str> = value.split_whitespace().collect();
+                    match words.as_slice() {
+                        [cert, key] => {
+                            http_tls = Some(TlsFiles {
+                                cert: base_dir.join(cert),
+                                key: base_dir.join(key),
+                            })
+                        }
+                        _ => bad(format!(
+                            "`http_tls:` needs two paths, `CERTIFICATE KEY` (both PEM), found `{value}`"
+                        )),
+                    }
+                }
             }
         }
 
@@ -273,6 +325,18 @@ impl SupervisorConfig {
         require(Setting::Broadcast, !broadcast.is_empty());
         require(Setting::Hosts, hosts.is_some());
         require(Setting::Includes, includes.is_some());
+        if let Some(addr) = http
+            && !addr.ip().is_loopback()
+            && http_users.is_none()
+        {
+            errors.push(ConfError::new(
+                at(http_line.max(1)),
+                format!(
+                    "`http: {addr}` is reachable from other machines, so `http_users: FILE` is required \
+                     (make password hashes with `supervisor hash-password`)"
+                ),
+            ));
+        }
 
         match (event_stream, port, hosts, includes) {
             (Some(event_stream), Some(port), Some(hosts), Some(includes))
@@ -291,6 +355,9 @@ impl SupervisorConfig {
                     stream_rotation,
                     stream_keep,
                     log_file,
+                    http,
+                    http_users,
+                    http_tls,
                 })
             }
             _ => {
@@ -321,10 +388,13 @@ enum Setting {
     StreamRotation,
     StreamKeep,
     LogFile,
+    Http,
+    HttpUsers,
+    HttpTls,
 }
 
 impl Setting {
-    const ALL: [Setting; 12] = [
+    const ALL: [Setting; 15] = [
         Setting::EventStream,
         Setting::Port,
         Setting::Broadcast,
@@ -337,6 +407,9 @@ impl Setting {
         Setting::StreamRotation,
         Setting::StreamKeep,
         Setting::LogFile,
+        Setting::Http,
+        Setting::HttpUsers,
+        Setting::HttpTls,
     ];
 
     fn name(self) -> &'static str {
@@ -353,6 +426,9 @@ impl Setting {
             Setting::StreamRotation => "stream_rotation",
             Setting::StreamKeep => "stream_keep",
             Setting::LogFile => "log_file",
+            Setting::Http => "http",
+            Setting::HttpUsers => "http_users",
+            Setting::HttpTls => "http_tls",
         }
     }
 

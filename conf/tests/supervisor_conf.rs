@@ -159,4 +159,53 @@ fn loopback_configuration_keeps_everything_under_its_folder() {
     assert_eq!(c.includes, PathBuf::from("/srv/try/includes"));
     assert_eq!(c.log_file, PathBuf::from("/srv/try/supervisor.log"));
     assert_eq!(c.key_file, None);
+    // Tests embed many supervisors at once: none takes the default port.
+    assert_eq!(c.http, None);
+}
+
+#[test]
+fn http_defaults_to_loopback_port_9436() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.http, Some("127.0.0.1:9436".parse().unwrap()));
+    assert_eq!(c.http_users, None);
+    assert_eq!(c.http_tls, None);
+}
+
+#[test]
+fn http_directives_are_read() {
+    let c = parse(&format!(
+        "{MINIMAL}http: 0.0.0.0:8443\nhttp_users: users\nhttp_tls: tls/cert.pem /etc/436/key.pem\n"
+    ))
+    .unwrap();
+    assert_eq!(c.http, Some("0.0.0.0:8443".parse().unwrap()));
+    assert_eq!(c.http_users, Some(PathBuf::from("/srv/436/users")));
+    let tls = c.http_tls.unwrap();
+    assert_eq!(tls.cert, PathBuf::from("/srv/436/tls/cert.pem"));
+    assert_eq!(tls.key, PathBuf::from("/etc/436/key.pem"));
+    assert_eq!(parse(&format!("{MINIMAL}http: off\n")).unwrap().http, None);
+    let v6 = parse(&format!("{MINIMAL}http: [::1]:9000\n")).unwrap();
+    assert_eq!(v6.http, Some("[::1]:9000".parse().unwrap()));
+}
+
+#[test]
+fn http_beyond_loopback_without_users_is_an_error_at_its_line() {
+    let errors = parse(&format!("{MINIMAL}http: 192.168.1.10:9436\n")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("ax436.conf:6: `http: 192.168.1.10:9436` is reachable"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("http_users: FILE"), "{errors:?}");
+}
+
+#[test]
+fn bad_http_values_are_errors_at_their_lines() {
+    let errors = parse(&format!(
+        "{MINIMAL}http: localhost\nhttp_tls: only-one.pem\nhttp_users:\n"
+    ))
+    .unwrap_err();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].starts_with("ax436.conf:6: `http:` must be `ADDRESS:PORT`"));
+    assert!(errors[1].starts_with("ax436.conf:7: `http_tls:` needs two paths"));
+    assert!(errors[2].starts_with("ax436.conf:8: `http_users:` needs a path"));
 }

@@ -39,6 +39,9 @@ pub struct HostEntry {
     pub errors: Vec<String>,
     /// One-line description for `--check` and the log.
     pub summary: String,
+    /// Every tag its checks carry, for filtering the fleet page by tag
+    /// (shared by every snapshot of the host).
+    pub tags: Arc<BTreeSet<String>>,
 }
 
 impl HostEntry {
@@ -58,6 +61,7 @@ impl HostEntry {
             includes: includes.iter().map(|s| s.to_string()).collect(),
             errors: errors.iter().map(|s| s.to_string()).collect(),
             summary: String::new(),
+            tags: Arc::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub fn load_entry(hosts_dir: &Path, includes_dir: &Path, host: &HostName) -> Opt
                 includes: load.expanded.includes,
                 errors: load.errors.iter().map(ToString::to_string).collect(),
                 summary,
+                tags: Arc::new(tags_of(&load.config)),
             })
         }
         Err(HostFileError::NotFound) => None,
@@ -102,8 +107,30 @@ pub fn load_entry(hosts_dir: &Path, includes_dir: &Path, host: &HostName) -> Opt
             includes: BTreeSet::new(),
             errors: vec![format!("hosts/{host}: {e}")],
             summary: format!("{host}: unreadable"),
+            tags: Arc::default(),
         }),
     }
+}
+
+/// Every tag written on the host's alert lines (`disk,root` gives two).
+fn tags_of(config: &HostConfig) -> BTreeSet<String> {
+    let lists = config
+        .logs
+        .iter()
+        .map(|l| l.tags.as_str())
+        .chain(config.processes.iter().map(|p| p.tags.as_str()))
+        .chain(
+            config
+                .commands
+                .iter()
+                .flat_map(|c| c.alerts.iter().map(|a| a.tags.as_str())),
+        );
+    lists
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `web1: 4 log watches, 1 process watch, 2 commands, version 1a2b…,

@@ -1,5 +1,5 @@
-//! `supervisor --check` (every configuration error, or a summary per host)
-//! and `supervisor --gen-key` (a new pre-shared key file).
+//! `supervisor --check` (every configuration error, or a summary per host;
+//! also the HTTP users and TLS files) and `supervisor --gen-key` (a new pre-shared key file).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,11 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
         }
     };
     let mut ok = true;
+    // The users file and TLS files, as the HTTP listener reads them at start.
+    if let Err(e) = crate::http::HttpSettings::from_config(&config) {
+        writeln!(out, "{e}")?;
+        ok = false;
+    }
     let names = match config_file_names(&config.hosts) {
         Ok(names) => names,
         Err(e) => {

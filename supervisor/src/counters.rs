@@ -8,6 +8,8 @@ use std::fmt;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
     pub datagrams_received: u64,
+    /// Datagrams decoded, by message kind (`heartbeat`, `events`, …).
+    pub by_kind: BTreeMap<&'static str, u64>,
     /// Datagrams dropped, by reason (`malformed`, `unsealed`, `stale`,
     /// `invalid-host-name`, …).
     pub dropped: BTreeMap<&'static str, u64>,
@@ -28,6 +30,10 @@ pub struct Counters {
 }
 
 impl Counters {
+    pub fn decoded(&mut self, kind: &'static str) {
+        *self.by_kind.entry(kind).or_default() += 1;
+    }
+
     pub fn drop_reason(&mut self, reason: &'static str) {
         *self.dropped.entry(reason).or_default() += 1;
     }

@@ -18,6 +18,9 @@
 //!   which datagrams answer a configuration request.
 //! * [`net`] — the UDP socket.
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
+//! * [`fleet`] — the snapshot of the fleet the window shows, published by
+//!   the shell on demand; [`http`] — the window itself (pages, API,
+//!   `/metrics`); [`status`] — `supervisor status`.
 //! * [`timers`] — every timer and bound, in one place, and the state
 //!   machine's timer table.
 //!
@@ -30,6 +33,8 @@ pub mod catalog;
 pub mod check;
 pub mod counters;
 pub mod dedup;
+pub mod fleet;
+pub mod http;
 pub mod liveness;
 pub mod logbook;
 pub mod net;
@@ -38,6 +43,7 @@ pub mod own_log;
 pub mod protocol;
 pub mod rolling;
 mod serve;
+pub mod status;
 pub mod stream;
 mod stream_gate;
 pub mod timers;
@@ -71,6 +77,8 @@ pub enum RunError {
     Stream(#[from] StreamError),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
 }
 
 /// A supervisor running on a thread of its own (with its own
@@ -164,6 +172,7 @@ pub async fn run(
         config.stream_rotation,
         config.stream_keep,
     )?;
+    let http_settings = http::HttpSettings::from_config(&config)?;
     let (initial, mut folders) = watch::start(&config.hosts, &config.includes)?;
     let run_id = wire::random_u64()?;
     let settings = Settings::from_config(&config, net::node_name(), run_id);
@@ -175,7 +184,24 @@ pub async fn run(
         initial.len(),
         config.event_stream.display(),
     );
-    let mut sup = Supervisor::new(settings, codec, now(), initial);
+    let started = now();
+    let (mut publisher, http) = match http_settings {
+        Some(http_settings) => {
+            let facts = fleet::ShellFacts {
+                started_ms: started.wall_ms,
+                stream_path: config.event_stream.clone(),
+                rotation: config.stream_rotation,
+            };
+            let (publisher, reader) =
+                fleet::SnapshotPublisher::new(&settings.supervisor_name, facts);
+            (
+                Some(publisher),
+                Some(http::HttpServer::start(http_settings, reader)),
+            )
+        }
+        None => (None, None),
+    };
+    let mut sup = Supervisor::new(settings, codec, started, initial);
     let written = stream::recently_written(
         &config.event_stream,
         config.stream_rotation,
@@ -195,11 +221,18 @@ pub async fn run(
     };
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut watching = true;
+    let wanted = publisher.as_ref().map(fleet::SnapshotPublisher::wanted);
     tokio::pin!(shutdown);
     loop {
         sup.handle_timeout(now());
         shell.flush(&mut sup, &mut stream).await;
-        let wake = sup.poll_timeout().min(shell.logbook.next_counters());
+        let mut wake = sup.poll_timeout().min(shell.logbook.next_counters());
+        if let Some(publisher) = publisher.as_mut() {
+            publisher.maybe_publish(Instant::now(), || sup.fleet_snapshot(now()));
+            if let Some(due) = publisher.next_due() {
+                wake = wake.min(due);
+            }
+        }
         let deadline = tokio::time::Instant::from_std(wake);
         tokio::select! {
             biased;
@@ -218,13 +251,30 @@ pub async fn run(
                     watching = false;
                 }
             },
+            () = snapshot_wanted(wanted.as_deref()) => {
+                if let Some(publisher) = publisher.as_mut() {
+                    publisher.asked();
+                }
+            }
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
     tracing::info!("shutting down: writing what was received");
     shell.flush(&mut sup, &mut stream).await;
     tracing::info!("counters at exit: {}", sup.counters());
+    if let Some(http) = http {
+        http.stop().await;
+    }
     Ok(())
+}
+
+/// Resolves when the window asks for a fresher fleet snapshot; never
+/// without a window.
+async fn snapshot_wanted(wanted: Option<&tokio::sync::Notify>) {
+    match wanted {
+        Some(wanted) => wanted.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The I/O half of the loop.

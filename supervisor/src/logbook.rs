@@ -59,7 +59,7 @@ impl LogLine {
 
 /// Rate limit of one kind of log line: `true` (and `last` set to `now`)
 /// when nothing of the kind was logged in the last `every`.
-fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
+pub(crate) fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
     if last.is_some_and(|at| now.saturating_duration_since(at) < every) {
         return false;
     }

@@ -1,7 +1,9 @@
-//! `supervisor [--check] [--gen-key FILE] CONFIG`: the thin binary around
+//! `supervisor [--check] [--gen-key FILE] CONFIG`, `supervisor status
+//! CONFIG` and `supervisor hash-password NAME ROLE`: the thin binary around
 //! [`supervisor::run`]: arguments, logging, signals.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,8 +13,15 @@ use supervisor::own_log::init_logging;
 /// The 436 supervisor: beacons, serves host configurations, watches them,
 /// tracks liveness and writes acknowledged events to the event stream.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Path of ax436.conf
     #[arg(required_unless_present = "gen_key")]
     config: Option<PathBuf>,
@@ -25,8 +34,31 @@ struct Args {
     gen_key: Option<PathBuf>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Print hosts and open problems from the running supervisor's API
+    /// (credentials from AX436_HTTP_USER and AX436_HTTP_PASSWORD)
+    Status {
+        /// Path of ax436.conf
+        config: PathBuf,
+    },
+    /// Read a password (from the terminal, or one line of standard input)
+    /// and print the `NAME ROLE HASH` line of the HTTP users file
+    HashPassword {
+        /// User name
+        name: String,
+        /// `viewer` or `operator`
+        role: String,
+    },
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    match &args.command {
+        Some(Command::Status { config }) => return status(config),
+        Some(Command::HashPassword { name, role }) => return hash_password(name, role),
+        None => {}
+    }
     if let Some(path) = &args.gen_key {
         return match supervisor::check::generate_key_file(path) {
             Ok(()) => {
@@ -100,6 +132,65 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(()) => ExitCode::FAILURE,
+    }
+}
+
+fn status(config_path: &Path) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match supervisor::status::status(&config) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password(name: &str, role: &str) -> ExitCode {
+    use supervisor::http::users::{Role, hash_password, valid_user_name};
+    if !valid_user_name(name) {
+        eprintln!(
+            "supervisor: user name `{name}` may hold only letters, digits, `.`, `_`, `-` and `@`"
+        );
+        return ExitCode::from(2);
+    }
+    let Some(role) = Role::parse(role) else {
+        eprintln!("supervisor: role must be `viewer` or `operator`, found `{role}`");
+        return ExitCode::from(2);
+    };
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Password for {name}: "))
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map(|_| line.trim_end_matches(['\r', '\n']).to_string())
+    };
+    let password = match password {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("supervisor: cannot read the password: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match hash_password(&password) {
+        Ok(hash) => {
+            println!("{name} {} {hash}", role.name());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub use crate::stream_gate::StreamBatch;
 use crate::catalog::{HostChange, HostEntry};
 use crate::counters::Counters;
 use crate::dedup::SeenIds;
+use crate::fleet::{FleetSnapshot, HostRecord};
 use crate::liveness::{Liveness, LivenessChange};
 use crate::notes::Note;
 use crate::serve::{self, ConfigAnswer};
@@ -121,6 +122,8 @@ pub struct HostState {
     /// Present while the host has a configuration file.
     pub liveness: Option<Liveness>,
     pub seen: SeenIds,
+    /// What the fleet page shows of it (wall-clock times, spool backlog).
+    pub record: HostRecord,
     last_reset: Option<Instant>,
     no_config_reported: bool,
 }
@@ -167,8 +170,9 @@ impl Supervisor {
         for change in catalog {
             if let Some(entry) = change.entry {
                 sup.report_config_errors(now, &change.host, &entry);
-                sup.hosts.entry(change.host.clone()).or_default().liveness =
-                    Some(Liveness::new(now.mono));
+                let state = sup.hosts.entry(change.host.clone()).or_default();
+                state.liveness = Some(Liveness::new(now.mono));
+                state.record.status_changed(now.wall_ms);
                 sup.watch_silence_from(now);
                 sup.catalog.insert(change.host, entry);
             }
@@ -202,6 +206,19 @@ impl Supervisor {
         HostName::new(host).ok().and_then(|h| self.hosts.get(&h))
     }
 
+    /// The fleet as the status page shows it at `now` (built in
+    /// [`crate::fleet`]; the shell publishes it for the HTTP side).
+    pub fn fleet_snapshot(&self, now: Now) -> FleetSnapshot {
+        crate::fleet::snapshot(
+            now,
+            &self.settings,
+            &self.catalog,
+            &self.hosts,
+            &self.counters,
+            self.stream_failing,
+        )
+    }
+
     /// One datagram as read from the socket (at most
     /// [`wire::limits::MAX_DATAGRAM`] + 1 bytes: anything longer is dropped).
     pub fn handle_datagram(&mut self, now: Now, from: SocketAddr, datagram: &[u8]) {
@@ -213,6 +230,7 @@ impl Supervisor {
                 return;
             }
         };
+        self.counters.decoded(msg.kind());
         match msg {
             Message::ConfigRequest {
                 host,
@@ -226,11 +244,19 @@ impl Supervisor {
                 self.heard(now, &host, from);
                 self.serve_config(now, from, &host, have, missing);
             }
-            Message::Heartbeat { host, version, .. } => {
+            Message::Heartbeat {
+                host,
+                version,
+                queue_len,
+                uptime_secs,
+            } => {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
                 self.heard(now, &host, from);
+                if let Some(state) = self.hosts.get_mut(&host) {
+                    state.record.heartbeat(version, queue_len, uptime_secs);
+                }
                 let current = self.catalog.get(&host).and_then(|e| e.version());
                 if version != current {
                     self.note(Note::StaleVersion {
@@ -276,6 +302,7 @@ impl Supervisor {
                     let state = self.hosts.entry(host.clone()).or_default();
                     if state.liveness.is_none() {
                         state.liveness = Some(Liveness::new(now.mono));
+                        state.record.status_changed(now.wall_ms);
                         self.watch_silence_from(now);
                     }
                     self.catalog.insert(host.clone(), entry);
@@ -291,6 +318,7 @@ impl Supervisor {
                     self.catalog.remove(&host);
                     if let Some(state) = self.hosts.get_mut(&host) {
                         state.liveness = None;
+                        state.record.status_changed(now.wall_ms);
                     }
                     self.note(Note::ConfigRemoved { host: host.clone() });
                     self.reset(now, &host, true);
@@ -476,12 +504,14 @@ impl Supervisor {
             return;
         };
         state.addr = Some(from);
+        state.record.heard(now.wall_ms);
         let came_back = state
             .liveness
             .as_mut()
             .and_then(|l| l.heard(now.mono))
             .is_some();
         if came_back {
+            state.record.status_changed(now.wall_ms);
             self.note(Note::CameBack { host: host.clone() });
             self.system_event(now, host, HOST_ACTIVE_AGAIN);
             self.watch_silence_from(now);
@@ -495,10 +525,14 @@ impl Supervisor {
         let mut silent = Vec::new();
         let mut next: Option<Instant> = None;
         for host in self.catalog.keys() {
-            let Some(liveness) = self.hosts.get_mut(host).and_then(|s| s.liveness.as_mut()) else {
+            let Some(state) = self.hosts.get_mut(host) else {
+                continue;
+            };
+            let Some(liveness) = state.liveness.as_mut() else {
                 continue;
             };
             if liveness.check(now.mono, max_idle) == Some(LivenessChange::WentInactive) {
+                state.record.status_changed(now.wall_ms);
                 silent.push(host.clone());
             } else if let Some(at) = liveness.deadline(max_idle) {
                 next = Some(next.map_or(at, |n| n.min(at)));
@@ -643,6 +677,12 @@ impl Supervisor {
             }
             append_event_line(self.gate.event_lines(), &received, host.as_str(), event);
             new_ids.push(event.id);
+            // Only hosts with a file: invented names must not grow memory.
+            if let (wire::EventKind::Metric, Some(value), Some(_)) =
+                (event.kind, event.value, state.liveness)
+            {
+                state.record.metric(&event.tags, value, now.wall_ms);
+            }
         }
         self.counters.duplicates += duplicates;
         self.gate.owe_ack(from, host, ids, new_ids);

@@ -42,7 +42,7 @@ pub fn recently_written(
 
 /// The file the stream is appended to now: the configured path, or with
 /// rotation the newest `PREFIX.DATE.SUFFIX` beside it.
-fn newest_stream_file(path: &Path, rotation: StreamRotation) -> Option<PathBuf> {
+pub fn newest_stream_file(path: &Path, rotation: StreamRotation) -> Option<PathBuf> {
     if rotation == StreamRotation::Never {
         return path.exists().then(|| path.to_path_buf());
     }

@@ -77,7 +77,14 @@ pub struct Fixture {
 
 impl Fixture {
     /// `extra` lines are appended to ax436.conf (format, rotation, key…).
+    /// The HTTP listener is off unless `extra` names `http:` (tests run at
+    /// once and must not all take the default port).
     pub fn new(extra: &str) -> Fixture {
+        let http_off = if extra.contains("http:") {
+            ""
+        } else {
+            "http: off\n"
+        };
         let dir = tempfile::tempdir().unwrap();
         let port = free_port_pair();
         std::fs::create_dir_all(dir.path().join("hosts")).unwrap();
@@ -87,7 +94,7 @@ impl Fixture {
             format!(
                 "event_stream: stream/events.436\nport: {port}\nbroadcast: 127.255.255.255\n\
                  hosts: hosts\nincludes: includes\nbeacon_interval: 1\nmax_idle: 60\n\
-                 log_file: log/supervisor.log\n{extra}"
+                 log_file: log/supervisor.log\n{http_off}{extra}"
             ),
         )
         .unwrap();

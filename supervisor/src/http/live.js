@@ -1,0 +1,24 @@
+// Keeps a 436 page live: every few seconds, fetch the same page again and
+// swap its <main>. No outside fetch, no framework; without JavaScript the
+// page is the same, only static.
+(function () {
+  "use strict";
+  var EVERY_MS = 5000;
+  function refresh() {
+    var active = document.activeElement;
+    if (document.hidden || (active && active.form)) {
+      return; // not while hidden or while the operator is typing a filter
+    }
+    fetch(location.href, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (text) {
+        if (!text) { return; }
+        var next = new DOMParser().parseFromString(text, "text/html");
+        var fresh = next.querySelector("main");
+        var current = document.querySelector("main");
+        if (fresh && current) { current.innerHTML = fresh.innerHTML; }
+      })
+      .catch(function () { /* supervisor restarting: try again later */ });
+  }
+  setInterval(refresh, EVERY_MS);
+})();

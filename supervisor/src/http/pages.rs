@@ -1,0 +1,353 @@
+//! The HTML pages, rendered by the server with maud (compile-time
+//! templates: a typo in a page is a build error, and every value is
+//! escaped). Pure: snapshot, filter and `now` in, HTML out. The pages work
+//! without JavaScript; `live.js` (served from `/static/live.js`, no outside
+//! fetch) re-fetches the page every few seconds and swaps its `<main>`.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::refusal::HttpCounts;
+use super::view::{Filter, age, clock, secs_between, url_encode, version};
+use crate::fleet::{FleetSnapshot, HostStatus, HostView, Problem};
+
+const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}\
+header{background:#234;color:#fff;padding:.5em 1em}header a{color:#fff;margin-right:1em}\
+main{padding:1em}table{border-collapse:collapse;width:100%;margin-bottom:1.5em}\
+th,td{text-align:left;padding:.25em .5em;border-bottom:1px solid #ddd;vertical-align:top}\
+th{background:#f3f3f3}.up{color:#176d2b}.inactive,.no-config{color:#b00020;font-weight:bold}\
+.stopped,.never-seen{color:#8a6100}.err{color:#b00020}.muted{color:#777}\
+.counts span{display:inline-block;margin-right:1.5em}form.filter input,form.filter select{margin-right:.5em}";
+
+fn css_class(status: HostStatus) -> &'static str {
+    match status {
+        HostStatus::Up => "up",
+        HostStatus::Inactive => "inactive",
+        HostStatus::Stopped => "stopped",
+        HostStatus::NeverSeen => "never-seen",
+        HostStatus::NoConfig => "no-config",
+    }
+}
+
+fn layout(title: &str, snapshot: &FleetSnapshot, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — 436 " (snapshot.supervisor.name) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    a href="/" { "Fleet" }
+                    a href="/supervisor" { "Supervisor " (snapshot.supervisor.name) }
+                    a href="/api/v1/hosts" { "API" }
+                    a href="/metrics" { "Metrics" }
+                }
+                main { (body) }
+                script src="/static/live.js" {}
+            }
+        }
+    }
+    .into_string()
+}
+
+fn when(ms: u64, now_ms: u64) -> Markup {
+    html! {
+        span title=(clock(ms)) { (clock(ms)) " " span.muted { "(" (age(secs_between(ms, now_ms))) " ago)" } }
+    }
+}
+
+fn problems_table(problems: &[&Problem], now_ms: u64) -> Markup {
+    html! {
+        @if problems.is_empty() {
+            p.muted { "No open problems." }
+        } @else {
+            table {
+                tr { th { "Host" } th { "Check" } th { "Tags" } th { "Since" } th { "Message" } th { "Acknowledged by" } }
+                @for p in problems {
+                    tr {
+                        td { a href={ "/hosts/" (url_encode(&p.host)) } { (p.host) } }
+                        td { (p.check) }
+                        td { (p.tags.join(",")) }
+                        td { (when(p.opened_ms, now_ms)) }
+                        td { (p.message) }
+                        td {
+                            @if let Some(a) = &p.acknowledged { (a.by) ": " (a.note) } @else { span.muted { "—" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn config_cell(h: &HostView) -> Markup {
+    html! {
+        @match (h.config_version, h.has_file) {
+            (Some(v), _) => {
+                code { (version(v)) }
+                @if h.running_version.is_some() && h.running_version != Some(v) {
+                    " " span.err { "(runs " (h.running_version.map(version).unwrap_or_default()) ")" }
+                }
+            },
+            (None, true) => span.err { "file unreadable" },
+            (None, false) => span.err { "no file" },
+        }
+        @for e in &h.config_errors {
+            br; span.err { (e) }
+        }
+    }
+}
+
+fn hosts_table(hosts: &[&HostView], now_ms: u64) -> Markup {
+    html! {
+        table {
+            tr { th { "Host" } th { "State" } th { "Since" } th { "Last heard" } th { "Configuration" } th { "Spool" } th { "Supervisor" } }
+            @for h in hosts {
+                tr {
+                    td { a href={ "/hosts/" (url_encode(&h.name)) } { (h.name) } }
+                    td class=(css_class(h.status)) { (h.status.name()) }
+                    td { (when(h.since_ms, now_ms)) }
+                    td { @if let Some(t) = h.last_heard_ms { (when(t, now_ms)) } @else { span.muted { "never" } } }
+                    td { (config_cell(h)) }
+                    td { @if let Some(n) = h.spool_backlog { (n) } @else { span.muted { "—" } } }
+                    td { @if let Some(s) = &h.chosen_supervisor { (s) } @else { span.muted { "—" } } }
+                }
+            }
+        }
+    }
+}
+
+/// `/`: counts, open problems first, then every host the filter keeps.
+pub fn fleet(s: &FleetSnapshot, filter: &Filter, now_ms: u64) -> String {
+    let problems: Vec<&Problem> = s
+        .problems
+        .iter()
+        .filter(|p| filter.problem_matches(p, s))
+        .collect();
+    let hosts: Vec<&HostView> = s
+        .hosts
+        .iter()
+        .filter(|h| filter.host_matches(h, s))
+        .collect();
+    let body = html! {
+        h1 { "Fleet" }
+        p.counts {
+            @for (status, n) in s.counts() {
+                span { a href={ "/?state=" (url_encode(status.name())) } { (status.name()) } ": " strong class=(css_class(status)) { (n) } }
+            }
+            span { "open problems: " strong { (s.problems.len()) } }
+        }
+        form.filter method="get" action="/" {
+            input name="host" placeholder="host" value=(filter.host.clone().unwrap_or_default());
+            input name="tag" placeholder="tag" value=(filter.tag.clone().unwrap_or_default());
+            select name="state" {
+                option value="" { "any state" }
+                @for status in HostStatus::ALL {
+                    option value=(status.name()) selected[filter.state == Some(status)] { (status.name()) }
+                }
+            }
+            button type="submit" { "Filter" }
+            @if !filter.is_empty() { " " a href="/" { "clear" } }
+        }
+        h2 { "Open problems" }
+        (problems_table(&problems, now_ms))
+        h2 { "Hosts (" (hosts.len()) " of " (s.hosts.len()) ")" }
+        (hosts_table(&hosts, now_ms))
+        p.muted { "As of " (clock(s.taken_ms)) "." }
+    };
+    layout("Fleet", s, body)
+}
+
+/// `/hosts/NAME`, or `None` when the supervisor does not know it.
+pub fn host(s: &FleetSnapshot, name: &str, now_ms: u64) -> Option<String> {
+    let h = s.host(name)?;
+    let problems: Vec<&Problem> = s.problems.iter().filter(|p| p.host == h.name).collect();
+    let body = html! {
+        h1 { (h.name) " " span class=(css_class(h.status)) { (h.status.name()) } }
+        table {
+            tr { th { "State since" } td { (when(h.since_ms, now_ms)) } }
+            tr { th { "Last heard" } td { @if let Some(t) = h.last_heard_ms { (when(t, now_ms)) } @else { "never" } } }
+            tr { th { "Address" } td { (h.address.map(|a| a.to_string()).unwrap_or_else(|| "—".into())) } }
+            tr { th { "Configuration" } td { (config_cell(h)) } }
+            tr { th { "Tags" } td { (h.tags.iter().map(String::as_str).collect::<Vec<_>>().join(", ")) } }
+            tr { th { "Spool backlog" } td { (h.spool_backlog.map(|n| n.to_string()).unwrap_or_else(|| "—".into())) } }
+            tr { th { "Observer uptime" } td { (h.uptime_secs.map(age).unwrap_or_else(|| "—".into())) } }
+            tr { th { "Supervisor in use" } td { (h.chosen_supervisor.clone().unwrap_or_else(|| "—".into())) } }
+        }
+        h2 { "Open problems" }
+        (problems_table(&problems, now_ms))
+        h2 { "Metrics (last values)" }
+        @if h.metrics.is_empty() {
+            p.muted { "No metric events received since the supervisor started." }
+        } @else {
+            table {
+                tr { th { "Tags" } th { "Value" } th { "Received" } }
+                @for m in &h.metrics {
+                    tr { td { (m.tags) } td { (m.value) } td { (when(m.at_ms, now_ms)) } }
+                }
+            }
+        }
+    };
+    Some(layout(&h.name, s, body))
+}
+
+/// `/supervisor`: counters, the stream file and its health, HTTP refusals.
+pub fn supervisor(s: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> String {
+    let v = &s.supervisor;
+    let c = &v.counters;
+    let rows: [(&str, u64); 11] = [
+        ("datagrams received", c.datagrams_received),
+        ("events written", c.events_written),
+        ("duplicates", c.duplicates),
+        ("system events", c.system_events),
+        ("acknowledgements sent", c.acks_sent),
+        ("resets sent", c.resets_sent),
+        ("configuration requests", c.config_requests),
+        ("configuration chunks sent", c.chunks_sent),
+        ("stream write failures", c.stream_write_failures),
+        ("send failures", c.send_failures),
+        ("system lines dropped", c.system_lines_dropped),
+    ];
+    let body = html! {
+        h1 { "Supervisor " (v.name) }
+        table {
+            tr { th { "Version" } td { (v.version) } }
+            tr { th { "Running since" } td { @if v.started_ms > 0 { (when(v.started_ms, now_ms)) } } }
+            tr { th { "Hosts with a file" } td { (v.hosts_known) " (" (v.hosts_alive) " not inactive)" } }
+            tr { th { "Event stream" } td { code { (v.stream_path) } } }
+            tr { th { "Stream size" } td { (v.stream_bytes.map(|b| format!("{b} bytes")).unwrap_or_else(|| "—".into())) } }
+            tr { th { "Stream health" } td {
+                @if v.stream_writable { span.up { "writable" } }
+                @else { span.err { "FAILING: events are not acknowledged until it is writable" } }
+            } }
+        }
+        h2 { "Counters" }
+        table {
+            @for (name, n) in rows { tr { th { (name) } td { (n) } } }
+            @for (kind, n) in &c.accepted { tr { th { "datagrams: " (kind) } td { (n) } } }
+            @for (reason, n) in &c.dropped { tr { th { "dropped: " (reason) } td { (n) } } }
+        }
+        h2 { "HTTP" }
+        table {
+            tr { th { "requests" } td { (http.requests) } }
+            tr { th { "connections" } td { (http.connections) } }
+            @for (reason, n) in &http.refusals { tr { th { "refused: " (reason) } td { (n) } } }
+        }
+    };
+    layout("Supervisor", s, body)
+}
+
+/// A page for an error status.
+pub fn error(s: &FleetSnapshot, title: &str, message: &str) -> String {
+    layout(
+        title,
+        s,
+        html! { h1 { (title) } p { (message) } p { a href="/" { "Back to the fleet" } } },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> FleetSnapshot {
+        let mut s = FleetSnapshot::empty("sup1");
+        let base = HostView {
+            name: String::new(),
+            status: HostStatus::Up,
+            since_ms: 1_000_000,
+            last_heard_ms: Some(1_050_000),
+            address: None,
+            has_file: true,
+            config_version: Some(1),
+            running_version: Some(1),
+            config_errors: vec![],
+            tags: std::sync::Arc::new(["web".to_string()].into()),
+            spool_backlog: Some(4),
+            uptime_secs: Some(60),
+            chosen_supervisor: None,
+            metrics: vec![],
+            metric_series_refused: 0,
+        };
+        s.hosts = vec![
+            HostView {
+                name: "db<1>".into(),
+                status: HostStatus::Inactive,
+                tags: std::sync::Arc::new(["db".to_string()].into()),
+                config_errors: vec!["hosts/db:2: unknown directive `x:`".into()],
+                ..base.clone()
+            },
+            HostView {
+                name: "web1".into(),
+                ..base
+            },
+        ];
+        s.problems = vec![Problem {
+            id: "db<1>/disk".into(),
+            host: "db<1>".into(),
+            check: "disk".into(),
+            tags: vec!["disk".into()],
+            message: "Root file system nearly full".into(),
+            opened_ms: 1_000_000,
+            last_value: Some(97.0),
+            acknowledged: None,
+        }];
+        s
+    }
+
+    #[test]
+    fn fleet_page_shows_problems_before_hosts_and_escapes_names() {
+        let html = fleet(&snapshot(), &Filter::default(), 1_060_000);
+        let problems = html.find("Root file system nearly full").unwrap();
+        let hosts = html.find("Hosts (2 of 2)").unwrap();
+        assert!(problems < hosts);
+        assert!(html.contains("db&lt;1&gt;"), "{html}");
+        assert!(!html.contains("db<1>"));
+        assert!(html.contains("unknown directive `x:`"));
+        assert!(html.contains("(10s ago)"), "{html}");
+        assert!(html.contains("<script src=\"/static/live.js\">"));
+    }
+
+    #[test]
+    fn fleet_page_filter_by_state_keeps_matching_hosts() {
+        let filter = Filter {
+            state: Some(HostStatus::Up),
+            ..Filter::default()
+        };
+        let html = fleet(&snapshot(), &filter, 1_060_000);
+        assert!(html.contains("Hosts (1 of 2)"), "{html}");
+        assert!(html.contains("/hosts/web1"));
+        assert!(
+            !html.contains("Root file system"),
+            "problem of an inactive host filtered out"
+        );
+        let by_tag = Filter {
+            tag: Some("disk".into()),
+            ..Filter::default()
+        };
+        let html = fleet(&snapshot(), &by_tag, 1_060_000);
+        assert!(
+            html.contains("Hosts (1 of 2)") && html.contains("Root file system"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn host_page_lists_its_problems_and_unknown_host_is_none() {
+        let html = host(&snapshot(), "db<1>", 1_060_000).unwrap();
+        assert!(html.contains("Root file system nearly full"));
+        assert!(html.contains("inactive"));
+        assert!(host(&snapshot(), "nope", 0).is_none());
+    }
+
+    #[test]
+    fn supervisor_page_warns_when_the_stream_fails() {
+        let mut s = snapshot();
+        s.supervisor.stream_writable = false;
+        let html = supervisor(&s, &HttpCounts::default(), 0);
+        assert!(html.contains("FAILING"));
+    }
+}

@@ -1,0 +1,433 @@
+//! The router: which path renders what, and the guard in front of all of
+//! them.
+//!
+//! The guard, for every request:
+//! 1. **Who**: with a users file, HTTP basic authentication is required
+//!    (`401` and `WWW-Authenticate` otherwise). Basic authentication sends
+//!    the password with every request, readable by anyone on the path:
+//!    beyond loopback, use `http_tls:`. Without a users file (allowed on
+//!    loopback only) everyone local may read and act.
+//! 2. **Actions** (any method but GET and HEAD) need the `operator` role
+//!    and must not come from another site: a browser sends its basic
+//!    credentials with a form posted from any page, so a request whose
+//!    `Sec-Fetch-Site` is not `same-origin` or `none`, or whose `Origin`
+//!    names another host than `Host`, is refused (`403`). Clients that
+//!    send neither header (curl, scripts) are not browsers and pass.
+//!
+//! Every refusal is counted by [`Refusal::reason`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use tokio::sync::Semaphore;
+
+use super::refusal::{HttpCounters, Refusal};
+use super::users::{CredentialCache, Role, Users};
+use super::view::{Filter, FilterQuery};
+use super::{api, metrics, pages};
+use crate::fleet::{FleetSnapshot, SnapshotReader};
+
+/// Password checks (Argon2, tens of milliseconds each) run at once at most;
+/// more wait. Keeps a guessing client from taking every core.
+const PARALLEL_PASSWORD_CHECKS: usize = 2;
+
+/// Shared by every request.
+pub struct AppState {
+    snapshots: SnapshotReader,
+    users: Option<Arc<Users>>,
+    cache: Mutex<CredentialCache>,
+    checks: Semaphore,
+    counters: Arc<HttpCounters>,
+}
+
+impl AppState {
+    pub fn new(
+        snapshots: SnapshotReader,
+        users: Option<Users>,
+        counters: Arc<HttpCounters>,
+    ) -> Arc<AppState> {
+        Arc::new(AppState {
+            snapshots,
+            users: users.map(Arc::new),
+            cache: Mutex::new(CredentialCache::default()),
+            checks: Semaphore::new(PARALLEL_PASSWORD_CHECKS),
+            counters,
+        })
+    }
+
+    async fn snapshot(&self) -> Arc<FleetSnapshot> {
+        self.snapshots.fresh(now_ms()).await
+    }
+
+    fn refuse(&self, why: Refusal) {
+        self.counters.refused(why);
+    }
+}
+
+type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(fleet_page))
+        .route("/hosts/{name}", get(host_page))
+        .route("/supervisor", get(supervisor_page))
+        .route("/static/live.js", get(live_js))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/hosts", get(api_hosts))
+        .route("/api/v1/hosts/{name}", get(api_host))
+        .route("/api/v1/problems", get(api_problems))
+        .route("/api/v1/problems/{id}/ack", post(api_ack))
+        .route("/api/v1/supervisor", get(api_supervisor))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+fn now_ms() -> u64 {
+    crate::now().wall_ms
+}
+
+/// Runs `render` on the blocking pool: never on the loop's thread.
+async fn off_loop<R: Send + 'static>(
+    render: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, Response> {
+    tokio::task::spawn_blocking(render)
+        .await
+        .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed").into_response())
+}
+
+fn json(status: StatusCode, value: impl serde::Serialize) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+fn unauthorized(state: &AppState, why: Refusal) -> Response {
+    state.refuse(why);
+    let mut r = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"436\", charset=\"UTF-8\""),
+    );
+    r
+}
+
+fn forbidden(state: &AppState, why: Refusal, message: &'static str) -> Response {
+    state.refuse(why);
+    (StatusCode::FORBIDDEN, message).into_response()
+}
+
+/// `user:password` from a basic `Authorization` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    Some((|| {
+        let text = value.to_str().map_err(|_| ())?;
+        let (scheme, encoded) = text.split_once(' ').ok_or(())?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(());
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| ())?;
+        let text = String::from_utf8(bytes).map_err(|_| ())?;
+        let (user, password) = text.split_once(':').ok_or(())?;
+        Ok((user.to_string(), password.to_string()))
+    })())
+}
+
+async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Response> {
+    let Some(users) = state.users.clone() else {
+        return Ok(Role::Operator);
+    };
+    let (user, password) = match basic_credentials(headers) {
+        None => return Err(unauthorized(state, Refusal::Unauthenticated)),
+        Some(Err(())) => return Err(unauthorized(state, Refusal::MalformedCredentials)),
+        Some(Ok(pair)) => pair,
+    };
+    let key = CredentialCache::key(&user, &password);
+    if let Ok(mut cache) = state.cache.lock()
+        && let Some(role) = cache.get(&key, Instant::now())
+    {
+        return Ok(role);
+    }
+    let permit = state.checks.acquire().await;
+    let checked = tokio::task::spawn_blocking(move || users.check(&user, &password)).await;
+    drop(permit);
+    match checked {
+        Ok(Some(role)) => {
+            if let Ok(mut cache) = state.cache.lock() {
+                cache.insert(key, role, Instant::now());
+            }
+            Ok(role)
+        }
+        _ => Err(unauthorized(state, Refusal::BadCredentials)),
+    }
+}
+
+/// Whether an action comes from a page of another site.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or("");
+        if site != "same-origin" && site != "none" {
+            return true;
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("null");
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        return match (origin_host, host) {
+            (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+            _ => true,
+        };
+    }
+    false
+}
+
+async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    state.counters.request();
+    let role = match authenticate(&state, request.headers()).await {
+        Ok(role) => role,
+        Err(response) => return response,
+    };
+    let reading = request.method() == Method::GET || request.method() == Method::HEAD;
+    if !reading {
+        if cross_site(request.headers()) {
+            return forbidden(&state, Refusal::CrossSite, "cross-site request refused\n");
+        }
+        if role < Role::Operator {
+            return forbidden(
+                &state,
+                Refusal::ForbiddenRole,
+                "this needs the operator role\n",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+fn bad_query(state: &AppState, message: String) -> Response {
+    state.refuse(Refusal::BadQuery);
+    json(StatusCode::BAD_REQUEST, api::error(&message))
+}
+
+/// The filter of the query string, or why it cannot be read.
+fn filter_of(query: Result<Query<FilterQuery>, QueryRejection>) -> Result<Filter, String> {
+    let Query(q) = query.map_err(|e| e.body_text())?;
+    q.check()
+}
+
+async fn fleet_page(
+    State(state): State<Shared>,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let snapshot = state.snapshot().await;
+    let filter = match filter_of(query) {
+        Ok(f) => f,
+        Err(_) => {
+            state.refuse(Refusal::BadQuery);
+            return (
+                StatusCode::BAD_REQUEST,
+                Html(pages::error(&snapshot, "Bad filter", "The filter could not be read; states are up, inactive, stopped, never seen and no config.")),
+            )
+                .into_response();
+        }
+    };
+    match off_loop(move || pages::fleet(&snapshot, &filter, now_ms())).await {
+        Ok(html) => Html(html).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Response {
+    let snapshot = state.snapshot().await;
+    let page = {
+        let snapshot = snapshot.clone();
+        off_loop(move || pages::host(&snapshot, &name, now_ms())).await
+    };
+    match page {
+        Ok(Some(html)) => Html(html).into_response(),
+        Ok(None) => {
+            state.refuse(Refusal::NotFound);
+            (
+                StatusCode::NOT_FOUND,
+                Html(pages::error(&snapshot, "Unknown host", "This supervisor has no configuration file for that host and has not heard from it.")),
+            )
+                .into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn supervisor_page(State(state): State<Shared>) -> Response {
+    let snapshot = state.snapshot().await;
+    let http = state.counters.get();
+    match off_loop(move || pages::supervisor(&snapshot, &http, now_ms())).await {
+        Ok(html) => Html(html).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn live_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("live.js"),
+    )
+        .into_response()
+}
+
+async fn metrics_text(State(state): State<Shared>) -> Response {
+    let snapshot = state.snapshot().await;
+    let http = state.counters.get();
+    match off_loop(move || metrics::render(&snapshot, &http, now_ms())).await {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn api_hosts(
+    State(state): State<Shared>,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let filter = match filter_of(query) {
+        Ok(f) => f,
+        Err(e) => return bad_query(&state, e),
+    };
+    let snapshot = state.snapshot().await;
+    // Serialised on the blocking pool too: the document borrows the
+    // snapshot, so it is written to bytes there.
+    let body =
+        off_loop(move || serde_json::to_vec(&api::hosts(&snapshot, &filter, now_ms()))).await;
+    match body {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(Err(_)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot write the document\n",
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn api_host(State(state): State<Shared>, Path(name): Path<String>) -> Response {
+    let snapshot = state.snapshot().await;
+    match api::host_detail(&snapshot, &name, now_ms()) {
+        Some(doc) => json(StatusCode::OK, doc),
+        None => {
+            state.refuse(Refusal::NotFound);
+            json(
+                StatusCode::NOT_FOUND,
+                api::error(&format!("no host `{name}`")),
+            )
+        }
+    }
+}
+
+async fn api_problems(
+    State(state): State<Shared>,
+    query: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let filter = match filter_of(query) {
+        Ok(f) => f,
+        Err(e) => return bad_query(&state, e),
+    };
+    json(
+        StatusCode::OK,
+        api::problems(&*state.snapshot().await, &filter, now_ms()),
+    )
+}
+
+/// `POST /api/v1/problems/ID/ack`: guarded like every action. Problems are
+/// not kept as state yet, so no id is open and the answer is `404`.
+async fn api_ack(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let snapshot = state.snapshot().await;
+    if snapshot.problems.iter().any(|p| p.id == id) {
+        return json(
+            StatusCode::NOT_IMPLEMENTED,
+            api::error("acknowledgements are not recorded yet"),
+        );
+    }
+    state.refuse(Refusal::NotFound);
+    json(
+        StatusCode::NOT_FOUND,
+        api::error(&format!("no open problem `{id}`")),
+    )
+}
+
+async fn api_supervisor(State(state): State<Shared>) -> Response {
+    json(
+        StatusCode::OK,
+        api::supervisor(&*state.snapshot().await, &state.counters.get()),
+    )
+}
+
+async fn not_found(State(state): State<Shared>) -> Response {
+    state.refuse(Refusal::NotFound);
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+async fn method_not_allowed(State(state): State<Shared>) -> Response {
+    state.refuse(Refusal::MethodNotAllowed);
+    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_and_non_browser_actions_pass_cross_site_ones_do_not() {
+        assert!(!cross_site(&headers(&[])));
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[
+            ("origin", "http://127.0.0.1:9436"),
+            ("host", "127.0.0.1:9436")
+        ])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(cross_site(&headers(&[
+            ("origin", "http://evil.example"),
+            ("host", "127.0.0.1:9436")
+        ])));
+        assert!(cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "127.0.0.1:9436")
+        ])));
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded_and_garbage_is_malformed() {
+        // "ana:pw:with:colons"
+        let h = headers(&[("authorization", "Basic YW5hOnB3OndpdGg6Y29sb25z")]);
+        assert_eq!(
+            basic_credentials(&h),
+            Some(Ok(("ana".into(), "pw:with:colons".into())))
+        );
+        assert_eq!(
+            basic_credentials(&headers(&[("authorization", "Basic !!")])),
+            Some(Err(()))
+        );
+        assert_eq!(
+            basic_credentials(&headers(&[("authorization", "Bearer x")])),
+            Some(Err(()))
+        );
+        assert_eq!(basic_credentials(&headers(&[])), None);
+    }
+}
