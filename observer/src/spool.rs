@@ -24,6 +24,13 @@
 //! Durability: records are written with one `write(2)` per batch into the
 //! page cache and not fsynced per event; an observer killed with SIGKILL
 //! loses nothing, a power cut may lose the last seconds.
+//!
+//! A failed write (a full disk) may have written part of the batch. The
+//! file is cut back to its length before the write and the batch is kept
+//! and written again with the next flush: a torn record in the middle would
+//! end the replay there and lose every later record at the next start. If
+//! even the cut fails, the next flush cuts first and writes nothing until
+//! it can.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -65,12 +72,31 @@ fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) ->
     }
 }
 
+/// Where records are appended: the spool file, or in tests a file that
+/// fails part-way through a write.
+trait RecordFile: Write + std::fmt::Debug + Send {
+    fn len(&self) -> io::Result<u64>;
+    fn set_len(&self, len: u64) -> io::Result<()>;
+}
+
+impl RecordFile for File {
+    fn len(&self) -> io::Result<u64> {
+        self.metadata().map(|m| m.len())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
+}
+
 /// The append-only spool file and the id allocator; see the module doc.
 #[derive(Debug)]
 pub struct EventSpool {
     path: PathBuf,
     ids_path: PathBuf,
-    file: File,
+    file: Box<dyn RecordFile>,
+    /// The file's length before a write that failed and could not be cut
+    /// back yet: the next flush cuts first.
+    cut_to: Option<u64>,
     pending: Vec<u8>,
     next_id: u64,
     reserved_until: u64,
@@ -108,7 +134,8 @@ impl EventSpool {
         let mut spool = EventSpool {
             path,
             ids_path,
-            file,
+            file: Box::new(file),
+            cut_to: None,
             pending: Vec::new(),
             next_id,
             reserved_until: 0,
@@ -179,14 +206,41 @@ impl EventSpool {
         }
     }
 
-    /// Writes what is queued with one `write(2)`.
+    /// Writes what is queued with one `write(2)`. On failure the file is
+    /// cut back to its length before the write and everything queued stays
+    /// queued for the next flush (see the module doc).
     pub fn flush(&mut self) -> Result<(), SpoolError> {
+        if let Some(len) = self.cut_to {
+            self.file
+                .set_len(len)
+                .map_err(io_err(&self.path, "cut back after a failed write"))?;
+            self.cut_to = None;
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
-        let r = self.file.write_all(&self.pending);
-        self.pending.clear();
-        r.map_err(io_err(&self.path, "written"))
+        let before = self.file.len().map_err(io_err(&self.path, "measured"))?;
+        match self.file.write_all(&self.pending) {
+            Ok(()) => {
+                self.pending.clear();
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(cut) = self.file.set_len(before) {
+                    tracing::error!(
+                        "{}: cannot cut a torn write back ({cut}); will try again before the next write",
+                        self.path.display()
+                    );
+                    self.cut_to = Some(before);
+                }
+                Err(io_err(&self.path, "written")(e))
+            }
+        }
+    }
+
+    /// Bytes of records waiting for a successful flush.
+    pub fn unwritten_bytes(&self) -> usize {
+        self.pending.len()
     }
 
     /// Rewrites the file with only `live` events when they are a small part
@@ -208,10 +262,12 @@ impl EventSpool {
         }
         let tmp = self.path.with_extension("spool.tmp");
         write_atomically_via(&tmp, &self.path, &body)?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err(&self.path, "reopened"))?;
+        self.file = Box::new(
+            OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .map_err(io_err(&self.path, "reopened"))?,
+        );
         self.event_records = n;
         Ok(true)
     }
@@ -470,6 +526,80 @@ mod tests {
         drop(s);
         let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
         assert_eq!(r.events.len(), 2);
+    }
+
+    /// The spool file, failing (like a full disk) after `budget` more bytes
+    /// until the budget is refilled.
+    #[derive(Debug)]
+    struct FullDisk {
+        file: File,
+        budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            use std::sync::atomic::Ordering;
+            let room = self.budget.load(Ordering::SeqCst);
+            if room == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = self.file.write(&buf[..buf.len().min(room)])?;
+            self.budget.fetch_sub(n, Ordering::SeqCst);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl RecordFile for FullDisk {
+        fn len(&self) -> io::Result<u64> {
+            RecordFile::len(&self.file)
+        }
+        fn set_len(&self, len: u64) -> io::Result<()> {
+            File::set_len(&self.file, len)
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_cut_back_and_retried_so_a_restart_loses_nothing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = EventSpool::open(dir.path(), "h").unwrap();
+        let first = s.append(vec![raised("a")]).unwrap();
+        s.flush().unwrap();
+        let good_len = std::fs::metadata(s.path()).unwrap().len();
+        let budget = std::sync::Arc::new(AtomicUsize::new(10));
+        s.file = Box::new(FullDisk {
+            file: OpenOptions::new().append(true).open(s.path()).unwrap(),
+            budget: budget.clone(),
+        });
+        let torn = s.append(vec![raised("b"), raised("c")]).unwrap();
+        assert!(s.flush().is_err(), "the injected full disk must fail");
+        // 10 bytes of a record reached the file and were cut off again.
+        assert_eq!(std::fs::metadata(s.path()).unwrap().len(), good_len);
+        assert!(s.unwritten_bytes() > 0);
+        // Still full: a later batch waits behind the first.
+        let later = s.append(vec![raised("d")]).unwrap();
+        assert!(s.flush().is_err());
+        assert_eq!(std::fs::metadata(s.path()).unwrap().len(), good_len);
+        // Room again: everything is written in order.
+        budget.store(usize::MAX, Ordering::SeqCst);
+        s.flush().unwrap();
+        assert_eq!(s.unwritten_bytes(), 0);
+        drop(s);
+        let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
+        assert_eq!(r.cut_bytes, 0);
+        let ids: Vec<u64> = r.events.iter().map(|e| e.id).collect();
+        let want: Vec<u64> = first
+            .iter()
+            .chain(&torn)
+            .chain(&later)
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, want);
+        let msgs: Vec<_> = r.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(msgs, ["a", "b", "c", "d"]);
     }
 
     #[test]
