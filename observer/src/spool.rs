@@ -1,6 +1,7 @@
 //! The on-disk spool of unacknowledged events and the event-id high-water
-//! mark (SPEC §7). The events themselves live in memory in the
-//! [`Session`](crate::session::Session); this file is what survives a crash.
+//! mark (SPEC §7). It only persists: the core gives events their ids and
+//! hands over [`SpoolBatch`]es; the events themselves live in memory in the
+//! [`Session`](crate::session::Session). This file is what survives a crash.
 //!
 //! Files in the spool directory (the host name is part of each name, so
 //! several observers can share a directory):
@@ -17,9 +18,10 @@
 //!   over.
 //! * `observer-HOST.ids` — `436IDS1 N\n`: every id below N may have been
 //!   used. Ids are reserved in blocks of [`ID_BLOCK`]: the new mark is
-//!   written (tmp → fsync → rename) *before* an id of the block is used, and
-//!   a restart starts at max(mark, unix microseconds), so ids never repeat
-//!   and keep increasing across restarts.
+//!   written (tmp → fsync → rename) *before* the records of a batch using
+//!   an id of the block (and so before any of them is sent), and a restart
+//!   starts at max(mark, unix microseconds), so ids never repeat and keep
+//!   increasing across restarts.
 //!
 //! Durability: records are written with one `write(2)` per batch into the
 //! page cache and not fsynced per event; an observer killed with SIGKILL
@@ -39,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use wire::{Event, EventKind};
 
-use crate::raised::Raised;
+use crate::core::{SpoolBatch, SpoolFailure};
 use crate::timers::ID_BLOCK;
 
 const HEADER: &[u8] = b"436SPOOL1\n";
@@ -111,6 +113,8 @@ pub struct Replayed {
     pub events: Vec<Event>,
     /// Bytes of torn or corrupt tail cut off.
     pub cut_bytes: u64,
+    /// The lowest id never used: where the core starts giving ids.
+    pub next_id: u64,
 }
 
 impl EventSpool {
@@ -151,6 +155,7 @@ impl EventSpool {
             Replayed {
                 events: events.into_values().collect(),
                 cut_bytes: file_len.saturating_sub(good_len),
+                next_id,
             },
         ))
     }
@@ -159,6 +164,7 @@ impl EventSpool {
         &self.path
     }
 
+    /// Makes sure ids below `next_id + n` are covered by the mark on disk.
     fn reserve(&mut self, n: u64) -> Result<(), SpoolError> {
         if self.next_id.saturating_add(n) <= self.reserved_until {
             return Ok(());
@@ -169,28 +175,25 @@ impl EventSpool {
         Ok(())
     }
 
-    /// Gives `raised` their ids and queues their records; call
-    /// [`EventSpool::flush`] before sending them.
-    pub fn append(&mut self, raised: Vec<Raised>) -> Result<Vec<Event>, SpoolError> {
-        self.reserve(raised.len() as u64)?;
-        let mut out = Vec::with_capacity(raised.len());
-        for r in raised {
-            let mut e = Event {
-                id: self.next_id,
-                time_ms: r.time_ms,
-                tags: r.tags,
-                source: r.source,
-                kind: r.kind,
-                message: r.message,
-                value: r.value,
-            };
-            e.fit_to_datagram();
-            self.next_id += 1;
-            encode_event(&mut self.pending, &e);
-            self.event_records += 1;
-            out.push(e);
+    /// Writes `batch`: its acknowledged ids, the id mark when the batch
+    /// uses ids beyond it, then its events, with one `write(2)`.
+    pub fn write(&mut self, batch: &SpoolBatch) -> Result<(), SpoolFailure> {
+        self.record_settled(&batch.settled);
+        if let Some(last) = batch.events.last() {
+            // Ids are only ever given upwards from the mark read at open.
+            self.next_id = self.next_id.max(last.id + 1);
+            if let Err(e) = self.reserve(0) {
+                // Nothing of the batch's events is queued: the core keeps
+                // them and offers them again. The settled ids stay queued.
+                return Err(SpoolFailure::IdsNotReserved(e.to_string()));
+            }
+            for e in &batch.events {
+                encode_event(&mut self.pending, e);
+                self.event_records += 1;
+            }
         }
-        Ok(out)
+        self.flush()
+            .map_err(|e| SpoolFailure::RecordsNotWritten(e.to_string()))
     }
 
     /// Queues a record saying `ids` need not be sent again (acknowledged or
@@ -483,8 +486,36 @@ fn replay(path: &Path) -> Result<ReplayResult, SpoolError> {
 mod tests {
     use super::*;
 
-    fn raised(msg: &str) -> Raised {
-        Raised::alert(1, "t", Some("/x"), msg.to_string())
+    /// Events with ids from `next`, as the core would give them.
+    fn events(next: &mut u64, msgs: &[&str]) -> Vec<Event> {
+        msgs.iter()
+            .map(|m| {
+                *next += 1;
+                Event {
+                    id: *next - 1,
+                    time_ms: 1,
+                    tags: "t".into(),
+                    source: Some("/x".into()),
+                    kind: EventKind::Alert,
+                    message: m.to_string(),
+                    value: None,
+                }
+            })
+            .collect()
+    }
+
+    /// Writes events `msgs` with ids from `next`; returns them.
+    fn append(
+        s: &mut EventSpool,
+        next: &mut u64,
+        msgs: &[&str],
+    ) -> (Vec<Event>, Result<(), SpoolFailure>) {
+        let evs = events(next, msgs);
+        let r = s.write(&SpoolBatch {
+            events: evs.clone(),
+            settled: Vec::new(),
+        });
+        (evs, r)
     }
 
     #[test]
@@ -492,27 +523,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, r) = EventSpool::open(dir.path(), "h1").unwrap();
         assert!(r.events.is_empty());
-        let evs = s
-            .append(vec![raised("a"), raised("b"), raised("c")])
-            .unwrap();
-        s.record_settled(&[evs[1].id]);
-        s.flush().unwrap();
+        let mut next = r.next_id;
+        let (evs, w) = append(&mut s, &mut next, &["a", "b", "c"]);
+        w.unwrap();
+        s.write(&SpoolBatch {
+            events: Vec::new(),
+            settled: vec![evs[1].id],
+        })
+        .unwrap();
         let last = evs[2].id;
         drop(s);
-        let (mut s, r) = EventSpool::open(dir.path(), "h1").unwrap();
+        let (_, r) = EventSpool::open(dir.path(), "h1").unwrap();
         let msgs: Vec<_> = r.events.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(msgs, ["a", "c"]);
         assert_eq!(r.events[1], evs[2]);
-        let more = s.append(vec![raised("d")]).unwrap();
-        assert!(more[0].id > last);
+        assert!(r.next_id > last);
     }
 
     #[test]
     fn a_torn_tail_is_cut_and_appends_continue_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = EventSpool::open(dir.path(), "h").unwrap();
-        let _ = s.append(vec![raised("a")]).unwrap();
-        s.flush().unwrap();
+        let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
+        let mut next = r.next_id;
+        append(&mut s, &mut next, &["a"]).1.unwrap();
         let path = s.path().to_path_buf();
         drop(s);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -521,8 +554,8 @@ mod tests {
         let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
         assert_eq!(r.events.len(), 1);
         assert_eq!(r.cut_bytes, 7);
-        let _ = s.append(vec![raised("b")]).unwrap();
-        s.flush().unwrap();
+        let mut next = r.next_id;
+        append(&mut s, &mut next, &["b"]).1.unwrap();
         drop(s);
         let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
         assert_eq!(r.events.len(), 2);
@@ -565,23 +598,27 @@ mod tests {
     fn a_failed_write_is_cut_back_and_retried_so_a_restart_loses_nothing() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = EventSpool::open(dir.path(), "h").unwrap();
-        let first = s.append(vec![raised("a")]).unwrap();
-        s.flush().unwrap();
+        let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
+        let mut next = r.next_id;
+        let (first, w) = append(&mut s, &mut next, &["a"]);
+        w.unwrap();
         let good_len = std::fs::metadata(s.path()).unwrap().len();
         let budget = std::sync::Arc::new(AtomicUsize::new(10));
         s.file = Box::new(FullDisk {
             file: OpenOptions::new().append(true).open(s.path()).unwrap(),
             budget: budget.clone(),
         });
-        let torn = s.append(vec![raised("b"), raised("c")]).unwrap();
-        assert!(s.flush().is_err(), "the injected full disk must fail");
+        let (torn, w) = append(&mut s, &mut next, &["b", "c"]);
+        assert!(
+            matches!(w, Err(SpoolFailure::RecordsNotWritten(_))),
+            "the injected full disk must fail: {w:?}"
+        );
         // 10 bytes of a record reached the file and were cut off again.
         assert_eq!(std::fs::metadata(s.path()).unwrap().len(), good_len);
         assert!(s.unwritten_bytes() > 0);
         // Still full: a later batch waits behind the first.
-        let later = s.append(vec![raised("d")]).unwrap();
-        assert!(s.flush().is_err());
+        let (later, w) = append(&mut s, &mut next, &["d"]);
+        assert!(w.is_err());
         assert_eq!(std::fs::metadata(s.path()).unwrap().len(), good_len);
         // Room again: everything is written in order.
         budget.store(usize::MAX, Ordering::SeqCst);
@@ -605,13 +642,18 @@ mod tests {
     #[test]
     fn compaction_keeps_only_live_events() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = EventSpool::open(dir.path(), "h").unwrap();
-        let evs = s
-            .append((0..5000).map(|i| raised(&i.to_string())).collect())
-            .unwrap();
+        let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
+        let mut next = r.next_id;
+        let texts: Vec<String> = (0..5000).map(|i| i.to_string()).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (evs, w) = append(&mut s, &mut next, &texts);
+        w.unwrap();
         let ids: Vec<u64> = evs[..4990].iter().map(|e| e.id).collect();
-        s.record_settled(&ids);
-        s.flush().unwrap();
+        s.write(&SpoolBatch {
+            events: Vec::new(),
+            settled: ids,
+        })
+        .unwrap();
         let before = std::fs::metadata(s.path()).unwrap().len();
         assert!(s.maybe_compact(10, evs[4990..].iter()).unwrap());
         assert!(std::fs::metadata(s.path()).unwrap().len() < before / 100);

@@ -43,6 +43,9 @@ pub const SESSION_RECEIVE_BUFFER: usize = 1 << 20;
 
 /// Events kept in the spool; past it the oldest are dropped and reported.
 pub const SPOOL_CAPACITY: usize = 100_000;
+/// After the spool could not reserve event ids on disk, the write is tried
+/// again this often (the events wait meanwhile).
+pub const SPOOL_RETRY: Duration = Duration::from_secs(1);
 /// Event ids are reserved on disk in blocks this large.
 pub const ID_BLOCK: u64 = 10_000;
 
