@@ -105,6 +105,7 @@ fn failover_after_kill(seed: u64) -> (Duration, Sim) {
     let victim = sim.chosen().expect("a supervisor is chosen");
     let other = 1 - victim;
     let before = sim.supervisors[other].written.len();
+    let requests_before = sim.supervisors[other].machine.counters().config_requests;
     sim.kill(victim);
     let killed_at = sim.elapsed();
     let mut reached = None;
@@ -117,7 +118,11 @@ fn failover_after_kill(seed: u64) -> (Duration, Sim) {
             }
         }
     }
-    assert!(sim.run_until(30 * SEC, |s| s.missing().is_empty()));
+    assert!(sim.run_until(30 * SEC, |s| s.missing().is_empty()
+        && s.observer.queue_len() == 0));
+    assert_eq!(sim.chosen(), Some(other));
+    // The new supervisor was asked for the configuration again.
+    assert!(sim.supervisors[other].machine.counters().config_requests > requests_before);
     (
         reached.expect("no event ever reached the other supervisor"),
         sim,
@@ -167,5 +172,38 @@ fn a_supervisor_with_30_percent_loss_both_ways_is_kept() {
         }
         assert!(sim.run_until(60 * SEC, |s| s.missing().is_empty()));
         assert!(sim.doubled_in_one_stream().is_empty());
+    }
+}
+
+#[test]
+fn a_supervisor_that_answers_but_acknowledges_nothing_for_ten_seconds_is_left() {
+    for seed in 0..20 {
+        let _s = Seeded(seed, "no acknowledgement for 10 s");
+        let mut sim = Sim::new(seed);
+        sim.beacon_interval = SEC;
+        sim.add_supervisor("sup-a", "# same\n", Link::clean());
+        assert!(sim.run_until(10 * SEC, |s| s.observer.session().version().is_some()));
+        sim.add_supervisor("sup-b", "# same\n", Link::clean());
+        sim.run_for(3 * SEC);
+        assert_eq!(sim.chosen(), Some(0));
+        // A runs and beacons and answers probes, but cannot write its
+        // stream, so it acknowledges nothing.
+        sim.supervisors[0].stream_fails = true;
+        let msg = sim.raise();
+        let from = sim.elapsed();
+        let mut moved = None;
+        while sim.elapsed() < from + 20 * SEC {
+            sim.run_for(Duration::from_millis(100));
+            if moved.is_none() && sim.chosen() == Some(1) {
+                moved = Some(sim.elapsed() - from);
+            }
+        }
+        let moved = moved.expect("never moved");
+        assert!(
+            moved >= 10 * SEC && moved <= 11 * SEC,
+            "moved after {moved:?}"
+        );
+        assert_eq!(sim.supervisors[1].written, vec![msg]);
+        assert!(sim.supervisors[0].written.is_empty());
     }
 }
