@@ -420,3 +420,124 @@ impl Observer {
         self.poll_files_now = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::LocalMinute;
+
+    fn at(t0: Instant, ms: u64) -> Now {
+        Now {
+            mono: t0 + Duration::from_millis(ms),
+            wall_ms: 1_000 + ms as i64,
+            local: LocalMinute {
+                weekday: 1,
+                hour: 12,
+                minute: 0,
+            },
+        }
+    }
+
+    /// An observer working with a supervisor at `sup` (heard by its beacon).
+    fn observer(t0: Instant, sup: SocketAddr) -> Observer {
+        let mut o = Observer::new("h", Codec::open(), at(t0, 0), Spooled::default());
+        let beacon = Message::Beacon {
+            supervisor: "s".into(),
+            run_id: 1,
+        };
+        o.handle_datagram(at(t0, 0), sup, beacon);
+        while o.poll_transmit().is_some() {}
+        o
+    }
+
+    fn events_sent(o: &mut Observer) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some((_, m)) = o.poll_transmit() {
+            if let Message::Events { events, .. } = m {
+                out.extend(events.into_iter().map(|e| e.message));
+            }
+        }
+        out
+    }
+
+    fn alert(msg: &str) -> Raised {
+        Raised::alert(1, "t", None, msg.to_string())
+    }
+
+    #[test]
+    fn an_event_is_sent_only_after_its_batch_is_reported_written() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let mut o = observer(t0, sup);
+        o.handle_raised(vec![alert("a"), alert("b")]);
+        o.handle_timeout(at(t0, 1));
+        assert!(events_sent(&mut o).is_empty());
+        let batch = o.take_spool_batch(t0).unwrap();
+        assert_eq!(batch.events.len(), 2);
+        assert!(batch.events[0].id < batch.events[1].id);
+        // While the batch is being written: no second batch, nothing sent.
+        o.handle_raised(vec![alert("c")]);
+        assert!(o.take_spool_batch(t0).is_none());
+        assert!(events_sent(&mut o).is_empty());
+        o.handle_spool_written(at(t0, 2), Ok(()));
+        assert_eq!(events_sent(&mut o), ["a", "b"]);
+        let next = o.take_spool_batch(t0).unwrap();
+        assert_eq!(next.events[0].message, "c");
+        assert!(next.events[0].id > batch.events[1].id);
+    }
+
+    #[test]
+    fn events_whose_ids_could_not_be_reserved_wait_and_are_retried() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let mut o = observer(t0, sup);
+        o.handle_raised(vec![alert("a")]);
+        let batch = o.take_spool_batch(t0).unwrap();
+        let id = batch.events[0].id;
+        o.handle_spool_written(
+            at(t0, 1),
+            Err(SpoolFailure::IdsNotReserved("disk full".into())),
+        );
+        assert!(events_sent(&mut o).is_empty());
+        // Not before the retry time; then the same event (same id) first,
+        // with the spool problem raised behind it.
+        assert!(o.take_spool_batch(t0 + Duration::from_millis(2)).is_none());
+        let retry = o
+            .take_spool_batch(t0 + SPOOL_RETRY + Duration::from_millis(1))
+            .unwrap();
+        assert_eq!(retry.events[0].id, id);
+        assert!(
+            retry.events[1]
+                .message
+                .starts_with("problem: event ids cannot be reserved")
+        );
+        o.handle_spool_written(at(t0, 1_100), Ok(()));
+        let sent = events_sent(&mut o);
+        assert_eq!(sent[0], "a");
+        // Written again: the problem is cleared.
+        let cleared = o.take_spool_batch(t0 + Duration::from_secs(2)).unwrap();
+        assert!(cleared.events[0].message.starts_with("cleared: "));
+    }
+
+    #[test]
+    fn events_whose_records_could_not_be_written_are_still_sent() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let mut o = observer(t0, sup);
+        o.handle_raised(vec![alert("disk full")]);
+        let _batch = o.take_spool_batch(t0).unwrap();
+        o.handle_spool_written(
+            at(t0, 1),
+            Err(SpoolFailure::RecordsNotWritten("no space".into())),
+        );
+        assert_eq!(events_sent(&mut o), ["disk full"]);
+        let problem = o.take_spool_batch(t0).unwrap();
+        assert!(
+            problem.events[0]
+                .message
+                .starts_with("problem: events cannot be written")
+        );
+    }
+}
