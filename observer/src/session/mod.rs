@@ -45,10 +45,9 @@ use wire::{Codec, Event, EventBatchBuilder, Message, Reassembly};
 
 use crate::timers::*;
 
-/// Most supervisors tracked at once (beacons from more are ignored).
-const MAX_SUPERVISORS: usize = 64;
-/// A supervisor not heard for this long is forgotten entirely.
-const FORGET_SUPERVISOR: Duration = Duration::from_secs(600);
+mod known;
+
+use known::{Beaconed, Supervisor, Supervisors};
 
 /// What the shell must act on.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,47 +64,6 @@ pub enum SessionEvent {
 }
 
 #[derive(Debug)]
-struct Supervisor {
-    name: String,
-    run_id: u64,
-    last_beacon: Instant,
-    /// Last datagram of any kind from it.
-    last_heard: Instant,
-    /// Recent gaps between beacons; the interval is the smallest.
-    gaps: VecDeque<Duration>,
-    /// It answered this host's requests (configuration or acknowledgement).
-    answered: bool,
-    /// It was tried and never answered: tried again only when nobody else
-    /// is heard.
-    suspect: bool,
-}
-
-impl Supervisor {
-    fn interval(&self) -> Duration {
-        self.gaps
-            .iter()
-            .min()
-            .copied()
-            .unwrap_or(DEFAULT_BEACON_INTERVAL)
-            .clamp(MIN_BEACON_INTERVAL, MAX_BEACON_INTERVAL)
-    }
-
-    /// Lost when neither a beacon nor an answer came for this long.
-    fn expires(&self) -> Instant {
-        self.last_heard + self.interval() * BEACONS_LOST
-    }
-
-    /// Its beacon is this late: in doubt from here.
-    fn beacon_overdue(&self) -> Instant {
-        self.last_heard + self.interval() + PROBE_AFTER
-    }
-
-    fn alive(&self, now: Instant) -> bool {
-        now < self.expires()
-    }
-}
-
-#[derive(Debug)]
 struct Flight {
     remaining: usize,
     ids: Vec<u64>,
@@ -118,7 +76,7 @@ pub struct Session {
     host: String,
     sizing: Codec,
     started: Instant,
-    supervisors: BTreeMap<SocketAddr, Supervisor>,
+    supervisors: Supervisors,
     chosen: Option<SocketAddr>,
     /// When to check whether `chosen`, tried on its beacon, has answered
     /// ([`UNANSWERED_MOVE`] after it was tried; again a second later while
@@ -165,7 +123,7 @@ impl Session {
             host: host.to_string(),
             sizing,
             started: now,
-            supervisors: BTreeMap::new(),
+            supervisors: Supervisors::default(),
             chosen: None,
             unanswered_check: now + UNANSWERED_MOVE,
             version: None,
@@ -319,7 +277,7 @@ impl Session {
     }
 
     fn knows(&self, from: SocketAddr) -> bool {
-        self.supervisors.contains_key(&from)
+        self.supervisors.get(&from).is_some()
     }
 
     /// `from` answered a request of this host: it is a real supervisor. The
@@ -340,35 +298,11 @@ impl Session {
     }
 
     fn on_beacon(&mut self, now: Instant, from: SocketAddr, name: String, run_id: u64) {
-        let known = self.supervisors.get(&from).is_some_and(|s| s.alive(now));
-        if !self.supervisors.contains_key(&from) {
-            self.supervisors
-                .retain(|_, s| now.saturating_duration_since(s.last_beacon) < FORGET_SUPERVISOR);
-            if self.supervisors.len() >= MAX_SUPERVISORS {
-                return;
-            }
-        }
-        let s = self.supervisors.entry(from).or_insert_with(|| Supervisor {
-            name: name.clone(),
-            run_id,
-            last_beacon: now,
-            last_heard: now,
-            gaps: VecDeque::new(),
-            answered: false,
-            suspect: false,
-        });
-        let gap = now.saturating_duration_since(s.last_beacon);
-        if !gap.is_zero() {
-            s.gaps.push_back(gap);
-            if s.gaps.len() > 4 {
-                s.gaps.pop_front();
-            }
-        }
-        s.last_beacon = now;
-        s.last_heard = now;
-        s.name = name;
-        let restarted = s.run_id != run_id;
-        s.run_id = run_id;
+        let Some(Beaconed { known, restarted }) =
+            self.supervisors.note_beacon(now, from, name, run_id)
+        else {
+            return;
+        };
         if !known {
             // Newly heard: tell it at once that this host is alive.
             let hb = self.heartbeat(now);
@@ -590,11 +524,7 @@ impl Session {
     }
 
     fn best_other(&self, now: Instant) -> Option<SocketAddr> {
-        self.supervisors
-            .iter()
-            .filter(|(a, s)| Some(**a) != self.chosen && s.alive(now) && !s.suspect)
-            .max_by_key(|(_, s)| (s.answered, s.last_beacon))
-            .map(|(a, _)| *a)
+        self.supervisors.best_other(self.chosen, now)
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -667,13 +597,7 @@ impl Session {
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + HEARTBEAT_INTERVAL;
             let hb = self.heartbeat(now);
-            let alive: Vec<SocketAddr> = self
-                .supervisors
-                .iter()
-                .filter(|(_, s)| s.alive(now))
-                .map(|(a, _)| *a)
-                .collect();
-            for a in alive {
+            for a in self.supervisors.alive(now) {
                 self.transmit.push_back((a, hb.clone()));
             }
         }
