@@ -207,3 +207,23 @@ fn a_supervisor_that_answers_but_acknowledges_nothing_for_ten_seconds_is_left() 
         assert!(sim.supervisors[0].written.is_empty());
     }
 }
+
+#[test]
+fn a_changed_host_file_reaches_the_observer_over_a_lossy_link() {
+    for seed in 0..50 {
+        let _s = Seeded(seed, "configuration change");
+        let mut sim = Sim::new(seed);
+        sim.add_supervisor("sup-a", "# first\n", bad_link());
+        assert!(sim.run_until(60 * SEC, |s| s.observer.session().version().is_some()));
+        let first = sim.observer.session().version();
+        raise_every(&mut sim, 5, Duration::from_millis(200));
+        sim.change_config(0, &big_config());
+        assert!(
+            sim.run_until(120 * SEC, |s| s.observer.session().version() != first),
+            "the new configuration never arrived"
+        );
+        raise_every(&mut sim, 5, Duration::from_millis(200));
+        assert!(sim.run_until(120 * SEC, |s| s.missing().is_empty()));
+        assert!(sim.doubled_in_one_stream().is_empty());
+    }
+}

@@ -242,6 +242,20 @@ impl Sim {
         msg
     }
 
+    /// The host's file on supervisor `i` now holds `config` (the supervisor
+    /// resets the observer, which fetches it).
+    pub fn change_config(&mut self, i: usize, config: &str) {
+        let change = HostChange {
+            host: HostName::new(HOST).unwrap(),
+            entry: Some(Arc::new(HostEntry::from_text(config, &[], &[]))),
+        };
+        let now = self.sup_now();
+        self.supervisors[i]
+            .machine
+            .handle_catalog(now, vec![change]);
+        self.pump();
+    }
+
     /// `kill -9` of supervisor `i`: datagrams on the way to it are lost.
     pub fn kill(&mut self, i: usize) {
         self.supervisors[i].dead = true;
