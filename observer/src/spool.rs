@@ -50,6 +50,10 @@ const KIND_EVENT: u8 = b'E';
 const KIND_ACK: u8 = b'A';
 /// A record larger than this is corruption, not an event.
 const MAX_RECORD: usize = 1 << 20;
+/// Records kept for the next write after writes failed, at most; past it
+/// they are dropped and the file is rewritten from the live events instead
+/// (the next compaction), so a long-full disk does not grow memory.
+const MAX_UNWRITTEN: usize = 16 << 20;
 /// Compaction is considered past this many event records in the file.
 const COMPACT_MIN_RECORDS: u64 = 4096;
 
@@ -104,6 +108,9 @@ pub struct EventSpool {
     reserved_until: u64,
     /// Event records in the file (live or not).
     event_records: u64,
+    /// Queued records were dropped after failed writes: the file must be
+    /// rewritten from the live events.
+    rewrite: bool,
 }
 
 /// What replaying the spool found.
@@ -141,6 +148,7 @@ impl EventSpool {
             file: Box::new(file),
             cut_to: None,
             pending: Vec::new(),
+            rewrite: false,
             next_id,
             reserved_until: 0,
             event_records,
@@ -192,8 +200,15 @@ impl EventSpool {
                 self.event_records += 1;
             }
         }
-        self.flush()
-            .map_err(|e| SpoolFailure::RecordsNotWritten(e.to_string()))
+        self.flush().map_err(|e| {
+            if self.pending.len() > MAX_UNWRITTEN {
+                // The live events are still in memory and will be written
+                // whole by the next compaction.
+                self.pending.clear();
+                self.rewrite = true;
+            }
+            SpoolFailure::RecordsNotWritten(e.to_string())
+        })
     }
 
     /// Queues a record saying `ids` need not be sent again (acknowledged or
@@ -253,7 +268,9 @@ impl EventSpool {
         live: usize,
         events: impl Iterator<Item = &'a Event>,
     ) -> Result<bool, SpoolError> {
-        if self.event_records < COMPACT_MIN_RECORDS || (live as u64) * 4 > self.event_records {
+        let small =
+            self.event_records < COMPACT_MIN_RECORDS || (live as u64) * 4 > self.event_records;
+        if small && !self.rewrite {
             return Ok(false);
         }
         self.flush()?;
@@ -272,6 +289,7 @@ impl EventSpool {
                 .map_err(io_err(&self.path, "reopened"))?,
         );
         self.event_records = n;
+        self.rewrite = false;
         Ok(true)
     }
 }
@@ -637,6 +655,37 @@ mod tests {
         assert_eq!(ids, want);
         let msgs: Vec<_> = r.events.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(msgs, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn records_dropped_after_a_long_full_disk_are_rewritten_from_the_live_events() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
+        let mut next = r.next_id;
+        let budget = std::sync::Arc::new(AtomicUsize::new(0));
+        s.file = Box::new(FullDisk {
+            file: OpenOptions::new().append(true).open(s.path()).unwrap(),
+            budget: budget.clone(),
+        });
+        let big = "x".repeat(60_000);
+        let mut live = Vec::new();
+        for _ in 0..300 {
+            let (evs, w) = append(&mut s, &mut next, &[big.as_str()]);
+            assert!(w.is_err());
+            live.extend(evs);
+        }
+        // Bounded: the queued records were dropped, not kept growing.
+        assert!(s.unwritten_bytes() <= MAX_UNWRITTEN);
+        budget.store(usize::MAX, Ordering::SeqCst);
+        // The disk has room again: the live events (here the last 10) are
+        // written whole.
+        assert!(s.maybe_compact(10, live[290..].iter()).unwrap());
+        drop(s);
+        let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
+        let ids: Vec<u64> = r.events.iter().map(|e| e.id).collect();
+        let want: Vec<u64> = live[290..].iter().map(|e| e.id).collect();
+        assert_eq!(ids, want);
     }
 
     #[test]
