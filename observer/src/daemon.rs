@@ -22,6 +22,7 @@ use crate::jobs::JobRunner;
 pub use crate::net::node_name;
 use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
 use crate::spool::{EventSpool, SpoolError};
+use crate::timers::SPOOL_FAILURE_LOG_INTERVAL;
 use crate::watch::FileWatch;
 
 /// What the observer needs to run.
@@ -53,6 +54,7 @@ struct Shell {
     jobs: JobRunner,
     decode_log: DecodeLog,
     send_errors: u64,
+    compact_failure_said: Option<std::time::Instant>,
 }
 
 /// Runs the observer until `shutdown` completes, then stops every job and
@@ -93,6 +95,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         jobs: JobRunner::new(),
         decode_log: DecodeLog::default(),
         send_errors: 0,
+        compact_failure_said: None,
     };
     tracing::info!(
         host = %host,
@@ -174,10 +177,9 @@ impl Shell {
         let Some(batch) = self.core.take_spool_batch(now.mono) else {
             return;
         };
+        // A failure is reported by the core as the `spool` problem (logged
+        // once, sent as a SYSTEM event).
         let result = self.spool.write(&batch);
-        if let Err(e) = &result {
-            tracing::error!("{e}");
-        }
         self.core.handle_spool_written(now, result);
         match self
             .spool
@@ -185,7 +187,17 @@ impl Shell {
         {
             Ok(true) => tracing::debug!("spool compacted"),
             Ok(false) => {}
-            Err(e) => tracing::error!("spool compaction failed: {e}"),
+            Err(e) => {
+                // Retried after every write while the disk is full: said
+                // once a minute at most.
+                if self
+                    .compact_failure_said
+                    .is_none_or(|t| now.mono >= t + SPOOL_FAILURE_LOG_INTERVAL)
+                {
+                    self.compact_failure_said = Some(now.mono);
+                    tracing::error!("spool compaction failed: {e}");
+                }
+            }
         }
     }
 

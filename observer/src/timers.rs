@@ -88,5 +88,8 @@ pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
 /// Watches on missing directories are retried this often.
 pub const WATCH_RETRY: Duration = Duration::from_secs(10);
 
+/// A spool compaction that keeps failing (a full disk) is logged at most
+/// this often.
+pub const SPOOL_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// A datagram that fails to decode logs its sender at most this often.
 pub const DECODE_LOG_INTERVAL: Duration = Duration::from_secs(60);
