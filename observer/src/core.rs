@@ -165,14 +165,9 @@ impl Observer {
                 .iter()
                 .any(|c| *c == f || Some(c.as_path()) == f.parent());
             if hit {
-                self.poll_files_now |= self.logs.poll_file(
-                    &f,
-                    now.mono,
-                    now.local,
-                    now.wall_ms,
-                    &mut self.problems,
-                    &mut raised,
-                );
+                self.poll_files_now |=
+                    self.logs
+                        .poll_file(&f, now, &mut self.problems, &mut raised);
             }
         }
         self.raise(raised);
@@ -198,16 +193,9 @@ impl Observer {
         if (self.poll_files_now || now.mono >= self.next_file_poll) && self.logs_have_room() {
             self.poll_files_now = false;
             self.next_file_poll = now.mono + LOG_POLL_INTERVAL;
-            self.poll_files_now = self.logs.poll_all(
-                now.mono,
-                now.local,
-                now.wall_ms,
-                &mut self.problems,
-                &mut raised,
-            );
+            self.poll_files_now = self.logs.poll_all(now, &mut self.problems, &mut raised);
         }
-        self.logs
-            .tick(now.mono, now.local, now.wall_ms, &mut raised);
+        self.logs.tick(now, &mut raised);
         self.raise(raised);
         self.jobs.extend(self.checks.due_jobs(now.mono));
         self.spool_capacity(now);
