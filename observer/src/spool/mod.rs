@@ -34,22 +34,22 @@
 //! even the cut fails, the next flush cuts first and writes nothing until
 //! it can.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use wire::{Event, EventKind};
+use wire::Event;
 
 use crate::core::{SpoolBatch, SpoolFailure};
 use crate::timers::ID_BLOCK;
 
-const HEADER: &[u8] = b"436SPOOL1\n";
+mod record;
+
+#[cfg(test)]
+use record::KIND_EVENT;
+use record::{HEADER, Parsed, encode_event, encode_settled, parse};
+
 const IDS_TAG: &str = "436IDS1";
-const KIND_EVENT: u8 = b'E';
-const KIND_ACK: u8 = b'A';
-/// A record larger than this is corruption, not an event.
-const MAX_RECORD: usize = 1 << 20;
 /// Records kept for the next write after writes failed, at most; past it
 /// they are dropped and the file is rewritten from the live events instead
 /// (the next compaction), so a long-full disk does not grow memory.
@@ -130,7 +130,12 @@ impl EventSpool {
         std::fs::create_dir_all(dir).map_err(io_err(dir, "created"))?;
         let path = dir.join(format!("observer-{host}.spool"));
         let ids_path = dir.join(format!("observer-{host}.ids"));
-        let (events, good_len, file_len, event_records) = replay(&path)?;
+        let (parsed, file_len) = replay(&path)?;
+        let Parsed {
+            events,
+            good_len,
+            records: event_records,
+        } = parsed;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -214,14 +219,7 @@ impl EventSpool {
     /// Queues a record saying `ids` need not be sent again (acknowledged or
     /// dropped).
     pub fn record_settled(&mut self, ids: &[u64]) {
-        for chunk in ids.chunks(8192) {
-            let mut payload = Vec::with_capacity(4 + 8 * chunk.len());
-            payload.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
-            for id in chunk {
-                payload.extend_from_slice(&id.to_le_bytes());
-            }
-            push_record(&mut self.pending, KIND_ACK, &payload);
-        }
+        encode_settled(&mut self.pending, ids);
     }
 
     /// Writes what is queued with one `write(2)`. On failure the file is
@@ -337,167 +335,28 @@ fn write_atomically_via(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), Spo
     Ok(())
 }
 
-fn fnv32(bytes: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in bytes {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
-fn push_record(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&fnv32(payload).to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn encode_event(out: &mut Vec<u8>, e: &Event) {
-    let mut p = Vec::with_capacity(64 + e.message.len() + e.tags.len());
-    p.extend_from_slice(&e.id.to_le_bytes());
-    p.extend_from_slice(&e.time_ms.to_le_bytes());
-    p.push(match e.kind {
-        EventKind::Alert => 0,
-        EventKind::Metric => 1,
-        EventKind::System => 2,
-    });
-    p.push(u8::from(e.value.is_some()));
-    p.extend_from_slice(&e.value.unwrap_or(0.0).to_le_bytes());
-    put_str(&mut p, &e.tags);
-    p.push(u8::from(e.source.is_some()));
-    put_str(&mut p, e.source.as_deref().unwrap_or(""));
-    put_str(&mut p, &e.message);
-    push_record(out, KIND_EVENT, &p);
-}
-
-/// A cursor over a record payload; `None` on anything short or invalid.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    }
-    fn string(&mut self) -> Option<String> {
-        let n = self.u32()? as usize;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
-    }
-}
-
-fn decode_event(payload: &[u8]) -> Option<Event> {
-    let mut c = Cursor(payload);
-    let id = c.u64()?;
-    let time_ms = c.u64()? as i64;
-    let kind = match c.u8()? {
-        0 => EventKind::Alert,
-        1 => EventKind::Metric,
-        2 => EventKind::System,
-        _ => return None,
-    };
-    let has_value = c.u8()? != 0;
-    let value = f64::from_bits(c.u64()?);
-    let tags = c.string()?;
-    let has_source = c.u8()? != 0;
-    let source = c.string()?;
-    let message = c.string()?;
-    if !c.0.is_empty() {
-        return None;
-    }
-    Some(Event {
-        id,
-        time_ms,
-        tags,
-        source: has_source.then_some(source),
-        kind,
-        message,
-        value: has_value.then_some(value),
-    })
-}
-
-type ReplayResult = (BTreeMap<u64, Event>, u64, u64, u64);
-
-/// Unacked events, the length of the valid prefix, the file length, and the
-/// number of event records.
-fn replay(path: &Path) -> Result<ReplayResult, SpoolError> {
+/// What the spool file holds, and the file's length.
+fn replay(path: &Path) -> Result<(Parsed, u64), SpoolError> {
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut f) => {
             f.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((BTreeMap::new(), 0, 0, 0)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Parsed::default(), 0)),
         Err(e) => return Err(io_err(path, "opened")(e)),
     }
-    let mut events = BTreeMap::new();
-    if !bytes.starts_with(HEADER) {
-        if !bytes.is_empty() {
-            tracing::warn!("{} is not a 436 spool; starting it afresh", path.display());
-        }
-        return Ok((events, 0, bytes.len() as u64, 0));
+    if !bytes.starts_with(HEADER) && !bytes.is_empty() {
+        tracing::warn!("{} is not a 436 spool; starting it afresh", path.display());
     }
-    let mut pos = HEADER.len();
-    let mut records = 0;
-    while pos < bytes.len() {
-        let mut c = Cursor(&bytes[pos..]);
-        let Some(kind) = c.u8() else { break };
-        let Some(len) = c.u32().map(|l| l as usize).filter(|l| *l <= MAX_RECORD) else {
-            break;
-        };
-        let Some(payload) = c.take(len) else { break };
-        let Some(sum) = c.u32() else { break };
-        if sum != fnv32(payload) {
-            break;
-        }
-        match kind {
-            KIND_EVENT => {
-                let Some(e) = decode_event(payload) else {
-                    break;
-                };
-                records += 1;
-                events.insert(e.id, e);
-            }
-            KIND_ACK => {
-                let mut a = Cursor(payload);
-                let Some(n) = a.u32() else { break };
-                for _ in 0..n {
-                    let Some(id) = a.u64() else { break };
-                    events.remove(&id);
-                }
-            }
-            _ => break,
-        }
-        pos += 1 + 4 + len + 4;
-    }
-    if pos < bytes.len() {
+    let parsed = parse(&bytes);
+    if parsed.good_len > 0 && (parsed.good_len as usize) < bytes.len() {
         tracing::warn!(
             "{}: {} bytes of torn or corrupt records at the end were cut off",
             path.display(),
-            bytes.len() - pos
+            bytes.len() - parsed.good_len as usize
         );
     }
-    Ok((events, pos as u64, bytes.len() as u64, records))
+    Ok((parsed, bytes.len() as u64))
 }
 
 #[cfg(test)]
@@ -514,7 +373,7 @@ mod tests {
                     time_ms: 1,
                     tags: "t".into(),
                     source: Some("/x".into()),
-                    kind: EventKind::Alert,
+                    kind: wire::EventKind::Alert,
                     message: m.to_string(),
                     value: None,
                 }
