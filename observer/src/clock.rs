@@ -38,3 +38,37 @@ pub fn unix_ms() -> i64 {
         Err(_) => 0,
     }
 }
+
+/// The time of one input to the observer's core: monotonic for timers, wall
+/// clock for event times, local minutes for active windows. Only the shell
+/// reads the clocks ([`Now::read`]); tests build it in virtual time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono: std::time::Instant,
+    /// Milliseconds since the Unix epoch.
+    pub wall_ms: i64,
+    pub local: LocalMinute,
+}
+
+impl Now {
+    /// The clocks now.
+    pub fn read() -> Now {
+        Now {
+            mono: std::time::Instant::now(),
+            wall_ms: unix_ms(),
+            local: LocalMinute::now(),
+        }
+    }
+
+    /// `self` moved forward by `d` on the monotonic and wall clocks (the
+    /// local minute is kept: virtual time in tests).
+    pub fn after(self, d: std::time::Duration) -> Now {
+        Now {
+            mono: self.mono + d,
+            wall_ms: self
+                .wall_ms
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            local: self.local,
+        }
+    }
+}

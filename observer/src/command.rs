@@ -3,19 +3,31 @@
 //! [`run_command`] runs argv without a shell in its own process group, keeps
 //! at most [`COMMAND_OUTPUT_CAP`](crate::timers::COMMAND_OUTPUT_CAP) bytes of
 //! stdout (the rest is read and discarded so the command never blocks on a
-//! full pipe), and kills the whole group at the time-out, so a `sh -c "..."`
-//! pipeline leaves nothing behind. [`CommandCheck::evaluate`] is the pure
+//! full pipe), and kills the whole group when the command finishes, times
+//! out, or the run is cancelled (its future dropped, as at shutdown), so a
+//! `sh -c "..."` pipeline leaves nothing behind. [`CommandCheck::evaluate`] is the pure
 //! part: output lines in, events out.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use conf::{CommandAlert, CommandRule, CommandWatch};
+use conf::{CommandAlert, CommandRule, CommandWatch, HostConfig};
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 
-use crate::clock::LocalMinute;
+use crate::checks::{Check, JobOutput, Work};
+use crate::clock::{LocalMinute, Now};
+use crate::problems::ProblemBoard;
 use crate::raised::{Raised, format_number};
+use crate::timers::COMMAND_INTERVAL;
+
+/// Problem keys of commands start with this.
+pub const COMMAND_PROBLEM_PREFIX: &str = "command:";
+
+/// Problem key of a command.
+pub fn command_problem_key(text: &str) -> String {
+    format!("{COMMAND_PROBLEM_PREFIX}{text}")
+}
 
 /// Why a command run failed; each is reported once centrally.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,9 +67,9 @@ pub async fn run_command(
         command: text.to_string(),
         reason: e.to_string(),
     })?;
-    let pgid = child.id();
+    // Dropped on every way out of this function, including cancellation.
+    let _group = GroupKiller(child.id());
     let Some(mut stdout) = child.stdout.take() else {
-        kill_group(pgid);
         return Err(CommandFailure::Read {
             command: text.to_string(),
             reason: "no stdout pipe".into(),
@@ -79,23 +91,17 @@ pub async fn run_command(
     };
     let result = tokio::time::timeout(timeout, work).await;
     match result {
-        Err(_) => {
-            kill_group(pgid);
-            Err(CommandFailure::TimedOut {
-                command: text.to_string(),
-                secs: timeout.as_secs(),
-            })
-        }
-        Ok(Err(e)) => {
-            kill_group(pgid);
-            Err(CommandFailure::Read {
-                command: text.to_string(),
-                reason: e.to_string(),
-            })
-        }
+        Err(_) => Err(CommandFailure::TimedOut {
+            command: text.to_string(),
+            secs: timeout.as_secs(),
+        }),
+        Ok(Err(e)) => Err(CommandFailure::Read {
+            command: text.to_string(),
+            reason: e.to_string(),
+        }),
         Ok(Ok((out, status))) => {
-            // Background children of a finished command die with it.
-            kill_group(pgid);
+            // Background children of a finished command die with it (when
+            // `_group` is dropped on return).
             if !status.success() {
                 return Err(CommandFailure::Exit {
                     command: text.to_string(),
@@ -107,6 +113,15 @@ pub async fn run_command(
                 .map(str::to_string)
                 .collect())
         }
+    }
+}
+
+/// Kills the command's process group when dropped.
+struct GroupKiller(Option<u32>);
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 
@@ -132,6 +147,7 @@ pub struct CommandCheck {
     pub text: String,
     extract: Regex,
     alerts: Vec<CommandAlert>,
+    every: Duration,
 }
 
 /// The number in `text` (`93`, `93%`, ` 1.5 `).
@@ -146,7 +162,17 @@ impl CommandCheck {
             text: watch.command.text.clone(),
             extract: watch.extract.clone(),
             alerts: watch.alerts.clone(),
+            every: COMMAND_INTERVAL,
         }
+    }
+
+    /// One check per `run:` of `config`.
+    pub fn from_config(config: &HostConfig) -> Vec<Box<dyn Check>> {
+        config
+            .commands
+            .iter()
+            .map(|c| Box::new(CommandCheck::new(c)) as Box<dyn Check>)
+            .collect()
     }
 
     /// Events for one run's output lines.
@@ -196,5 +222,46 @@ impl CommandCheck {
             }
         }
         out
+    }
+}
+
+impl Check for CommandCheck {
+    fn interval(&self) -> Duration {
+        self.every
+    }
+
+    fn work(&self) -> Work {
+        Work::RunCommand {
+            argv: self.argv.clone(),
+            text: self.text.clone(),
+        }
+    }
+
+    fn problem_key(&self) -> String {
+        command_problem_key(&self.text)
+    }
+
+    fn on_output(
+        &mut self,
+        output: JobOutput,
+        now: Now,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
+        let key = self.problem_key();
+        match output {
+            JobOutput::CommandLines(Ok(lines)) => {
+                let mut out: Vec<Raised> = problems.clear(&key, now.wall_ms).into_iter().collect();
+                out.extend(self.evaluate(&lines, now.local, now.wall_ms));
+                out
+            }
+            JobOutput::CommandLines(Err(e)) => problems
+                .raise(&key, &e.to_string(), now.wall_ms)
+                .into_iter()
+                .collect(),
+            other => {
+                tracing::error!("command check given {other:?}");
+                Vec::new()
+            }
+        }
     }
 }

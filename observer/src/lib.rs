@@ -7,7 +7,7 @@
 //! * [`timers`] — every protocol timer and observer limit, in one place.
 //! * [`raised`] — an event as a monitor raises it, before it has an id.
 //! * [`problems`] — observer-side problems reported centrally (SPEC §6).
-//! * [`session`] — supervisor choice, configuration fetch, heartbeats, the
+//! * [`session`] — supervisor choice and failover, configuration fetch, heartbeats, the
 //!   in-flight window and retransmission ([`session::Session`]).
 //! * [`spool`] — the on-disk spool of unacknowledged events and the event id
 //!   high-water mark ([`spool::EventSpool`]).
@@ -19,15 +19,23 @@
 //!   and the process table.
 //! * [`command`] — `run:` and its alerts ([`command::CommandCheck`]), and
 //!   running a command with a time-out.
-//! * [`monitors`] — the monitors of one applied configuration.
-//! * [`daemon`] — the async shell: sockets, timers, notifications, shutdown.
+//! * [`checks`] — periodic checks and their one scheduler ([`checks::Checks`]).
+//! * [`core`] — the observer's core: session, checks, logs, problems and
+//!   event ids, with the persist-then-release gate ([`core::Observer`]).
+//! * [`daemon`] — the async shell: the loop, shutdown.
+//! * [`net`] — the sockets and the log of undecodable datagrams.
+//! * [`watch`] — file-change notifications for followed log files.
+//! * [`jobs`] — running checks' blocking work, stopped at shutdown.
 
+pub mod checks;
 pub mod clock;
 pub mod command;
+pub mod core;
 pub mod daemon;
+pub mod jobs;
 pub mod log_rule;
 pub mod logs;
-pub mod monitors;
+pub mod net;
 pub mod problems;
 pub mod process;
 pub mod raised;
@@ -35,3 +43,4 @@ pub mod session;
 pub mod spool;
 pub mod tailer;
 pub mod timers;
+pub mod watch;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use conf::LogWatch;
 use regex::RegexSet;
 
-use crate::clock::LocalMinute;
+use crate::clock::Now;
 use crate::log_rule::LogRule;
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
@@ -79,12 +79,11 @@ impl LogFiles {
     pub fn poll_file(
         &mut self,
         path: &Path,
-        now: Instant,
-        local: LocalMinute,
-        time_ms: i64,
+        at: Now,
         problems: &mut ProblemBoard,
         out: &mut Vec<Raised>,
     ) -> bool {
+        let (now, local, time_ms) = (at.mono, at.local, at.wall_ms);
         let Some(f) = self.files.get_mut(path) else {
             return false;
         };
@@ -126,22 +125,21 @@ impl LogFiles {
     /// Reads every followed file; returns whether any has more waiting.
     pub fn poll_all(
         &mut self,
-        now: Instant,
-        local: LocalMinute,
-        time_ms: i64,
+        at: Now,
         problems: &mut ProblemBoard,
         out: &mut Vec<Raised>,
     ) -> bool {
         let paths: Vec<PathBuf> = self.files.keys().cloned().collect();
         let mut more = false;
         for p in paths {
-            more |= self.poll_file(&p, now, local, time_ms, problems, out);
+            more |= self.poll_file(&p, at, problems, out);
         }
         more
     }
 
     /// Closes the blocks that ended by `now`.
-    pub fn tick(&mut self, now: Instant, local: LocalMinute, time_ms: i64, out: &mut Vec<Raised>) {
+    pub fn tick(&mut self, at: Now, out: &mut Vec<Raised>) {
+        let (now, local, time_ms) = (at.mono, at.local, at.wall_ms);
         for f in self.files.values_mut() {
             for g in &mut f.groups {
                 out.extend(g.rule.on_tick(now, local, time_ms));
@@ -161,6 +159,7 @@ impl LogFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::LocalMinute;
     use std::io::Write;
 
     const NOON: LocalMinute = LocalMinute {
@@ -171,7 +170,12 @@ mod tests {
 
     fn messages(files: &mut LogFiles, path: &Path, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
-        files.poll_all(now, NOON, 0, &mut ProblemBoard::new(), &mut out);
+        let at = Now {
+            mono: now,
+            wall_ms: 0,
+            local: NOON,
+        };
+        files.poll_all(at, &mut ProblemBoard::new(), &mut out);
         assert!(files.paths().any(|p| p == path));
         out.into_iter().map(|r| r.message).collect()
     }

@@ -3,12 +3,88 @@
 //! table ([`ProcessTable`], sysinfo, reused between checks) or from the
 //! output lines of `ps_command`.
 
-use conf::{ActiveWindows, ProcessWatch};
+use std::time::Duration;
+
+use conf::{ActiveWindows, CommandLine, HostConfig, ProcessWatch};
 use regex::Regex;
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
-use crate::clock::LocalMinute;
+use crate::checks::{Check, JobOutput, Work};
+use crate::clock::{LocalMinute, Now};
+use crate::problems::ProblemBoard;
 use crate::raised::Raised;
+use crate::timers::PROCESS_CHECK_INTERVAL;
+
+/// Problem key of the process table (or `ps_command`).
+pub const PROCESS_PROBLEM: &str = "process-table";
+
+/// Every `alert_running:` of a configuration as one periodic check: one
+/// count of the process table (or one `ps_command` run) serves them all.
+pub struct ProcessesCheck {
+    watches: Vec<ProcessCheck>,
+    ps_command: Option<CommandLine>,
+    every: Duration,
+}
+
+impl ProcessesCheck {
+    /// The check of `config`, if it watches any process.
+    pub fn from_config(config: &HostConfig) -> Option<Box<dyn Check>> {
+        if config.processes.is_empty() {
+            return None;
+        }
+        Some(Box::new(ProcessesCheck {
+            watches: config.processes.iter().map(ProcessCheck::new).collect(),
+            ps_command: config.ps_command.clone(),
+            every: PROCESS_CHECK_INTERVAL,
+        }))
+    }
+}
+
+impl Check for ProcessesCheck {
+    fn interval(&self) -> Duration {
+        self.every
+    }
+
+    fn work(&self) -> Work {
+        Work::CountProcesses {
+            patterns: self.watches.iter().map(|p| p.pattern.clone()).collect(),
+            ps_command: self.ps_command.clone(),
+        }
+    }
+
+    fn problem_key(&self) -> String {
+        PROCESS_PROBLEM.to_string()
+    }
+
+    fn on_output(
+        &mut self,
+        output: JobOutput,
+        now: Now,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
+        let counts = match output {
+            JobOutput::ProcessCounts(Ok(counts)) => counts,
+            JobOutput::ProcessCounts(Err(e)) => {
+                return problems
+                    .raise(PROCESS_PROBLEM, &e, now.wall_ms)
+                    .into_iter()
+                    .collect();
+            }
+            other => {
+                tracing::error!("process check given {other:?}");
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<Raised> = problems
+            .clear(PROCESS_PROBLEM, now.wall_ms)
+            .into_iter()
+            .collect();
+        for (p, n) in self.watches.iter_mut().zip(counts) {
+            out.extend(p.observe(n, now.local, now.wall_ms));
+        }
+        out
+    }
+}
 
 /// One `alert_running:` watch and its consecutive-check state.
 #[derive(Debug, Clone)]

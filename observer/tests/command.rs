@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use conf::{CommandAlert, CommandLine, CommandRule, CommandWatch, GroupEquals, Origin};
+use observer::checks::{Checks, JobOutput, JobResult};
 use observer::clock::LocalMinute;
+use observer::clock::Now;
 use observer::command::{CommandCheck, CommandFailure, run_command};
-use observer::monitors::Monitors;
 use observer::problems::ProblemBoard;
 use regex::Regex;
 
@@ -125,18 +126,24 @@ fn output_beyond_the_cap_is_ignored_and_the_command_still_finishes() {
 #[test]
 fn failures_are_reported_once_and_cleared_when_it_works_again() {
     let rt = rt();
-    let mut mon = Monitors::new();
+    let mut checks = Checks::new();
     let watch = df_watch(&["sh", "-c", "exit 3"]);
-    mon.apply(
+    let t0 = Instant::now();
+    let at = |secs: u64| Now {
+        mono: t0 + Duration::from_secs(secs),
+        wall_ms: 0,
+        local: L,
+    };
+    let mut problems = ProblemBoard::new();
+    let _ = checks.apply(
         &conf::HostConfig {
             commands: vec![watch],
             ..Default::default()
         },
-        Instant::now(),
+        at(0),
+        &mut problems,
     );
-    let mut problems = ProblemBoard::new();
     let mut reports = Vec::new();
-    let t0 = Instant::now();
     for i in 0..3u64 {
         let r = rt.block_on(run_command(
             &argv(&["sh", "-c", "exit 3"]),
@@ -145,12 +152,13 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
             1 << 20,
         ));
         assert!(matches!(r, Err(CommandFailure::Exit { .. })));
-        let jobs = mon.due_jobs(t0 + Duration::from_secs(3600 * i));
-        let generation = match &jobs[0] {
-            observer::monitors::Job::RunCommand { generation, .. } => *generation,
-            j => panic!("{j:?}"),
+        let jobs = checks.due_jobs(t0 + Duration::from_secs(3600 * i));
+        assert_eq!(jobs.len(), 1);
+        let result = JobResult {
+            ticket: jobs[0].ticket,
+            output: JobOutput::CommandLines(r),
         };
-        reports.extend(mon.on_command_output(generation, 0, r, L, 0, &mut problems));
+        reports.extend(checks.handle_output(result, at(3600 * i), &mut problems));
     }
     assert_eq!(reports.len(), 1);
     assert!(
@@ -164,11 +172,12 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
         Duration::from_secs(10),
         1 << 20,
     ));
-    let gen_ = match &mon.due_jobs(t0 + Duration::from_secs(3600 * 5))[0] {
-        observer::monitors::Job::RunCommand { generation, .. } => *generation,
-        j => panic!("{j:?}"),
+    let jobs = checks.due_jobs(t0 + Duration::from_secs(3600 * 5));
+    let result = JobResult {
+        ticket: jobs[0].ticket,
+        output: JobOutput::CommandLines(ok),
     };
-    let out = mon.on_command_output(gen_, 0, ok, L, 0, &mut problems);
+    let out = checks.handle_output(result, at(3600 * 5), &mut problems);
     assert!(out.iter().any(|r| r.message.starts_with("cleared: ")));
 }
 

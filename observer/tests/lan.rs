@@ -74,6 +74,23 @@ fn sigkill_and_restart_lose_no_spooled_event() {
     sup.wait_for(WAIT, "unacknowledged event datagrams", |s| {
         s.event_datagrams >= 2
     });
+    // The observer may read the file in several passes while it is being
+    // written: kill it only once every line is in the spool, so what a
+    // restart must re-send is all of it (the restarted observer follows the
+    // file from its end).
+    let spool = dir.path().join("observer-lan-two.spool");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read(&spool)
+        .unwrap_or_default()
+        .windows(15)
+        .any(|w| w == b"ERROR number 49")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the last line never reached the spool"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     obs.kill9();
     sup.acking.store(true, std::sync::atomic::Ordering::Relaxed);
     let _obs = ObserverProcess::start(port, "lan-two", dir.path());

@@ -21,6 +21,21 @@
 //!   request. One that stays silent for [`UNANSWERED_MOVE`] while another
 //!   beacons is marked suspect and left, and is not tried again while
 //!   others are heard.
+//! * Failover by unanswered probes. A supervisor counts as heard when any
+//!   datagram arrives from it (beacon, acknowledgement, configuration
+//!   answer). The chosen one is *in doubt* when events are outstanding and
+//!   nothing was heard from it for [`PROBE_AFTER`], or when its beacon is
+//!   [`PROBE_AFTER`] overdue. While in doubt, and only while another
+//!   supervisor beacons (otherwise there is nothing to decide), it is
+//!   probed every [`PROBE_INTERVAL`] with a configuration request, which a
+//!   running supervisor answers at once whatever its disk does. After
+//!   [`PROBES_TO_LEAVE`] probes in a row without anything heard it is left.
+//!   A `kill -9` is so noticed about 2 s after the last answer; a
+//!   supervisor that loses 30 % of datagrams each way answers one probe in
+//!   two, so twenty unanswered in a row (0.51^20, about one in a million
+//!   per doubt) essentially never happens and it is kept. A supervisor that
+//!   answers probes but acknowledges nothing for [`ACK_SILENCE_FAILOVER`]
+//!   (its stream cannot be written) is left too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -30,10 +45,9 @@ use wire::{Codec, Event, EventBatchBuilder, Message, Reassembly};
 
 use crate::timers::*;
 
-/// Most supervisors tracked at once (beacons from more are ignored).
-const MAX_SUPERVISORS: usize = 64;
-/// A supervisor not heard for this long is forgotten entirely.
-const FORGET_SUPERVISOR: Duration = Duration::from_secs(600);
+mod known;
+
+use known::{Beaconed, Supervisor, Supervisors};
 
 /// What the shell must act on.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,39 +64,6 @@ pub enum SessionEvent {
 }
 
 #[derive(Debug)]
-struct Supervisor {
-    name: String,
-    run_id: u64,
-    last_beacon: Instant,
-    /// Recent gaps between beacons; the interval is the smallest.
-    gaps: VecDeque<Duration>,
-    /// It answered this host's requests (configuration or acknowledgement).
-    answered: bool,
-    /// It was tried and never answered: tried again only when nobody else
-    /// is heard.
-    suspect: bool,
-}
-
-impl Supervisor {
-    fn interval(&self) -> Duration {
-        self.gaps
-            .iter()
-            .min()
-            .copied()
-            .unwrap_or(DEFAULT_BEACON_INTERVAL)
-            .clamp(MIN_BEACON_INTERVAL, MAX_BEACON_INTERVAL)
-    }
-
-    fn expires(&self) -> Instant {
-        self.last_beacon + self.interval() * BEACONS_LOST
-    }
-
-    fn alive(&self, now: Instant) -> bool {
-        now < self.expires()
-    }
-}
-
-#[derive(Debug)]
 struct Flight {
     remaining: usize,
     ids: Vec<u64>,
@@ -95,10 +76,12 @@ pub struct Session {
     host: String,
     sizing: Codec,
     started: Instant,
-    supervisors: BTreeMap<SocketAddr, Supervisor>,
+    supervisors: Supervisors,
     chosen: Option<SocketAddr>,
-    /// When `chosen` was tried.
-    chosen_at: Instant,
+    /// When to check whether `chosen`, tried on its beacon, has answered
+    /// ([`UNANSWERED_MOVE`] after it was tried; again a second later while
+    /// nobody else beacons).
+    unanswered_check: Instant,
     version: Option<u64>,
     cfg_next_request: Option<Instant>,
     cfg_backoff: Duration,
@@ -114,6 +97,12 @@ pub struct Session {
     /// Outstanding events went unacknowledged too long, but there was no
     /// other supervisor to move to: wait for one (or for an ack).
     silence_exhausted: bool,
+    /// Nothing heard from the chosen supervisor since (reset by anything
+    /// heard from it, and when events start to be outstanding).
+    quiet_since: Instant,
+    /// Probes sent to the chosen supervisor since it was last heard.
+    probes_unanswered: u32,
+    next_probe: Instant,
     /// Events were sent and not all acknowledged since `last_progress`.
     awaiting_ack: bool,
     told_no_config: bool,
@@ -134,9 +123,9 @@ impl Session {
             host: host.to_string(),
             sizing,
             started: now,
-            supervisors: BTreeMap::new(),
+            supervisors: Supervisors::default(),
             chosen: None,
-            chosen_at: now,
+            unanswered_check: now + UNANSWERED_MOVE,
             version: None,
             cfg_next_request: Some(now),
             cfg_backoff: CONFIG_RETRY_FIRST,
@@ -150,6 +139,9 @@ impl Session {
             rto: RETRANSMIT_FIRST,
             last_progress: now,
             silence_exhausted: false,
+            quiet_since: now,
+            probes_unanswered: 0,
+            next_probe: now,
             awaiting_ack: false,
             told_no_config: false,
             highest_queued: None,
@@ -230,6 +222,13 @@ impl Session {
 
     /// One decoded datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, msg: Message) {
+        if let Some(s) = self.supervisors.get_mut(&from) {
+            s.last_heard = now;
+            if self.chosen == Some(from) {
+                self.quiet_since = now;
+                self.probes_unanswered = 0;
+            }
+        }
         match msg {
             Message::Beacon { supervisor, run_id } => self.on_beacon(now, from, supervisor, run_id),
             Message::Ack { host, ids } if host == self.host && self.knows(from) => {
@@ -278,7 +277,7 @@ impl Session {
     }
 
     fn knows(&self, from: SocketAddr) -> bool {
-        self.supervisors.contains_key(&from)
+        self.supervisors.get(&from).is_some()
     }
 
     /// `from` answered a request of this host: it is a real supervisor. The
@@ -299,33 +298,11 @@ impl Session {
     }
 
     fn on_beacon(&mut self, now: Instant, from: SocketAddr, name: String, run_id: u64) {
-        let known = self.supervisors.get(&from).is_some_and(|s| s.alive(now));
-        if !self.supervisors.contains_key(&from) {
-            self.supervisors
-                .retain(|_, s| now.saturating_duration_since(s.last_beacon) < FORGET_SUPERVISOR);
-            if self.supervisors.len() >= MAX_SUPERVISORS {
-                return;
-            }
-        }
-        let s = self.supervisors.entry(from).or_insert_with(|| Supervisor {
-            name: name.clone(),
-            run_id,
-            last_beacon: now,
-            gaps: VecDeque::new(),
-            answered: false,
-            suspect: false,
-        });
-        let gap = now.saturating_duration_since(s.last_beacon);
-        if !gap.is_zero() {
-            s.gaps.push_back(gap);
-            if s.gaps.len() > 4 {
-                s.gaps.pop_front();
-            }
-        }
-        s.last_beacon = now;
-        s.name = name;
-        let restarted = s.run_id != run_id;
-        s.run_id = run_id;
+        let Some(Beaconed { known, restarted }) =
+            self.supervisors.note_beacon(now, from, name, run_id)
+        else {
+            return;
+        };
         if !known {
             // Newly heard: tell it at once that this host is alive.
             let hb = self.heartbeat(now);
@@ -373,7 +350,7 @@ impl Session {
 
     fn choose(&mut self, now: Instant, addr: SocketAddr) {
         self.chosen = Some(addr);
-        self.chosen_at = now;
+        self.unanswered_check = now + UNANSWERED_MOVE;
         if let Some(s) = self.supervisors.get(&addr) {
             if s.answered {
                 let name = s.name.clone();
@@ -387,6 +364,9 @@ impl Session {
         self.rto = RETRANSMIT_FIRST;
         self.progress(now);
         self.awaiting_ack = false;
+        self.quiet_since = now;
+        self.probes_unanswered = 0;
+        self.next_probe = now;
         // Re-use the configuration when the new supervisor has the same
         // version (answer: unchanged); after "no configuration" keep the
         // slow pace.
@@ -524,6 +504,7 @@ impl Session {
                 // Retransmissions do not restart the silence clock.
                 self.awaiting_ack = true;
                 self.progress(now);
+                self.quiet_since = self.quiet_since.max(now);
             }
             let seq = self.next_flight;
             self.next_flight += 1;
@@ -543,26 +524,53 @@ impl Session {
     }
 
     fn best_other(&self, now: Instant) -> Option<SocketAddr> {
-        self.supervisors
-            .iter()
-            .filter(|(a, s)| Some(**a) != self.chosen && s.alive(now) && !s.suspect)
-            .max_by_key(|(_, s)| (s.answered, s.last_beacon))
-            .map(|(a, _)| *a)
+        self.supervisors.best_other(self.chosen, now)
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         // A tried supervisor that never answered, while another beacons.
         if let Some(c) = self.chosen
-            && now >= self.chosen_at + UNANSWERED_MOVE
+            && now >= self.unanswered_check
             && self.supervisors.get(&c).is_some_and(|s| !s.answered)
-            && let Some(other) = self.best_other(now)
         {
-            tracing::info!(from = %c, to = %other, "no answer from a supervisor heard only by its beacons; moving");
-            if let Some(s) = self.supervisors.get_mut(&c) {
-                s.suspect = true;
+            match self.best_other(now) {
+                Some(other) => {
+                    tracing::info!(from = %c, to = %other, "no answer from a supervisor heard only by its beacons; moving");
+                    if let Some(s) = self.supervisors.get_mut(&c) {
+                        s.suspect = true;
+                    }
+                    self.choose(now, other);
+                    return;
+                }
+                // Nobody else to try: look again a second later rather
+                // than wake at once forever.
+                None => self.unanswered_check = now + Duration::from_secs(1),
             }
-            self.choose(now, other);
-            return;
+        }
+        // In doubt: probe, and leave it after enough unanswered probes.
+        if let Some(at) = self.doubt_since()
+            && now >= at
+            && now >= self.next_probe
+            && let Some(c) = self.chosen
+        {
+            self.next_probe = now + PROBE_INTERVAL;
+            if let Some(other) = self.best_other(now) {
+                if self.probes_unanswered >= PROBES_TO_LEAVE {
+                    tracing::info!(from = %c, to = %other, probes = self.probes_unanswered, "no answer to probes; moving");
+                    self.choose(now, other);
+                    return;
+                }
+                self.probes_unanswered += 1;
+                let missing = self.assembly.as_ref().map(|a| a.missing());
+                self.transmit.push_back((
+                    c,
+                    Message::ConfigRequest {
+                        host: self.host.clone(),
+                        have: self.version,
+                        missing,
+                    },
+                ));
+            }
         }
         // Supervisor lost, or silent about outstanding events.
         if let Some(c) = self.chosen {
@@ -589,13 +597,7 @@ impl Session {
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + HEARTBEAT_INTERVAL;
             let hb = self.heartbeat(now);
-            let alive: Vec<SocketAddr> = self
-                .supervisors
-                .iter()
-                .filter(|(_, s)| s.alive(now))
-                .map(|(a, _)| *a)
-                .collect();
-            for a in alive {
+            for a in self.supervisors.alive(now) {
                 self.transmit.push_back((a, hb.clone()));
             }
         }
@@ -636,6 +638,27 @@ impl Session {
         self.fill_window(now);
     }
 
+    /// Since when the chosen supervisor is in doubt (see the module doc):
+    /// events outstanding and nothing heard for [`PROBE_AFTER`], or its
+    /// beacon overdue. `None` when it cannot be probed cheaply (nothing
+    /// answered yet: the configuration would come whole; the unanswered
+    /// rule covers that).
+    fn doubt_since(&self) -> Option<Instant> {
+        let c = self.chosen?;
+        let s = self.supervisors.get(&c)?;
+        if !s.answered
+            || (self.version.is_none() && self.assembly.is_none() && !self.told_no_config)
+        {
+            return None;
+        }
+        let overdue = s.beacon_overdue();
+        Some(if self.awaiting_ack {
+            overdue.min(self.quiet_since + PROBE_AFTER)
+        } else {
+            overdue
+        })
+    }
+
     /// The next moment [`Session::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = Some(self.next_heartbeat);
@@ -646,12 +669,17 @@ impl Session {
         };
         if let Some(c) = self.chosen {
             if self.supervisors.get(&c).is_some_and(|s| !s.answered) {
-                consider(Some(self.chosen_at + UNANSWERED_MOVE));
+                consider(Some(self.unanswered_check));
             }
             consider(self.cfg_next_request);
             consider(self.supervisors.get(&c).map(Supervisor::expires));
             if self.awaiting_ack && !self.silence_exhausted {
                 consider(Some(self.last_progress + ACK_SILENCE_FAILOVER));
+            }
+            if let Some(at) = self.doubt_since()
+                && self.best_other(at.max(self.next_probe)).is_some()
+            {
+                consider(Some(at.max(self.next_probe)));
             }
         }
         consider(self.flights.values().map(|f| f.deadline).min());
