@@ -1,6 +1,6 @@
 //! `observer [PORT]` — the 436 observer binary: parses the command line,
-//! sets up its own log (rolling `observer.log` in the log directory, plus
-//! stderr) and runs [`observer::daemon::run`] on tokio's current-thread
+//! sets up its own log (`observer.YYYY-MM-DD.log` in the log directory, one
+//! a day, plus stderr, coloured only on a terminal) and runs [`observer::daemon::run`] on tokio's current-thread
 //! runtime until SIGINT or SIGTERM, then flushes the spool and exits 0.
 //!
 //! Static build (one binary that runs on any x86_64 Linux box, checked by CI):
@@ -14,6 +14,7 @@
 //! the build would be linked statically too, which fails. The observer never
 //! resolves names (no DNS), so glibc's static NSS caveats do not apply.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,7 +41,8 @@ struct Args {
     /// Directory of the event spool
     #[arg(long, value_name = "DIR", default_value = ".")]
     spool_dir: PathBuf,
-    /// Directory of the observer's own rolling log, observer.log
+    /// Directory of the observer's own log, written as observer.YYYY-MM-DD.log
+    /// (a new file each day, 7 kept)
     #[arg(long, value_name = "DIR", default_value = ".")]
     log_dir: PathBuf,
 }
@@ -64,6 +66,12 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Colour codes only for a person at a terminal: never in a file, a pipe or
+/// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
+fn stderr_is_a_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Lines of the observer's own log waiting for the writer thread.
@@ -104,7 +112,11 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::registry()
         .with(LevelFilter::INFO)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(stderr_is_a_terminal())
+                .with_writer(std::io::stderr),
+        )
         .with(file_layer)
         .init();
 

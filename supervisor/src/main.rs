@@ -123,6 +123,12 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// Colour codes only for a person at a terminal: never in a file, a pipe or
+/// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
+fn stderr_is_a_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// Lines of the supervisor's own log waiting for the writer thread.
 const OWN_LOG_QUEUE_LINES: usize = 4096;
 
@@ -147,7 +153,7 @@ fn init_logging(
         .with(LevelFilter::INFO)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(stderr_is_a_terminal())
                 .with_writer(std::io::stderr),
         )
         .with(
