@@ -26,8 +26,17 @@ use tracing_subscriber::prelude::*;
 
 /// 436 observer: discovers a supervisor on the LAN, fetches this host's
 /// configuration and reports events from log files, processes and commands.
+/// `--version`: the release and the commit it was built from (`unknown`
+/// when built without git, e.g. from a tarball without `AX436_COMMIT`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AX436_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Args {
     /// UDP port P: beacons arrive on P, supervisors listen on P+1
     #[arg(default_value_t = 9000, value_parser = clap::value_parser!(u16).range(1..65535))]

@@ -55,3 +55,45 @@ fn own_log_is_named_as_help_says() {
     assert!(help.contains("observer.YYYY-MM-DD.log"), "{help}");
     assert!(!help.contains("observer.log"), "{help}");
 }
+
+/// The commit `--version` should name: git's HEAD when this workspace is a
+/// git work tree of its own (as the build script decides), else `unknown`.
+fn expected_commit() -> String {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&workspace)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--show-toplevel"]) {
+        Some(top) if std::path::Path::new(&top).canonicalize().unwrap() == workspace => {
+            git(&["rev-parse", "--short=12", "HEAD"]).unwrap()
+        }
+        _ => "unknown".to_string(),
+    }
+}
+
+#[test]
+fn version_names_the_release_and_the_commit() {
+    if std::env::var_os("AX436_COMMIT").is_some() {
+        return; // built with a commit given from outside: nothing to compare
+    }
+    let out = observer(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "observer {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            expected_commit()
+        )
+    );
+}

@@ -17,8 +17,17 @@ const LOG_FILES_KEPT: usize = 14;
 
 /// The 436 supervisor: beacons, serves host configurations, watches them,
 /// tracks liveness and writes acknowledged events to the event stream.
+/// `--version`: the release and the commit it was built from (`unknown`
+/// when built without git, e.g. from a tarball without `AX436_COMMIT`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AX436_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Args {
     /// Path of ax436.conf
     #[arg(required_unless_present = "gen_key")]
