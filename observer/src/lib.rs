@@ -21,6 +21,7 @@
 //!   running a command with a time-out.
 //! * [`monitors`] — the monitors of one applied configuration.
 //! * [`daemon`] — the async shell: sockets, timers, notifications, shutdown.
+//! * [`service`] — the systemd unit of `observer install`.
 
 pub mod clock;
 pub mod command;
@@ -31,6 +32,7 @@ pub mod monitors;
 pub mod problems;
 pub mod process;
 pub mod raised;
+pub mod service;
 pub mod session;
 pub mod spool;
 pub mod tailer;

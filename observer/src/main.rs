@@ -1,4 +1,4 @@
-//! `observer [PORT]` — the 436 observer binary: parses the command line,
+//! `observer [PORT]` and `observer install|uninstall` — the 436 observer binary: parses the command line,
 //! sets up its own log (`observer.YYYY-MM-DD.log` in the log directory, one
 //! a day, plus stderr, coloured only on a terminal) and runs [`observer::daemon::run`] on tokio's current-thread
 //! runtime until SIGINT or SIGTERM, then flushes the spool and exits 0.
@@ -21,11 +21,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use conf::HostName;
 use observer::daemon::{Options, node_name, run};
+use observer::service::InstallOptions;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
-/// 436 observer: discovers a supervisor on the LAN, fetches this host's
-/// configuration and reports events from log files, processes and commands.
 /// `--version`: the release and the commit it was built from (`unknown`
 /// when built without git, e.g. from a tarball without `AX436_COMMIT`).
 const VERSION: &str = concat!(
@@ -35,9 +34,31 @@ const VERSION: &str = concat!(
     ")"
 );
 
+/// 436 observer: discovers a supervisor on the LAN, fetches this host's
+/// configuration and reports events from log files, processes and commands.
 #[derive(Parser, Debug)]
-#[command(version = VERSION, about)]
+#[command(
+    version = VERSION,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    service: Option<Service>,
+    #[command(flatten)]
+    how: HowToRun,
+    /// Directory of the event spool
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    spool_dir: PathBuf,
+    /// Directory of the observer's own log, written as observer.YYYY-MM-DD.log
+    /// (a new file each day, 7 kept)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    log_dir: PathBuf,
+}
+
+/// What a start and an installed service share.
+#[derive(clap::Args, Debug)]
+struct HowToRun {
     /// UDP port P: beacons arrive on P, supervisors listen on P+1
     #[arg(default_value_t = 9000, value_parser = clap::value_parser!(u16).range(1..65535))]
     port: u16,
@@ -47,13 +68,64 @@ struct Args {
     /// File holding the LAN's pre-shared key (64 hex characters)
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// Directory of the event spool
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    spool_dir: PathBuf,
-    /// Directory of the observer's own log, written as observer.YYYY-MM-DD.log
-    /// (a new file each day, 7 kept)
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    log_dir: PathBuf,
+}
+
+/// Running this binary as a systemd service.
+#[derive(clap::Subcommand, Debug)]
+enum Service {
+    /// Run this binary as the systemd service ax436-observer with these
+    /// options: write /etc/systemd/system/ax436-observer.service (root with
+    /// only the capability to read any file, only its spool and log folders
+    /// writable), enable and start it
+    Install {
+        #[command(flatten)]
+        how: HowToRun,
+        /// Directory of the event spool [default: /var/lib/436-observer]
+        #[arg(long, value_name = "DIR")]
+        spool_dir: Option<PathBuf>,
+        /// Directory of the observer's own log [default: /var/log/436-observer]
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+        /// Write under DIR instead of / and run no systemctl (images, tests)
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+    /// Stop, disable and remove the unit `observer install` wrote
+    Uninstall {
+        /// Remove under DIR instead of / and run no systemctl
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+}
+
+/// `observer install` / `uninstall`, reported on stdout and stderr.
+fn service_command(service: Service) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let done = match service {
+        Service::Install {
+            how,
+            spool_dir,
+            log_dir,
+            root,
+        } => {
+            let opts = InstallOptions {
+                port: how.port,
+                name: how.name,
+                key_file: how.key_file,
+                spool_dir,
+                log_dir,
+            };
+            observer::service::install(opts, root.as_deref(), &mut out)
+        }
+        Service::Uninstall { root } => observer::service::uninstall(root.as_deref(), &mut out),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("observer: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -88,6 +160,10 @@ const OWN_LOG_QUEUE_LINES: usize = 1024;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(service) = args.service {
+        return service_command(service);
+    }
+    let how = args.how;
     let file_appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("observer")
@@ -129,7 +205,7 @@ fn main() -> ExitCode {
         .with(file_layer)
         .init();
 
-    let raw_name = match args.name.clone().or_else(node_name) {
+    let raw_name = match how.name.clone().or_else(node_name) {
         Some(n) => n,
         None => {
             tracing::error!("cannot tell this host's name; start with --name NAME");
@@ -143,7 +219,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let key = match &args.key_file {
+    let key = match &how.key_file {
         Some(path) => match wire::Key::load(path) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -154,7 +230,7 @@ fn main() -> ExitCode {
         None => None,
     };
     let opts = Options {
-        port: args.port,
+        port: how.port,
         name,
         key,
         spool_dir: args.spool_dir,

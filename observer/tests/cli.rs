@@ -97,3 +97,118 @@ fn version_names_the_release_and_the_commit() {
         )
     );
 }
+
+fn unit_under(root: &std::path::Path) -> std::path::PathBuf {
+    root.join("etc/systemd/system/ax436-observer.service")
+}
+
+#[test]
+fn install_under_a_root_writes_the_unit_with_the_start_options() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let key = work.path().join("436.key");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let spool = work.path().join("spool");
+    let out = observer(&[
+        "install",
+        "9100",
+        "--name",
+        "web1",
+        "--key-file",
+        key.to_str().unwrap(),
+        "--spool-dir",
+        spool.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(unit_under(&root)).unwrap();
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_observer")).unwrap();
+    let key = std::fs::canonicalize(&key).unwrap();
+    assert!(
+        text.contains(&format!(
+            "\nExecStart={} 9100 --name web1 --key-file {} --spool-dir {} --log-dir /var/log/436-observer\n",
+            exe.display(),
+            key.display(),
+            spool.display()
+        )),
+        "{text}"
+    );
+    // The given spool folder is writable and made; the log folder is the
+    // service's own.
+    assert!(
+        text.contains(&format!("\nReadWritePaths={}\n", spool.display())),
+        "{text}"
+    );
+    assert!(text.contains("\nLogsDirectory=436-observer\n"), "{text}");
+    assert!(!text.contains("StateDirectory"), "{text}");
+    assert!(
+        text.contains("\nCapabilityBoundingSet=CAP_DAC_READ_SEARCH\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nProtectSystem=strict\n"), "{text}");
+    assert!(text.contains("\nWantedBy=multi-user.target\n"), "{text}");
+    let spool_under_root = root.join(spool.strip_prefix("/").unwrap());
+    assert!(
+        spool_under_root.is_dir(),
+        "spool folder made under the root"
+    );
+    assert!(!spool.exists(), "nothing made outside the root");
+
+    let out = observer(&["uninstall", "--root", root.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!unit_under(&root).exists());
+    let again = observer(&["uninstall", "--root", root.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing to uninstall"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn install_without_folders_uses_the_service_folders() {
+    let root = tempfile::tempdir().unwrap();
+    let out = observer(&["install", "--root", root.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(unit_under(root.path())).unwrap();
+    assert!(
+        text.contains(" 9000 --spool-dir /var/lib/436-observer --log-dir /var/log/436-observer\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nStateDirectory=436-observer\n"), "{text}");
+    assert!(text.contains("\nLogsDirectory=436-observer\n"), "{text}");
+    assert!(!text.contains("ReadWritePaths"), "{text}");
+}
+
+#[test]
+fn install_refuses_a_bad_key_file_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("436.key");
+    std::fs::write(&key, "too short\n").unwrap();
+    let root = work.path().join("root");
+    let out = observer(&[
+        "install",
+        "--key-file",
+        key.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("64 hex characters"), "{stderr}");
+    assert!(!unit_under(&root).exists());
+}

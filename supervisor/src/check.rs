@@ -76,7 +76,7 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
 
 /// What [`crate::run`] needs before it serves anyone: a readable, well-formed
 /// key file, and stream and log folders it can create files in.
-fn check_start_needs(config: &SupervisorConfig, out: &mut impl Write) -> io::Result<bool> {
+pub fn check_start_needs(config: &SupervisorConfig, out: &mut impl Write) -> io::Result<bool> {
     let mut ok = true;
     match &config.key_file {
         Some(path) => {
@@ -96,7 +96,11 @@ fn check_start_needs(config: &SupervisorConfig, out: &mut impl Write) -> io::Res
         ("log", &config.log_file),
     ] {
         if let Err(problem) = check_writable(file) {
-            writeln!(out, "{}: the {what} cannot be written: {problem}", file.display())?;
+            writeln!(
+                out,
+                "{}: the {what} cannot be written: {problem}",
+                file.display()
+            )?;
             ok = false;
         }
     }

@@ -12,6 +12,7 @@
 //!   machine.
 //! * [`net`] — the UDP socket.
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
+//! * [`service`] — the systemd unit of `supervisor install`.
 //! * [`timers`] — every timer and bound, in one place.
 //!
 //! [`run`] is the async shell: one task that `select!`s over the socket,
@@ -26,6 +27,7 @@ pub mod dedup;
 pub mod liveness;
 pub mod net;
 pub mod protocol;
+pub mod service;
 pub mod stream;
 pub mod timers;
 pub mod watch;

@@ -1,5 +1,6 @@
-//! `supervisor [--check] [--gen-key FILE] CONFIG`: the thin binary around
-//! [`supervisor::run`]: arguments, logging, signals.
+//! `supervisor [--check] [--gen-key FILE] CONFIG` and `supervisor
+//! install|uninstall`: the thin binary around [`supervisor::run`]:
+//! arguments, logging, signals.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,6 @@ use tracing_subscriber::prelude::*;
 /// Own log files kept (one a day).
 const LOG_FILES_KEPT: usize = 14;
 
-/// The 436 supervisor: beacons, serves host configurations, watches them,
-/// tracks liveness and writes acknowledged events to the event stream.
 /// `--version`: the release and the commit it was built from (`unknown`
 /// when built without git, e.g. from a tarball without `AX436_COMMIT`).
 const VERSION: &str = concat!(
@@ -26,14 +25,24 @@ const VERSION: &str = concat!(
     ")"
 );
 
+/// The 436 supervisor: beacons, serves host configurations, watches them,
+/// tracks liveness and writes acknowledged events to the event stream.
 #[derive(Parser, Debug)]
-#[command(version = VERSION, about)]
+#[command(
+    version = VERSION,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    service: Option<Service>,
     /// Path of ax436.conf
     #[arg(required_unless_present = "gen_key")]
     config: Option<PathBuf>,
-    /// Check ax436.conf and every host file, print every error (or a summary
-    /// per host) and exit: 0 when all is well
+    /// Check ax436.conf, every host file, the key file and that the stream
+    /// and log folders can be written; print every error (or a summary per
+    /// host) and exit: 0 when all is well
     #[arg(long)]
     check: bool,
     /// Write a new pre-shared key to FILE (mode 0600) and exit
@@ -41,8 +50,48 @@ struct Args {
     gen_key: Option<PathBuf>,
 }
 
+/// Running this binary as a systemd service.
+#[derive(clap::Subcommand, Debug)]
+enum Service {
+    /// Run this binary as the systemd service ax436-supervisor: check what a
+    /// start needs, write /etc/systemd/system/ax436-supervisor.service (root
+    /// without capabilities, only the stream and log folders writable),
+    /// enable and start it
+    Install {
+        /// Path of ax436.conf
+        config: PathBuf,
+        /// Write under DIR instead of / and run no systemctl (images, tests)
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+    /// Stop, disable and remove the unit `supervisor install` wrote
+    Uninstall {
+        /// Remove under DIR instead of / and run no systemctl
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(service) = &args.service {
+        let mut out = std::io::stdout().lock();
+        let done = match service {
+            Service::Install { config, root } => {
+                supervisor::service::install(config, root.as_deref(), &mut out)
+            }
+            Service::Uninstall { root } => {
+                supervisor::service::uninstall(root.as_deref(), &mut out)
+            }
+        };
+        return match done {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("supervisor: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(path) = &args.gen_key {
         return match supervisor::check::generate_key_file(path) {
             Ok(()) => {

@@ -63,20 +63,33 @@ fn check_fails_on_a_malformed_key_file() {
     std::fs::write(dir.path().join("436.key"), "not hex at all\n").unwrap();
     let (code, text) = check(&conf);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("a key file holds exactly 64 hex characters"), "{text}");
+    assert!(
+        text.contains("a key file holds exactly 64 hex characters"),
+        "{text}"
+    );
 }
 
 #[test]
 fn check_accepts_a_good_key_and_creates_nothing() {
     let (dir, conf) = config_folder(&format!("{WRITABLE}key_file: 436.key\n"));
     let key = dir.path().join("436.key");
-    assert!(supervisor(&["--gen-key", key.to_str().unwrap()]).status.success());
+    assert!(
+        supervisor(&["--gen-key", key.to_str().unwrap()])
+            .status
+            .success()
+    );
     let (code, text) = check(&conf);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("web1: 1 log watch"), "{text}");
     assert!(!text.contains("warning"), "{text}");
-    assert!(!dir.path().join("stream").exists(), "--check created the stream folder");
-    assert!(!dir.path().join("log").exists(), "--check created the log folder");
+    assert!(
+        !dir.path().join("stream").exists(),
+        "--check created the stream folder"
+    );
+    assert!(
+        !dir.path().join("log").exists(),
+        "--check created the log folder"
+    );
 }
 
 #[test]
@@ -110,7 +123,10 @@ fn check_fails_when_the_log_cannot_be_written() {
     std::fs::create_dir_all(dir.path().join("log/supervisor.log")).unwrap();
     let (code, text) = check(&conf);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("supervisor.log: the log cannot be written"), "{text}");
+    assert!(
+        text.contains("supervisor.log: the log cannot be written"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -120,7 +136,10 @@ fn version_names_the_release_and_the_commit() {
     let text = String::from_utf8_lossy(&out.stdout);
     let commit = text
         .trim()
-        .strip_prefix(&format!("supervisor {} (commit ", env!("CARGO_PKG_VERSION")))
+        .strip_prefix(&format!(
+            "supervisor {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
         .and_then(|rest| rest.strip_suffix(')'))
         .unwrap_or_else(|| panic!("unexpected --version output {text:?}"));
     assert!(
@@ -128,4 +147,86 @@ fn version_names_the_release_and_the_commit() {
             || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
         "{text}"
     );
+}
+
+fn unit_under(root: &Path) -> PathBuf {
+    root.join("etc/systemd/system/ax436-supervisor.service")
+}
+
+#[test]
+fn install_under_a_root_writes_the_unit_and_uninstall_removes_it() {
+    let (dir, conf) = config_folder(&format!("{WRITABLE}key_file: 436.key\n"));
+    let key = dir.path().join("436.key");
+    assert!(
+        supervisor(&["--gen-key", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let out = supervisor(&["install", conf.to_str().unwrap(), "--root", root_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let text = std::fs::read_to_string(unit_under(root.path())).unwrap();
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_supervisor")).unwrap();
+    let conf = std::fs::canonicalize(&conf).unwrap();
+    let base = conf.parent().unwrap();
+    assert!(
+        text.contains(&format!(
+            "\nExecStart={} {}\n",
+            exe.display(),
+            conf.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\nReadWritePaths={} {}\n",
+            base.join("stream").display(),
+            base.join("log").display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("\nCapabilityBoundingSet=\n"), "{text}");
+    assert!(text.contains("\nProtectSystem=strict\n"), "{text}");
+    // The sandbox opens only folders that exist: made (under the root).
+    for folder in ["stream", "log"] {
+        let made = root
+            .path()
+            .join(base.join(folder).strip_prefix("/").unwrap());
+        assert!(made.is_dir(), "{} not made", made.display());
+    }
+
+    let out = supervisor(&["uninstall", "--root", root_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!unit_under(root.path()).exists());
+}
+
+#[test]
+fn install_refuses_what_would_stop_a_start_and_writes_nothing() {
+    let (_dir, conf) = config_folder(&format!("{WRITABLE}key_file: missing.key\n"));
+    let root = tempfile::tempdir().unwrap();
+    let out = supervisor(&[
+        "install",
+        conf.to_str().unwrap(),
+        "--root",
+        root.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("cannot read key file"), "{text}");
+    assert!(text.contains("not installed"), "{text}");
+    assert!(!unit_under(root.path()).exists());
 }
