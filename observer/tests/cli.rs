@@ -212,3 +212,27 @@ fn install_refuses_a_bad_key_file_and_writes_nothing() {
     assert!(stderr.contains("64 hex characters"), "{stderr}");
     assert!(!unit_under(&root).exists());
 }
+
+#[test]
+fn packaged_unit_has_the_whole_sandbox() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/ax436-observer.service"
+    ))
+    .unwrap();
+    for (key, _) in installer::SANDBOX {
+        assert!(
+            unit.lines().any(|l| l.starts_with(&format!("{key}="))),
+            "{key} missing"
+        );
+    }
+    for line in [
+        "User=ax436-observer",
+        "SupplementaryGroups=adm ax436",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=",
+        "EnvironmentFile=/etc/436/observer.env",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing");
+    }
+}

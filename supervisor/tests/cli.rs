@@ -230,3 +230,52 @@ fn install_refuses_what_would_stop_a_start_and_writes_nothing() {
     assert!(text.contains("not installed"), "{text}");
     assert!(!unit_under(root.path()).exists());
 }
+
+#[test]
+fn packaged_configuration_points_at_the_packaged_folders() {
+    let conf = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/debian/ax436.conf"));
+    let config = conf::SupervisorConfig::load(conf).unwrap();
+    assert_eq!(
+        config.event_stream,
+        Path::new("/var/lib/436-supervisor/stream/events.436")
+    );
+    assert_eq!(
+        config.log_file,
+        Path::new("/var/log/436-supervisor/supervisor.log")
+    );
+    let etc = conf.parent().unwrap();
+    assert_eq!(config.hosts, etc.join("hosts"));
+    assert_eq!(config.includes, etc.join("includes"));
+    assert_eq!(config.key_file, Some(etc.join("436.key")));
+}
+
+#[test]
+fn packaged_unit_has_the_whole_sandbox_and_writes_only_its_folders() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/ax436-supervisor.service"
+    ))
+    .unwrap();
+    for (key, _) in installer::SANDBOX {
+        assert!(
+            unit.lines().any(|l| l.starts_with(&format!("{key}="))),
+            "{key} missing"
+        );
+    }
+    for line in [
+        "User=ax436",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=",
+        "StateDirectory=436-supervisor",
+        "LogsDirectory=436-supervisor",
+        "ExecStart=/usr/bin/supervisor /etc/436/ax436.conf",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing");
+    }
+    assert!(
+        !unit
+            .lines()
+            .any(|l| l.starts_with("ReadWritePaths") || l.starts_with("ReadWriteDirectories")),
+        "nothing else writable"
+    );
+}
