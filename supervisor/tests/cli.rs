@@ -279,3 +279,23 @@ fn packaged_unit_has_the_whole_sandbox_and_writes_only_its_folders() {
         "nothing else writable"
     );
 }
+
+#[test]
+fn stderr_that_is_not_a_terminal_gets_no_colour_codes() {
+    // A start that fails after logging is set up: the key is checked by
+    // the running supervisor, and its error goes through the log.
+    let (dir, conf) = config_folder(&format!("{WRITABLE}key_file: 436.key\n"));
+    std::fs::write(dir.path().join("436.key"), "not a key\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .arg(&conf)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("64 hex characters"), "{stderr}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "escape codes on a pipe: {stderr:?}"
+    );
+}
