@@ -1,7 +1,9 @@
-//! `observer [PORT]` and `observer install|uninstall` — the 436 observer binary: parses the command line,
-//! sets up its own log (`observer.YYYY-MM-DD.log` in the log directory, one
-//! a day, plus stderr, coloured only on a terminal) and runs [`observer::daemon::run`] on tokio's current-thread
-//! runtime until SIGINT or SIGTERM, then flushes the spool and exits 0.
+//! `observer [PORT]` and `observer install|uninstall` — the 436 observer
+//! binary: parses the command line, sets up its own log
+//! (`observer.YYYY-MM-DD.log` in the log directory, one a day, plus stderr,
+//! coloured only on a terminal) and runs [`observer::daemon::run`] on
+//! tokio's current-thread runtime until SIGINT or SIGTERM, then flushes the
+//! spool and exits 0. `install` / `uninstall` are [`observer::service`].
 //!
 //! Static build (one binary that runs on any x86_64 Linux box, checked by CI):
 //!
@@ -151,7 +153,7 @@ async fn shutdown_signal() {
 
 /// Colour codes only for a person at a terminal: never in a file, a pipe or
 /// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
-fn stderr_is_a_terminal() -> bool {
+fn colour_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
@@ -199,7 +201,7 @@ fn main() -> ExitCode {
         .with(LevelFilter::INFO)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_ansi(stderr_is_a_terminal())
+                .with_ansi(colour_on_stderr())
                 .with_writer(std::io::stderr),
         )
         .with(file_layer)

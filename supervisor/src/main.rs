@@ -183,7 +183,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// Colour codes only for a person at a terminal: never in a file, a pipe or
 /// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
-fn stderr_is_a_terminal() -> bool {
+fn colour_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
@@ -211,7 +211,7 @@ fn init_logging(
         .with(LevelFilter::INFO)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_ansi(stderr_is_a_terminal())
+                .with_ansi(colour_on_stderr())
                 .with_writer(std::io::stderr),
         )
         .with(
