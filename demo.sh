@@ -13,7 +13,14 @@ port=${DEMO_PORT:-19400}
 
 echo "== building release binaries"
 cargo build --release -q -p supervisor -p observer
-bin=$PWD/target/release
+# Wherever cargo puts its output (CARGO_TARGET_DIR, .cargo/config.toml).
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin=$target_dir/release
+if [[ ! -x $bin/supervisor || ! -x $bin/observer ]]; then
+  echo "demo.sh: the binaries are not in $bin" >&2
+  exit 1
+fi
 
 work=$(mktemp -d -t 436-demo.XXXXXX)
 pids=()

@@ -26,6 +26,7 @@
 //! * [`net`] — the sockets and the log of undecodable datagrams.
 //! * [`watch`] — file-change notifications for followed log files.
 //! * [`jobs`] — running checks' blocking work, stopped at shutdown.
+//! * [`service`] — the systemd unit of `observer install`.
 
 pub mod checks;
 pub mod clock;
@@ -39,6 +40,7 @@ pub mod net;
 pub mod problems;
 pub mod process;
 pub mod raised;
+pub mod service;
 pub mod session;
 pub mod spool;
 pub mod tailer;

@@ -1,7 +1,9 @@
-//! `observer [PORT]` — the 436 observer binary: parses the command line,
-//! sets up its own log (rolling `observer.log` in the log directory, plus
-//! stderr) and runs [`observer::daemon::run`] on tokio's current-thread
-//! runtime until SIGINT or SIGTERM, then flushes the spool and exits 0.
+//! `observer [PORT]` and `observer install|uninstall` — the 436 observer
+//! binary: parses the command line, sets up its own log
+//! (`observer.YYYY-MM-DD.log` in the log directory, one a day, plus stderr,
+//! coloured only on a terminal) and runs [`observer::daemon::run`] on
+//! tokio's current-thread runtime until SIGINT or SIGTERM, then flushes the
+//! spool and exits 0. `install` / `uninstall` are [`observer::service`].
 //!
 //! Static build (one binary that runs on any x86_64 Linux box, checked by CI):
 //!
@@ -14,20 +16,51 @@
 //! the build would be linked statically too, which fails. The observer never
 //! resolves names (no DNS), so glibc's static NSS caveats do not apply.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use conf::HostName;
 use observer::daemon::{Options, node_name, run};
+use observer::service::InstallOptions;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
+
+/// `--version`: the release and the commit it was built from (`unknown`
+/// when built without git, e.g. from a tarball without `AX436_COMMIT`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AX436_COMMIT"),
+    ")"
+);
 
 /// 436 observer: discovers a supervisor on the LAN, fetches this host's
 /// configuration and reports events from log files, processes and commands.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version = VERSION,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    service: Option<Service>,
+    #[command(flatten)]
+    how: HowToRun,
+    /// Directory of the event spool
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    spool_dir: PathBuf,
+    /// Directory of the observer's own log, written as observer.YYYY-MM-DD.log
+    /// (a new file each day, 7 kept)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    log_dir: PathBuf,
+}
+
+/// What a start and an installed service share.
+#[derive(clap::Args, Debug)]
+struct HowToRun {
     /// UDP port P: beacons arrive on P, supervisors listen on P+1
     #[arg(default_value_t = 9000, value_parser = clap::value_parser!(u16).range(1..65535))]
     port: u16,
@@ -37,12 +70,64 @@ struct Args {
     /// File holding the LAN's pre-shared key (64 hex characters)
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// Directory of the event spool
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    spool_dir: PathBuf,
-    /// Directory of the observer's own rolling log, observer.log
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    log_dir: PathBuf,
+}
+
+/// Running this binary as a systemd service.
+#[derive(clap::Subcommand, Debug)]
+enum Service {
+    /// Run this binary as the systemd service ax436-observer with these
+    /// options: write /etc/systemd/system/ax436-observer.service (root with
+    /// only the capability to read any file, only its spool and log folders
+    /// writable), enable and start it
+    Install {
+        #[command(flatten)]
+        how: HowToRun,
+        /// Directory of the event spool [default: /var/lib/436-observer]
+        #[arg(long, value_name = "DIR")]
+        spool_dir: Option<PathBuf>,
+        /// Directory of the observer's own log [default: /var/log/436-observer]
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+        /// Write under DIR instead of / and run no systemctl (images, tests)
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+    /// Stop, disable and remove the unit `observer install` wrote
+    Uninstall {
+        /// Remove under DIR instead of / and run no systemctl
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+}
+
+/// `observer install` / `uninstall`, reported on stdout and stderr.
+fn service_command(service: Service) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let done = match service {
+        Service::Install {
+            how,
+            spool_dir,
+            log_dir,
+            root,
+        } => {
+            let opts = InstallOptions {
+                port: how.port,
+                name: how.name,
+                key_file: how.key_file,
+                spool_dir,
+                log_dir,
+            };
+            observer::service::install(opts, root.as_deref(), &mut out)
+        }
+        Service::Uninstall { root } => observer::service::uninstall(root.as_deref(), &mut out),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("observer: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -66,11 +151,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// Colour codes only for a person at a terminal: never in a file, a pipe or
+/// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
+fn colour_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// Lines of the observer's own log waiting for the writer thread.
 const OWN_LOG_QUEUE_LINES: usize = 1024;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(service) = args.service {
+        return service_command(service);
+    }
+    let how = args.how;
     let file_appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("observer")
@@ -104,11 +199,15 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::registry()
         .with(LevelFilter::INFO)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(colour_on_stderr())
+                .with_writer(std::io::stderr),
+        )
         .with(file_layer)
         .init();
 
-    let raw_name = match args.name.clone().or_else(node_name) {
+    let raw_name = match how.name.clone().or_else(node_name) {
         Some(n) => n,
         None => {
             tracing::error!("cannot tell this host's name; start with --name NAME");
@@ -122,7 +221,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let key = match &args.key_file {
+    let key = match &how.key_file {
         Some(path) => match wire::Key::load(path) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -133,7 +232,7 @@ fn main() -> ExitCode {
         None => None,
     };
     let opts = Options {
-        port: args.port,
+        port: how.port,
         name,
         key,
         spool_dir: args.spool_dir,

@@ -1,5 +1,7 @@
-//! `supervisor --check` (every configuration error, or a summary per host;
-//! also the HTTP users and TLS files) and `supervisor --gen-key` (a new pre-shared key file).
+//! `supervisor --check` (every configuration error, or a summary per host,
+//! and everything else a start needs: the key file, writable stream and log
+//! folders, the HTTP users and TLS files) and `supervisor --gen-key` (a new
+//! pre-shared key file).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -9,9 +11,11 @@ use wire::{Key, KeyError};
 
 use crate::catalog::{config_file_names, load_entry};
 
-/// Checks `ax436.conf` and every host file of its hosts folder (with
-/// includes). Writes each error as `FILE:LINE: message` and a one-line
-/// summary per host to `out`; returns whether everything is well.
+/// Checks `ax436.conf`, what a start needs besides it (the key file, the
+/// stream and log folders writable by this user) and every host file of
+/// its hosts folder (with includes). Writes each error as `FILE:LINE:
+/// message` or `PATH: message` and a one-line summary per host to `out`;
+/// returns whether everything is well. Creates and changes nothing.
 pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Result<bool> {
     let config = match SupervisorConfig::load(config_path) {
         Ok(config) => config,
@@ -22,7 +26,7 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
             return Ok(false);
         }
     };
-    let mut ok = true;
+    let mut ok = check_start_needs(&config, out)?;
     // The users file and TLS files, as the HTTP listener reads them at start.
     if let Err(e) = crate::http::HttpSettings::from_config(&config) {
         writeln!(out, "{e}")?;
@@ -74,6 +78,71 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
         writeln!(out, "{}: no host files", config.hosts.display())?;
     }
     Ok(ok)
+}
+
+/// What [`crate::run`] needs before it serves anyone: a readable, well-formed
+/// key file, and stream and log folders it can create files in.
+pub fn check_start_needs(config: &SupervisorConfig, out: &mut impl Write) -> io::Result<bool> {
+    let mut ok = true;
+    match &config.key_file {
+        Some(path) => {
+            if let Err(e) = Key::load(path) {
+                writeln!(out, "{e}")?;
+                ok = false;
+            }
+        }
+        None => writeln!(
+            out,
+            "warning: no key_file: the supervisor would run open (anyone on the LAN can \
+             send observers commands)"
+        )?,
+    }
+    for (what, file) in [
+        ("event stream", &config.event_stream),
+        ("log", &config.log_file),
+    ] {
+        if let Err(problem) = check_writable(file) {
+            writeln!(
+                out,
+                "{}: the {what} cannot be written: {problem}",
+                file.display()
+            )?;
+            ok = false;
+        }
+    }
+    Ok(ok)
+}
+
+/// Whether a start could append to `file`: the file itself when it exists
+/// (rotation may write a dated name instead, so its folder matters too),
+/// and its folder, or the nearest existing parent a start would create the
+/// folder in. Probes with a hidden file it removes again, so the answer is
+/// the kernel's, for this user, whatever the modes say.
+fn check_writable(file: &Path) -> Result<(), String> {
+    if file.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut folder = crate::rolling::folder_of(file);
+    while !folder.exists() {
+        match folder.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => folder = parent,
+            _ => return Err(format!("no folder of {} exists", file.display())),
+        }
+    }
+    if !folder.is_dir() {
+        return Err(format!("{} is not a folder", folder.display()));
+    }
+    let probe = folder.join(format!(".436-check.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("cannot create files in {}: {e}", folder.display()))?;
+    std::fs::remove_file(&probe)
+        .map_err(|e| format!("cannot remove the probe {}: {e}", probe.display()))
 }
 
 /// Why a key file was not written.

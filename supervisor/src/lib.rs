@@ -21,6 +21,7 @@
 //! * [`fleet`] — the snapshot of the fleet the window shows, published by
 //!   the shell on demand; [`http`] — the window itself (pages, API,
 //!   `/metrics`); [`status`] — `supervisor status`.
+//! * [`service`] — the systemd unit of `supervisor install`.
 //! * [`timers`] — every timer and bound, in one place, and the state
 //!   machine's timer table.
 //!
@@ -43,6 +44,7 @@ pub mod own_log;
 pub mod protocol;
 pub mod rolling;
 mod serve;
+pub mod service;
 pub mod status;
 pub mod stream;
 mod stream_gate;

@@ -1,6 +1,7 @@
 //! `supervisor [--check] [--gen-key FILE] CONFIG`, `supervisor status
-//! CONFIG` and `supervisor hash-password NAME ROLE`: the thin binary around
-//! [`supervisor::run`]: arguments, logging, signals.
+//! CONFIG`, `supervisor hash-password NAME ROLE` and `supervisor
+//! install|uninstall`: the thin binary around [`supervisor::run`]:
+//! arguments, logging, signals.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,11 +11,20 @@ use clap::Parser;
 use conf::SupervisorConfig;
 use supervisor::own_log::init_logging;
 
+/// `--version`: the release and the commit it was built from (`unknown`
+/// when built without git, e.g. from a tarball without `AX436_COMMIT`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AX436_COMMIT"),
+    ")"
+);
+
 /// The 436 supervisor: beacons, serves host configurations, watches them,
 /// tracks liveness and writes acknowledged events to the event stream.
 #[derive(Parser, Debug)]
 #[command(
-    version,
+    version = VERSION,
     about,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -50,6 +60,23 @@ enum Command {
         /// `viewer` or `operator`
         role: String,
     },
+    /// Run this binary as the systemd service ax436-supervisor: check what a
+    /// start needs, write /etc/systemd/system/ax436-supervisor.service (root
+    /// without capabilities, only the stream and log folders writable),
+    /// enable and start it
+    Install {
+        /// Path of ax436.conf
+        config: PathBuf,
+        /// Write under DIR instead of / and run no systemctl (images, tests)
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+    /// Stop, disable and remove the unit `supervisor install` wrote
+    Uninstall {
+        /// Remove under DIR instead of / and run no systemctl
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +84,18 @@ fn main() -> ExitCode {
     match &args.command {
         Some(Command::Status { config }) => return status(config),
         Some(Command::HashPassword { name, role }) => return hash_password(name, role),
+        Some(Command::Install { config, root }) => {
+            let mut out = std::io::stdout().lock();
+            return service_done(supervisor::service::install(
+                config,
+                root.as_deref(),
+                &mut out,
+            ));
+        }
+        Some(Command::Uninstall { root }) => {
+            let mut out = std::io::stdout().lock();
+            return service_done(supervisor::service::uninstall(root.as_deref(), &mut out));
+        }
         None => {}
     }
     if let Some(path) = &args.gen_key {
@@ -187,6 +226,17 @@ fn hash_password(name: &str, role: &str) -> ExitCode {
             println!("{name} {} {hash}", role.name());
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit of `install` / `uninstall`.
+fn service_done<E: std::fmt::Display>(done: Result<(), E>) -> ExitCode {
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("supervisor: {e}");
             ExitCode::FAILURE

@@ -18,6 +18,12 @@ pub const LOG_FILES_KEPT: usize = 14;
 /// Lines of the supervisor's own log waiting for the writer thread.
 const OWN_LOG_QUEUE_LINES: usize = 4096;
 
+/// Colour codes only for a person at a terminal: never in a file, a pipe or
+/// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
+fn colour_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// Logs to stderr and to `log_file`, rotated daily. The guard flushes the
 /// writer thread when dropped: keep it until exit.
 pub fn init_logging(log_file: &Path) -> Result<WorkerGuard, Box<dyn std::error::Error>> {
@@ -37,7 +43,7 @@ pub fn init_logging(log_file: &Path) -> Result<WorkerGuard, Box<dyn std::error::
         .with(LevelFilter::INFO)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(colour_on_stderr())
                 .with_writer(std::io::stderr),
         )
         .with(
