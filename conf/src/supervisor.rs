@@ -62,6 +62,8 @@ pub struct SupervisorConfig {
     pub stream_rotation: StreamRotation,
     pub stream_keep: usize,
     pub log_file: PathBuf,
+    /// `notify:` — the notification file (channels and routes), if any.
+    pub notify: Option<PathBuf>,
 }
 
 impl SupervisorConfig {
@@ -136,6 +138,7 @@ impl SupervisorConfig {
         let mut stream_keep = DEFAULT_STREAM_KEEP;
         // The default is a relative path like any other: beside ax436.conf.
         let mut log_file = base_dir.join(DEFAULT_LOG_FILE);
+        let mut notify = None;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -198,6 +201,10 @@ impl SupervisorConfig {
                 },
                 "log_file" => match path(value) {
                     Ok(p) => log_file = p,
+                    Err(e) => bad(e),
+                },
+                "notify" => match path(value) {
+                    Ok(p) => notify = Some(p),
                     Err(e) => bad(e),
                 },
                 "port" => match value.parse::<u16>() {
@@ -291,6 +298,7 @@ impl SupervisorConfig {
                     stream_rotation,
                     stream_keep,
                     log_file,
+                    notify,
                 })
             }
             _ => {
@@ -319,6 +327,7 @@ const DIRECTIVES: &[&str] = &[
     "stream_rotation",
     "stream_keep",
     "log_file",
+    "notify",
 ];
 
 /// Every name in [`DIRECTIVES`] has its arm; reaching here is a bug in this
