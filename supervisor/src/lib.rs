@@ -12,6 +12,8 @@
 //!   machine.
 //! * [`net`] — the UDP socket.
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
+//! * [`notify`] — notifications: the policy, the persistent queue and the
+//!   channels (not yet fed by [`run`]).
 //! * [`timers`] — every timer and bound, in one place.
 //!
 //! [`run`] is the async shell: one task that `select!`s over the socket,
@@ -25,6 +27,7 @@ pub mod counters;
 pub mod dedup;
 pub mod liveness;
 pub mod net;
+pub mod notify;
 pub mod protocol;
 pub mod stream;
 pub mod timers;
