@@ -14,8 +14,13 @@
 //! The supervisor's loop feeds the policy and queues what it polls; the
 //! dispatcher does the rest.
 
+pub mod channels;
+pub mod dispatch;
 pub mod payload;
 pub mod policy;
+pub mod queue;
 
+pub use dispatch::Dispatcher;
 pub use payload::{Escape, Item, Notification, NotifyEvent};
 pub use policy::{HostState, NotifyPolicy, Outgoing, PointAlert, ProblemOpened};
+pub use queue::{ChannelHealth, Delivery, NotifyQueue, QueueError};
