@@ -1,0 +1,719 @@
+//! Notifications delivered to real receivers on loopback: an HTTP server
+//! that receives webhooks (and is stopped for a while), a command run by
+//! the exec channel, a real SMTP server (Python's aiosmtpd) and a real
+//! Prometheus Alertmanager. The path is the one the supervisor uses:
+//! policy → queue file → delivery workers → channel.
+//!
+//! The SMTP and Alertmanager tests print why and pass when their server is
+//! not installed (`pip install aiosmtpd`, `apt-get install
+//! prometheus-alertmanager`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use conf::NotifyConfig;
+use supervisor::Now;
+use supervisor::notify::channels::Sender;
+use supervisor::notify::{
+    Delivery, Dispatcher, NotifyEvent, NotifyPolicy, NotifyQueue, Outgoing, ProblemOpened,
+};
+
+/// Upper bound on waiting for something that normally takes milliseconds;
+/// generous for a loaded 2-core machine. Not a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall_ms: wall_ms(),
+    }
+}
+
+fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+/// A small HTTP/1.1 server on a thread: records every request and answers
+/// with `status` (200 unless a test changes it).
+struct HookServer {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HookServer {
+    fn start() -> HookServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve(listener, Arc::default())
+    }
+
+    /// Listens again on the same port, keeping what was received.
+    fn restart(port: u16, received: Arc<Mutex<Vec<Received>>>) -> HookServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        Self::serve(listener, received)
+    }
+
+    fn serve(listener: TcpListener, received: Arc<Mutex<Vec<Received>>>) -> HookServer {
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(AtomicUsize::new(200));
+        let (r, s, st) = (received.clone(), stop.clone(), status.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        if let Some(req) = read_request(conn, st.load(Ordering::SeqCst)) {
+                            r.lock().unwrap().push(req);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        HookServer {
+            port,
+            received,
+            status,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops listening: connections are refused from now on.
+    fn stop(mut self) -> Arc<Mutex<Vec<Received>>> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.received.clone()
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn read_request(conn: TcpStream, status: usize) -> Option<Received> {
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_string();
+    let path = words.next()?.to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    let mut conn = reader.into_inner();
+    let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    conn.write_all(reply.as_bytes()).ok()?;
+    Some(Received {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// The supervisor's side: a policy whose output goes into the queue file,
+/// and the delivery workers on that file.
+struct Notifier {
+    policy: NotifyPolicy,
+    queue: NotifyQueue,
+    dispatcher: Option<Dispatcher>,
+    config: NotifyConfig,
+    db: std::path::PathBuf,
+}
+
+impl Notifier {
+    fn new(text: &str, dir: &Path) -> Notifier {
+        let config = NotifyConfig::parse(text, "notify.conf", dir).unwrap();
+        let db = dir.join("notify.db");
+        let queue = NotifyQueue::open(&db).unwrap();
+        let dispatcher = Dispatcher::start(&db, &config.channels).unwrap();
+        Notifier {
+            policy: NotifyPolicy::new(config.clone(), now()),
+            queue,
+            dispatcher: Some(dispatcher),
+            config,
+            db,
+        }
+    }
+
+    /// One turn of the supervisor's loop: time, then queue what came out.
+    fn turn(&mut self) -> Vec<Outgoing> {
+        let now = now();
+        self.policy.handle_timeout(now);
+        let out: Vec<Outgoing> = std::iter::from_fn(|| self.policy.poll_notification()).collect();
+        self.queue.enqueue(now.wall_ms, &out).unwrap();
+        if let Some(d) = &self.dispatcher {
+            d.wake();
+        }
+        out
+    }
+
+    fn open(&mut self, host: &str, check: &str, message: &str) {
+        self.policy.handle_opened(
+            now(),
+            ProblemOpened {
+                host: host.into(),
+                check: check.into(),
+                tags: vec!["disk".into()],
+                kind: "alert".into(),
+                message: message.into(),
+                opened_ms: wall_ms(),
+            },
+        );
+    }
+
+    fn clear(&mut self, host: &str, check: &str) {
+        self.policy.handle_cleared(now(), host, check, wall_ms());
+    }
+
+    /// Stops the workers, as a supervisor that goes down would.
+    fn stop_delivery(&mut self) {
+        if let Some(d) = self.dispatcher.take() {
+            d.stop();
+        }
+    }
+
+    fn start_delivery(&mut self) {
+        self.dispatcher = Some(Dispatcher::start(&self.db, &self.config.channels).unwrap());
+    }
+}
+
+#[test]
+fn webhook_outage_and_restart_every_notification_arrives_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = HookServer::start();
+    let port = server.port;
+    let mut n = Notifier::new(
+        &format!(
+            "channel: ops webhook http://127.0.0.1:{port}/hook\nroute: channel=ops group=check\n"
+        ),
+        dir.path(),
+    );
+    for i in 0..3 {
+        n.open(&format!("web{i}"), "disk", "Root file system nearly full");
+    }
+    assert_eq!(n.turn().len(), 3);
+    wait_until("the first three", || {
+        (server.received().len() == 3).then_some(())
+    });
+
+    // The receiver goes away; problems keep opening and clearing.
+    let received = server.stop();
+    for i in 3..8 {
+        n.open(&format!("web{i}"), "disk", "Root file system nearly full");
+    }
+    n.clear("web0", "disk");
+    assert_eq!(n.turn().len(), 6);
+    // The queue sees the failures and says so.
+    let health = wait_until("the channel to fail", || {
+        let h = n.queue.health().unwrap();
+        h.first().filter(|h| h.is_failing()).cloned()
+    });
+    assert_eq!(health.channel, "ops");
+    assert!(health.last_error.is_some());
+    // The supervisor restarts in the middle of the outage.
+    n.stop_delivery();
+    drop(n.queue);
+    n.queue = NotifyQueue::open(&n.db).unwrap();
+    assert_eq!(n.queue.health().unwrap()[0].pending, 6);
+    n.start_delivery();
+    std::thread::sleep(Duration::from_secs(3));
+    let server = HookServer::restart(port, received);
+
+    let all = wait_until("all nine notifications", || {
+        let r = server.received();
+        (r.len() >= 9).then_some(r)
+    });
+    // Give a duplicate the chance to show up.
+    std::thread::sleep(Duration::from_millis(500));
+    let all_now = server.received();
+    assert_eq!(all_now.len(), all.len(), "nothing arrives after the ninth");
+    let mut keys: Vec<&str> = all
+        .iter()
+        .map(|r| r.headers["idempotency-key"].as_str())
+        .collect();
+    assert_eq!(keys.len(), 9);
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 9, "a notification arrived twice");
+    // In queue order: openings of web3..web7 after the first three, the
+    // clearing of web0 last.
+    let events: Vec<(String, String)> = all
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            (
+                v["event"].as_str().unwrap().to_string(),
+                v["items"][0]["host"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(events[8], ("cleared".to_string(), "web0".to_string()));
+    assert!(events[..8].iter().all(|(e, _)| e == "opened"));
+    let health = wait_until("health to recover", || {
+        let h = n.queue.health().unwrap().remove(0);
+        (h.pending == 0).then_some(h)
+    });
+    assert_eq!(health.delivered, 9);
+    assert!(!health.is_failing());
+    assert!(all.iter().all(|r| r.method == "POST" && r.path == "/hook"));
+    drop(server.stop());
+}
+
+#[test]
+fn webhook_template_headers_and_put_reach_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = HookServer::start();
+    let port = server.port;
+    let mut n = Notifier::new(
+        &format!(
+            "channel: matrix webhook http://127.0.0.1:{port}/rooms/%21r/send/m.room.message/{{key}} method=PUT\n\
+             header: Authorization: Bearer s3cret\n\
+             body: {{\"msgtype\": \"m.text\", \"body\": \"{{summary}}\"}}\n\
+             route: channel=matrix\n"
+        ),
+        dir.path(),
+    );
+    n.open("db1", "disk", "Disk \"data\" is 97% full");
+    let out = n.turn();
+    let key = out[0].notification.key.clone();
+    let r = wait_until("the request", || server.received().pop());
+    assert_eq!(r.method, "PUT");
+    assert_eq!(r.path, format!("/rooms/%21r/send/m.room.message/{key}"));
+    assert_eq!(r.headers["authorization"], "Bearer s3cret");
+    assert_eq!(r.headers["content-type"], "application/json");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["msgtype"], "m.text");
+    assert_eq!(v["body"], "OPEN db1 disk: Disk \"data\" is 97% full");
+    drop(server.stop());
+}
+
+#[test]
+fn a_refused_notification_is_rejected_and_the_channel_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = HookServer::start();
+    server.status.store(400, Ordering::SeqCst);
+    let port = server.port;
+    let mut n = Notifier::new(
+        &format!("channel: ops webhook http://127.0.0.1:{port}/\nroute: channel=ops\n"),
+        dir.path(),
+    );
+    n.open("web1", "disk", "full");
+    n.turn();
+    let h = wait_until("the rejection", || {
+        n.queue.health().unwrap().pop().filter(|h| h.rejected == 1)
+    });
+    assert!(h.last_error.unwrap().starts_with("HTTP 400"));
+    server.status.store(200, Ordering::SeqCst);
+    n.open("web2", "disk", "full");
+    n.turn();
+    wait_until("the next one delivered", || {
+        n.queue.health().unwrap().pop().filter(|h| h.delivered == 1)
+    });
+    assert_eq!(
+        server.received().len(),
+        2,
+        "the rejected one was not retried"
+    );
+    drop(server.stop());
+}
+
+#[test]
+fn exec_gets_the_notification_in_its_environment_and_on_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    let stdin_file = dir.path().join("stdin");
+    let mut n = Notifier::new(
+        &format!(
+            "channel: run exec sh -c 'printf \"%s|%s|%s|%s\" \"$NOTIFY_HOST\" \"$NOTIFY_CHECK\" \"$NOTIFY_EVENT\" \"$1\" > {}; cat > {}' sh {{host}}\n\
+             route: channel=run\n",
+            env_file.display(),
+            stdin_file.display()
+        ),
+        dir.path(),
+    );
+    n.open("web1", "disk", "full");
+    n.turn();
+    wait_until("delivery", || {
+        n.queue.health().unwrap().pop().filter(|h| h.delivered == 1)
+    });
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "web1|disk|opened|web1"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stdin_file).unwrap()).unwrap();
+    assert_eq!(v["items"][0]["host"], "web1");
+    assert_eq!(v["event"], "opened");
+}
+
+/// A sender that records and can be told to fail, for the queue's own
+/// behaviour without a network.
+struct Flaky {
+    fail: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sender for Flaky {
+    fn send(&mut self, n: &supervisor::notify::Notification) -> Delivery {
+        if self.fail.load(Ordering::SeqCst) {
+            return Delivery::Retry("down".into());
+        }
+        self.seen.lock().unwrap().push(n.key.clone());
+        Delivery::Delivered
+    }
+}
+
+#[test]
+fn exec_that_hangs_is_killed_with_its_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let text = format!(
+        "channel: hang exec sh -c 'sleep 300 & echo $! > {}; wait'\ntimeout: 1s\nroute: channel=hang\n",
+        pid_file.display()
+    );
+    let config = NotifyConfig::parse(&text, "notify.conf", dir.path()).unwrap();
+    let mut sender = supervisor::notify::channels::sender_for(&config.channels[0]);
+    let mut policy = NotifyPolicy::new(config, now());
+    policy.handle_opened(
+        now(),
+        ProblemOpened {
+            host: "web1".into(),
+            check: "disk".into(),
+            tags: vec![],
+            kind: "alert".into(),
+            message: "full".into(),
+            opened_ms: wall_ms(),
+        },
+    );
+    policy.handle_timeout(now());
+    let out = policy.poll_notification().unwrap();
+    let delivery = sender.send(&out.notification);
+    assert!(
+        matches!(&delivery, Delivery::Retry(why) if why.contains("killed")),
+        "{delivery:?}"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The background sleep was in the group: gone, or a zombie awaiting
+    // its reaper.
+    wait_until("the grandchild to die", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next();
+        matches!(state, None | Some("Z") | Some("X")).then_some(())
+    });
+}
+
+#[test]
+fn a_notification_queued_while_delivery_is_down_is_sent_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notify.db");
+    let fail = Arc::new(AtomicBool::new(true));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let flaky = || -> Vec<(String, Box<dyn Sender>)> {
+        vec![(
+            "ops".to_string(),
+            Box::new(Flaky {
+                fail: fail.clone(),
+                seen: seen.clone(),
+            }),
+        )]
+    };
+    let mut queue = NotifyQueue::open(&db).unwrap();
+    let config = NotifyConfig::parse(
+        "channel: ops exec true\nroute: channel=ops group=check\n",
+        "notify.conf",
+        dir.path(),
+    )
+    .unwrap();
+    let mut policy = NotifyPolicy::new(config, now());
+    for i in 0..5 {
+        policy.handle_opened(
+            now(),
+            ProblemOpened {
+                host: format!("h{i}"),
+                check: "disk".into(),
+                tags: vec![],
+                kind: "alert".into(),
+                message: "full".into(),
+                opened_ms: wall_ms(),
+            },
+        );
+    }
+    policy.handle_timeout(now());
+    let out: Vec<Outgoing> = std::iter::from_fn(|| policy.poll_notification()).collect();
+    assert!(
+        out.iter()
+            .all(|o| o.notification.event == NotifyEvent::Opened)
+    );
+    queue.enqueue(wall_ms(), &out).unwrap();
+    let d = Dispatcher::start_with(&db, flaky()).unwrap();
+    wait_until("a failed attempt", || {
+        queue
+            .health()
+            .unwrap()
+            .pop()
+            .filter(|h| h.consecutive_failures > 0)
+    });
+    d.stop();
+    // The same notifications made again (a restarted policy) are not
+    // queued twice.
+    assert_eq!(queue.enqueue(wall_ms(), &out).unwrap(), 0);
+    fail.store(false, Ordering::SeqCst);
+    let d = Dispatcher::start_with(&db, flaky()).unwrap();
+    wait_until("all five", || {
+        (seen.lock().unwrap().len() == 5).then_some(())
+    });
+    d.stop();
+    let keys: Vec<String> = out.iter().map(|o| o.notification.key.clone()).collect();
+    assert_eq!(*seen.lock().unwrap(), keys, "in order, each once");
+}
+
+/// A child process killed when the test ends, pass or fail.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, server: &mut Server) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            eprintln!("server exited early: {status}");
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn email_reaches_a_real_smtp_server() {
+    let importable = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        eprintln!("SKIPPED: the Python package aiosmtpd is not installed (pip install aiosmtpd)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = std::fs::File::create(dir.path().join("smtpd.out")).unwrap();
+    let mut server = Server(
+        Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Debugging",
+            ])
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, &mut server), "aiosmtpd did not start");
+    let mut n = Notifier::new(
+        &format!(
+            "channel: mail email smtp://127.0.0.1:{port} starttls=no from=436@example.com to=ops@example.com,dba@example.com\n\
+             subject: [436] {{host}} {{check}} {{event}}\n\
+             route: channel=mail\n"
+        ),
+        dir.path(),
+    );
+    n.open("db1", "disk", "Root file system nearly full [97]");
+    let key = n.turn()[0].notification.key.clone();
+    let text = wait_until("the mail", || {
+        let t = std::fs::read_to_string(dir.path().join("smtpd.out")).unwrap_or_default();
+        t.contains("END MESSAGE").then_some(t)
+    });
+    assert!(text.contains("Subject: [436] db1 disk opened"), "{text}");
+    assert!(text.contains("From: 436@example.com"), "{text}");
+    assert!(
+        text.contains("To: ops@example.com, dba@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Message-ID: <{key}@example.com>")),
+        "{text}"
+    );
+    assert!(
+        text.contains("OPEN db1 disk: Root file system nearly full [97]"),
+        "{text}"
+    );
+    n.stop_delivery();
+}
+
+#[test]
+fn alertmanager_lists_the_problem_active_then_resolved() {
+    let binary = ["prometheus-alertmanager", "alertmanager"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        });
+    let Some(binary) = binary else {
+        eprintln!(
+            "SKIPPED: Prometheus Alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut server = Server(
+        Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("am.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_port(port, &mut server),
+        "alertmanager did not start"
+    );
+    let mut n = Notifier::new(
+        &format!(
+            "channel: am alertmanager http://127.0.0.1:{port} resend=1m\nroute: channel=am severity=critical\n"
+        ),
+        dir.path(),
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let alerts = |query: &str| -> Vec<serde_json::Value> {
+        let mut r = match agent
+            .get(format!("http://127.0.0.1:{port}/api/v2/alerts{query}"))
+            .call()
+        {
+            Ok(r) => r,
+            Err(_) => return Vec::new(),
+        };
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        serde_json::from_str::<Vec<serde_json::Value>>(&text).unwrap_or_default()
+    };
+    let ours =
+        |a: &serde_json::Value| a["labels"]["host"] == "web1" && a["labels"]["check"] == "disk";
+    n.open("web1", "disk", "Root file system nearly full [97]");
+    n.turn();
+    let alert = wait_until("the alert to be active", || {
+        alerts("")
+            .into_iter()
+            .find(|a| ours(a) && a["status"]["state"] == "active")
+    });
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["tags"], "disk");
+    assert_eq!(alert["labels"]["alertname"], "disk");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "Root file system nearly full [97]"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    n.clear("web1", "disk");
+    n.turn();
+    // A resolved alert leaves the list of current ones.
+    wait_until("the alert to be resolved", || {
+        alerts("").iter().all(|a| !ours(a)).then_some(())
+    });
+    let health = n.queue.health().unwrap();
+    assert_eq!(health[0].delivered, 2);
+    n.stop_delivery();
+}
