@@ -544,3 +544,139 @@ fn a_changed_file_keeps_announced_problems_and_rebatches_pending_ones() {
     w.clear("web1", "disk");
     assert_eq!(summary(&w.turn()), one("oncall", NotifyEvent::Cleared, 1));
 }
+
+mod generated {
+    //! Random sequences of openings, clearings, acknowledgements, host
+    //! states and time, against the promises every sequence must keep.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Open(u8, u8),
+        Clear(u8, u8),
+        Ack(u8, u8),
+        HostDown(u8),
+        HostUp(u8),
+        Wait(u16),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3u8, 0..3u8).prop_map(|(h, c)| Op::Open(h, c)),
+            3 => (0..3u8, 0..3u8).prop_map(|(h, c)| Op::Clear(h, c)),
+            1 => (0..3u8, 0..3u8).prop_map(|(h, c)| Op::Ack(h, c)),
+            1 => (0..3u8).prop_map(Op::HostDown),
+            1 => (0..3u8).prop_map(Op::HostUp),
+            4 => (0..1200u16).prop_map(Op::Wait),
+        ]
+    }
+
+    /// (channel, host, check, since): one opening of one problem as one
+    /// channel sees it.
+    type Episode = (String, String, String, u64);
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn every_announced_problem_is_cleared_once_and_nothing_follows_a_clearing(
+            ops in proptest::collection::vec(op(), 1..60)
+        ) {
+            let mut w = World::new(
+                "channel: a exec true\nchannel: b exec true\n\
+                 route: channel=a wait=30s repeat=10m escalate=15m:b group=check\n",
+            );
+            let mut out = Vec::new();
+            let mut seq = 0u64;
+            let mut down: BTreeSet<String> = BTreeSet::new();
+            // Notifications about a host's checks while it was down.
+            let mut while_down = Vec::new();
+            for op in &ops {
+                match *op {
+                    Op::Open(h, c) => {
+                        seq += 1;
+                        let problem = ProblemOpened {
+                            host: format!("h{h}"),
+                            check: format!("c{c}"),
+                            tags: vec![],
+                            kind: "alert".into(),
+                            message: "bad".into(),
+                            opened_ms: w.now.wall_ms + seq,
+                        };
+                        w.policy.handle_opened(w.now, problem);
+                    }
+                    Op::Clear(h, c) => w.clear(&format!("h{h}"), &format!("c{c}")),
+                    Op::Ack(h, c) => w.policy.handle_ack(w.now, &format!("h{h}"), &format!("c{c}")),
+                    Op::HostDown(h) => {
+                        w.policy.handle_host_state(w.now, &format!("h{h}"), HostState::Inactive);
+                        down.insert(format!("h{h}"));
+                    }
+                    Op::HostUp(h) => {
+                        w.policy.handle_host_state(w.now, &format!("h{h}"), HostState::Up);
+                        down.remove(&format!("h{h}"));
+                    }
+                    Op::Wait(s) => {
+                        let got = w.advance(Duration::from_secs(u64::from(s)));
+                        for o in &got {
+                            for i in &o.notification.items {
+                                if down.contains(&i.host) && i.check != "host"
+                                    && o.notification.event != NotifyEvent::Cleared
+                                {
+                                    while_down.push(o.clone());
+                                }
+                            }
+                        }
+                        out.extend(got);
+                    }
+                }
+            }
+            // Clear everything still open and let it all go out.
+            let open: Vec<(String, String)> = w
+                .policy
+                .open_problems()
+                .map(|(h, c, _)| (h.to_string(), c.to_string()))
+                .collect();
+            for (h, c) in &open {
+                w.clear(h, c);
+            }
+            out.extend(w.advance(2 * HOUR));
+
+            prop_assert!(while_down.is_empty(), "muted host notified: {:?}", while_down);
+            let mut opened: BTreeMap<Episode, usize> = BTreeMap::new();
+            let mut cleared: BTreeMap<Episode, usize> = BTreeMap::new();
+            for o in &out {
+                for i in &o.notification.items {
+                    if i.check == "host" {
+                        continue;
+                    }
+                    let e = (o.channel.clone(), i.host.clone(), i.check.clone(), i.since_ms);
+                    match o.notification.event {
+                        NotifyEvent::Opened | NotifyEvent::Escalated => {
+                            prop_assert!(!cleared.contains_key(&e), "told after its clearing: {:?}", e);
+                            *opened.entry(e).or_default() += 1;
+                        }
+                        NotifyEvent::Reminder => {
+                            prop_assert!(opened.contains_key(&e), "reminder before opening: {:?}", e);
+                            prop_assert!(!cleared.contains_key(&e), "reminder after clearing: {:?}", e);
+                        }
+                        NotifyEvent::Cleared => {
+                            prop_assert!(opened.contains_key(&e), "clearing never opened: {:?}", e);
+                            *cleared.entry(e).or_default() += 1;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (e, n) in &opened {
+                prop_assert_eq!(*n, 1, "opened more than once: {:?}", e);
+                prop_assert_eq!(cleared.get(e).copied(), Some(1), "not cleared exactly once: {:?}", e);
+            }
+            prop_assert!(w.policy.poll_timeout().is_none() || w.policy.open_problems().next().is_none());
+        }
+    }
+}

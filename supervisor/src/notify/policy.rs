@@ -141,6 +141,10 @@ pub struct NotifyPolicy {
     points_sent: HashMap<(usize, String, String), Instant>,
     /// Next re-send per Alertmanager channel.
     refresh_due: BTreeMap<String, Instant>,
+    /// Earliest reminder or escalation step, so that a turn of the loop
+    /// with nothing due costs nothing per open problem. May be early (an
+    /// acknowledgement or clearing since), never late.
+    repeat_due: Option<Instant>,
     out: VecDeque<Outgoing>,
 }
 
@@ -155,6 +159,7 @@ impl NotifyPolicy {
             batches: BTreeMap::new(),
             points_sent: HashMap::new(),
             refresh_due: BTreeMap::new(),
+            repeat_due: None,
             out: VecDeque::new(),
         };
         policy.set_config(config, now);
@@ -203,6 +208,7 @@ impl NotifyPolicy {
                     .or_insert(now.mono + am.resend);
             }
         }
+        self.repeat_due = self.earliest_repeat();
     }
 
     /// A problem opened. Opening one that is already open updates its
@@ -247,6 +253,7 @@ impl NotifyPolicy {
             },
         );
         self.track_routes(&id, now, true);
+        self.repeat_due = self.earliest_repeat();
     }
 
     /// The routes a problem matches, each waiting for its opening to go
@@ -569,6 +576,7 @@ impl NotifyPolicy {
                     let item = Self::item(p, None);
                     self.batch_opening(&pid, item, now);
                 }
+                self.repeat_due = self.earliest_repeat();
             }
         }
     }
@@ -576,7 +584,12 @@ impl NotifyPolicy {
     /// Moves time forward: due reminders, escalations, re-sends and
     /// batches become notifications.
     pub fn handle_timeout(&mut self, now: Now) {
-        self.schedule_repeats(now);
+        // Reminders and announcements move `repeat_due`; nothing else here.
+        let mut repeats_moved = false;
+        if self.repeat_due.is_some_and(|due| due <= now.mono) {
+            self.schedule_repeats(now);
+            repeats_moved = true;
+        }
         let refresh: Vec<String> = self
             .refresh_due
             .iter()
@@ -639,6 +652,7 @@ impl NotifyPolicy {
             }
             if key.event == NotifyEvent::Opened {
                 self.mark_announced(key.route, &key.channel, &batch.items, now);
+                repeats_moved = true;
             }
             let items = batch.items.into_iter().map(|(_, i)| i).collect();
             let n = self.notification(key.event, &severity, &origin, now, items, batch.more);
@@ -646,6 +660,9 @@ impl NotifyPolicy {
                 channel: key.channel,
                 notification: n,
             });
+        }
+        if repeats_moved {
+            self.repeat_due = self.earliest_repeat();
         }
     }
 
@@ -804,8 +821,11 @@ impl NotifyPolicy {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let batches = self.batches.values().map(|b| b.due);
         let refresh = self.refresh_due.values().copied();
-        let repeats = self
-            .open
+        batches.chain(refresh).chain(self.repeat_due).min()
+    }
+
+    fn earliest_repeat(&self) -> Option<Instant> {
+        self.open
             .values()
             .filter(|p| !p.acked && !p.muted)
             .flat_map(|p| {
@@ -814,8 +834,8 @@ impl NotifyPolicy {
                     let step = route.escalate.get(t.next_step).map(|(d, _)| t.since + *d);
                     t.next_reminder.into_iter().chain(step)
                 })
-            });
-        batches.chain(refresh).chain(repeats).min()
+            })
+            .min()
     }
 
     /// Problems open now, for tests and the status page: (host, check,
