@@ -85,7 +85,8 @@ impl ChannelKind {
     }
 }
 
-/// `webhook URL [method=POST|PUT] [content_type=TYPE]`, `header:` and `body:`.
+/// `webhook URL [method=POST|PUT] [content_type=TYPE] [ca_file=PEM]`, `header:`
+/// and `body:`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
     /// May hold placeholders; their values are percent-encoded.
@@ -98,6 +99,8 @@ pub struct Webhook {
     /// `content_type=`; placeholders in `body:` are JSON-escaped when it
     /// names JSON.
     pub content_type: String,
+    /// `ca_file=`: trust only the CA certificates in this PEM file.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,12 +109,14 @@ pub enum HttpMethod {
     Put,
 }
 
-/// `alertmanager URL [resend=DURATION]`: the base URL; alerts go to
+/// `alertmanager URL [resend=DURATION] [ca_file=PEM]`: the base URL; alerts go to
 /// `URL/api/v2/alerts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alertmanager {
     pub url: String,
     pub resend: Duration,
+    /// `ca_file=`: trust only the CA certificates in this PEM file.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `email smtp[s]://HOST[:PORT] from=ADDR to=ADDR[,ADDR] [user= password_file=]
@@ -126,6 +131,9 @@ pub struct Email {
     pub user: Option<String>,
     /// Read at each delivery, so the secret stays out of this file.
     pub password_file: Option<PathBuf>,
+    /// `ca_file=`: trust only the CA certificates in this PEM file (a
+    /// private CA) instead of the built-in Mozilla roots.
+    pub ca_file: Option<PathBuf>,
     pub subject: Option<String>,
     pub body: Option<String>,
 }
@@ -269,7 +277,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 impl NotifyConfig {
     /// Reads and parses the file; errors are labelled with the path as
-    /// given, relative `password_file=` paths resolve beside it.
+    /// given, relative `password_file=` and `ca_file=` paths resolve
+    /// beside it.
     pub fn load(path: &Path) -> Result<NotifyConfig, ConfErrors> {
         let label = path.display().to_string();
         let bytes = crate::expand::read_limited(path).map_err(|e| {

@@ -160,7 +160,7 @@ impl<'a> Parser<'a> {
         }
         let built = match kind {
             "webhook" => self.webhook(rest).map(ChannelKind::Webhook),
-            "alertmanager" => alertmanager(rest).map(ChannelKind::Alertmanager),
+            "alertmanager" => alertmanager(rest, self.base_dir).map(ChannelKind::Alertmanager),
             "email" => self.email(rest).map(ChannelKind::Email),
             "exec" => CommandLine::parse(rest)
                 .map(ChannelKind::Exec)
@@ -193,7 +193,8 @@ impl<'a> Parser<'a> {
         if let Err(e) = check_url(url, &["http", "https"]) {
             problems.push(e);
         }
-        let mut args = KeyValues::parse(rest, &["method", "content_type"]);
+        let mut args = KeyValues::parse(rest, &["method", "content_type", "ca_file"]);
+        let ca_file = args.take("ca_file").map(|p| self.base_dir.join(p));
         let method = match args.take("method") {
             None | Some("POST") | Some("post") => HttpMethod::Post,
             Some("PUT") | Some("put") => HttpMethod::Put,
@@ -217,6 +218,7 @@ impl<'a> Parser<'a> {
             headers: Vec::new(),
             body: None,
             content_type,
+            ca_file,
         })
     }
 
@@ -230,7 +232,10 @@ impl<'a> Parser<'a> {
                 ("smtp", String::new(), None)
             }
         };
-        let mut args = KeyValues::parse(rest, &["from", "to", "user", "password_file", "starttls"]);
+        let mut args = KeyValues::parse(
+            rest,
+            &["from", "to", "user", "password_file", "starttls", "ca_file"],
+        );
         let from = args.require("from").unwrap_or_default().to_string();
         let to: Vec<String> = args
             .require("to")
@@ -247,6 +252,7 @@ impl<'a> Parser<'a> {
         }
         let user = args.take("user").map(str::to_string);
         let password_file = args.take("password_file").map(|p| self.base_dir.join(p));
+        let ca_file = args.take("ca_file").map(|p| self.base_dir.join(p));
         if user.is_some() != password_file.is_some() {
             args.problems
                 .push("`user=` and `password_file=` go together".to_string());
@@ -286,6 +292,7 @@ impl<'a> Parser<'a> {
             to,
             user,
             password_file,
+            ca_file,
             subject: None,
             body: None,
         })
@@ -466,13 +473,14 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn alertmanager(rest: &str) -> Result<Alertmanager, Vec<String>> {
+fn alertmanager(rest: &str, base_dir: &Path) -> Result<Alertmanager, Vec<String>> {
     let (url, rest) = split_word(rest);
     let mut problems = Vec::new();
     if let Err(e) = check_url(url, &["http", "https"]) {
         problems.push(e);
     }
-    let mut args = KeyValues::parse(rest, &["resend"]);
+    let mut args = KeyValues::parse(rest, &["resend", "ca_file"]);
+    let ca_file = args.take("ca_file").map(|p| base_dir.join(p));
     let resend = args
         .duration("resend")
         .unwrap_or(DEFAULT_ALERTMANAGER_RESEND);
@@ -484,6 +492,7 @@ fn alertmanager(rest: &str) -> Result<Alertmanager, Vec<String>> {
         Ok(Alertmanager {
             url: url.trim_end_matches('/').to_string(),
             resend,
+            ca_file,
         })
     } else {
         Err(problems)

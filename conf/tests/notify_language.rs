@@ -101,6 +101,7 @@ fn follower_lines_belong_to_the_channel_above() {
     assert_eq!(m.user.as_deref(), Some("me"));
     assert_eq!(m.password_file, Some(PathBuf::from("/etc/436/mail.secret")));
     assert_eq!(m.subject.as_deref(), Some("[436] {summary}"));
+    assert_eq!(m.ca_file, None);
     assert_eq!(m.body.as_deref(), Some("{text}"));
     let ChannelKind::Exec(cmd) = &c.channels[2].kind else {
         panic!()
@@ -229,6 +230,30 @@ fn load_labels_errors_with_the_path_and_resolves_beside_it() {
     assert!(errors.contains(&format!("{}:1: no `channel: x", path.display())));
     let missing = NotifyConfig::load(&dir.path().join("nope")).unwrap_err();
     assert_eq!(missing.0[0].origin.line, 0);
+}
+
+#[test]
+fn ca_files_resolve_beside_the_file() {
+    let c = parse(
+        "channel: w webhook https://chat.lan/hook ca_file=lan-ca.pem\n\
+         channel: a alertmanager https://am.lan:9093/ ca_file=/etc/ssl/lan.pem\n\
+         channel: m email smtps://mx.lan from=a@b to=c@d ca_file=lan-ca.pem\n\
+         route: channel=w,a,m\n",
+    )
+    .unwrap();
+    let ChannelKind::Webhook(w) = &c.channels[0].kind else {
+        panic!()
+    };
+    assert_eq!(w.ca_file, Some(PathBuf::from("/etc/436/lan-ca.pem")));
+    let ChannelKind::Alertmanager(a) = &c.channels[1].kind else {
+        panic!()
+    };
+    assert_eq!(a.url, "https://am.lan:9093");
+    assert_eq!(a.ca_file, Some(PathBuf::from("/etc/ssl/lan.pem")));
+    let ChannelKind::Email(m) = &c.channels[2].kind else {
+        panic!()
+    };
+    assert_eq!(m.ca_file, Some(PathBuf::from("/etc/436/lan-ca.pem")));
 }
 
 #[test]

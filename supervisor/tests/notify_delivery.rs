@@ -717,3 +717,241 @@ fn alertmanager_lists_the_problem_active_then_resolved() {
     assert_eq!(health[0].delivered, 2);
     n.stop_delivery();
 }
+
+/// An aiosmtpd server with TLS (STARTTLS required, or TLS from the first
+/// byte) that accepts only the login `436` / `pa ss` and appends each mail
+/// to a file with how it arrived.
+const TLS_SMTPD: &str = r#"
+import sys, ssl, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+port, mode, cert, key, out = sys.argv[1:6]
+
+class Keep:
+    async def handle_DATA(self, server, session, envelope):
+        with open(out, "ab") as f:
+            tls = server.transport.get_extra_info("ssl_object") is not None
+            f.write(b"AUTHENTICATED: %s\nTLS: %s\n" % (
+                str(session.authenticated).encode(), str(tls).encode()))
+            f.write(envelope.content + b"\nEND MESSAGE\n")
+        return "250 OK"
+
+def check(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login == b"436" and data.password == b"pa ss"
+    return AuthResult(success=ok)
+
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+common = dict(hostname="127.0.0.1", port=int(port), auth_required=True, authenticator=check)
+if mode == "starttls":
+    c = Controller(Keep(), tls_context=ctx, require_starttls=True, **common)
+else:
+    # aiosmtpd knows TLS only from STARTTLS; this connection is TLS from
+    # the first byte, so it may offer AUTH at once.
+    c = Controller(Keep(), ssl_context=ctx, server_hostname="localhost",
+                   auth_require_tls=False, **common)
+c.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+/// A test CA and a certificate it signed for `localhost` and 127.0.0.1,
+/// made with the openssl command: (CA, certificate, key). `None` when
+/// openssl is not installed.
+fn test_certificates(
+    dir: &Path,
+) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let p = |name: &str| dir.join(name);
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .ok()?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<std::ffi::OsString>; 3] = [
+        ["req", "-x509", "-days", "2", "-subj", "/CN=436 test CA"]
+            .iter()
+            .chain(&ec)
+            .map(Into::into)
+            .chain([
+                "-keyout".into(),
+                p("ca.key").into(),
+                "-out".into(),
+                p("ca.pem").into(),
+            ])
+            .collect(),
+        ["req", "-subj", "/CN=localhost"]
+            .iter()
+            .chain(&ec)
+            .map(Into::into)
+            .chain([
+                "-keyout".into(),
+                p("key.pem").into(),
+                "-out".into(),
+                p("leaf.csr").into(),
+            ])
+            .collect(),
+        ["x509", "-req", "-days", "2", "-CAcreateserial"]
+            .iter()
+            .map(Into::into)
+            .chain([
+                "-in".into(),
+                p("leaf.csr").into(),
+                "-CA".into(),
+                p("ca.pem").into(),
+                "-CAkey".into(),
+                p("ca.key").into(),
+                "-extfile".into(),
+                p("leaf.ext").into(),
+                "-out".into(),
+                p("cert.pem").into(),
+            ])
+            .collect(),
+    ];
+    for args in steps {
+        let ok = Command::new("openssl")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some((p("ca.pem"), p("cert.pem"), p("key.pem")))
+}
+
+#[test]
+fn email_over_starttls_and_tls_with_a_login_reaches_a_real_smtp_server() {
+    let importable = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        eprintln!("SKIPPED: the Python package aiosmtpd is not installed (pip install aiosmtpd)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = test_certificates(dir.path()) else {
+        eprintln!("SKIPPED: the openssl command is not installed (it makes the test certificate)");
+        return;
+    };
+    std::fs::write(dir.path().join("smtpd.py"), TLS_SMTPD).unwrap();
+    std::fs::write(dir.path().join("mail.password"), "pa ss\n").unwrap();
+    for (mode, scheme) in [("starttls", "smtp"), ("tls", "smtps")] {
+        let port = free_port();
+        let out = dir.path().join(format!("{mode}.mails"));
+        let mut server = Server(
+            Command::new("python3")
+                .args(["-W", "ignore"])
+                .arg(dir.path().join("smtpd.py"))
+                .arg(port.to_string())
+                .arg(mode)
+                .arg(&cert)
+                .arg(&key)
+                .arg(&out)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        assert!(
+            wait_for_port(port, &mut server),
+            "{mode} server did not start"
+        );
+        let sub = dir.path().join(mode);
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(dir.path().join("mail.password"), sub.join("mail.password")).unwrap();
+        std::fs::copy(&ca, sub.join("ca.pem")).unwrap();
+        let mut n = Notifier::new(
+            &format!(
+                "channel: mail email {scheme}://localhost:{port} from=436@example.com to=ops@example.com \
+                 user=436 password_file=mail.password ca_file=ca.pem\n\
+                 route: channel=mail\n"
+            ),
+            &sub,
+        );
+        n.open("db1", "disk", "Root file system nearly full [97]");
+        n.turn();
+        let text = wait_until(&format!("the mail over {mode}"), || {
+            let t = std::fs::read_to_string(&out).unwrap_or_default();
+            t.contains("END MESSAGE").then_some(t)
+        });
+        assert!(text.contains("AUTHENTICATED: True"), "{mode}: {text}");
+        assert!(text.contains("TLS: True"), "{mode}: {text}");
+        assert!(
+            text.contains("OPEN db1 disk: Root file system nearly full [97]"),
+            "{text}"
+        );
+        wait_until("the delivery recorded", || {
+            n.queue.health().unwrap().pop().filter(|h| h.delivered == 1)
+        });
+        n.stop_delivery();
+    }
+}
+
+#[test]
+fn a_wrong_password_is_retried_not_lost() {
+    let importable = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let dir = tempfile::tempdir().unwrap();
+    let certs = if importable {
+        test_certificates(dir.path())
+    } else {
+        None
+    };
+    let Some((_, cert, key)) = certs else {
+        eprintln!("SKIPPED: needs aiosmtpd and openssl");
+        return;
+    };
+    std::fs::write(dir.path().join("smtpd.py"), TLS_SMTPD).unwrap();
+    std::fs::write(dir.path().join("mail.password"), "wrong\n").unwrap();
+    let port = free_port();
+    let out = dir.path().join("mails");
+    let mut server = Server(
+        Command::new("python3")
+            .args(["-W", "ignore"])
+            .arg(dir.path().join("smtpd.py"))
+            .arg(port.to_string())
+            .arg("starttls")
+            .arg(&cert)
+            .arg(&key)
+            .arg(&out)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, &mut server));
+    let mut n = Notifier::new(
+        &format!(
+            "channel: mail email smtp://127.0.0.1:{port} from=436@example.com to=ops@example.com \
+             user=436 password_file=mail.password ca_file=ca.pem\nroute: channel=mail\n"
+        ),
+        dir.path(),
+    );
+    n.open("db1", "disk", "full");
+    n.turn();
+    let h = wait_until("a failed login", || {
+        n.queue.health().unwrap().pop().filter(|h| h.is_failing())
+    });
+    assert_eq!(h.pending, 1, "{h:?}");
+    // The operator fixes the password file; the waiting mail goes out.
+    std::fs::write(dir.path().join("mail.password"), "pa ss\n").unwrap();
+    wait_until("the mail after the fix", || {
+        let t = std::fs::read_to_string(&out).unwrap_or_default();
+        t.contains("END MESSAGE").then_some(())
+    });
+    n.stop_delivery();
+}

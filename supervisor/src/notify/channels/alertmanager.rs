@@ -10,7 +10,7 @@ use std::time::Duration;
 use conf::Alertmanager;
 use serde_json::{Value, json};
 
-use super::{Sender, http_agent, http_send};
+use super::{LazyAgent, Sender, http_send};
 use crate::notify::payload::{Notification, NotifyEvent, utc_time};
 use crate::notify::queue::Delivery;
 
@@ -20,14 +20,14 @@ pub const POINT_ALERT_LIFETIME: Duration = Duration::from_secs(300);
 
 pub struct AlertmanagerSender {
     url: String,
-    agent: ureq::Agent,
+    agent: LazyAgent,
 }
 
 impl AlertmanagerSender {
     pub fn new(config: Alertmanager, timeout: Duration) -> Self {
         AlertmanagerSender {
             url: format!("{}/api/v2/alerts", config.url),
-            agent: http_agent(timeout),
+            agent: LazyAgent::new(timeout, config.ca_file.clone()),
         }
     }
 }
@@ -79,8 +79,12 @@ pub fn alerts(n: &Notification) -> Value {
 impl Sender for AlertmanagerSender {
     fn send(&mut self, n: &Notification) -> Delivery {
         let body = alerts(n).to_string();
+        let agent = match self.agent.get() {
+            Ok(a) => a,
+            Err(d) => return d,
+        };
         http_send(
-            &self.agent,
+            agent,
             false,
             &self.url,
             &[],

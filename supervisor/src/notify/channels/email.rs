@@ -11,7 +11,7 @@ use conf::{Email, MailSecurity};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
 
 use super::Sender;
@@ -31,22 +31,35 @@ impl EmailSender {
         EmailSender { config, timeout }
     }
 
-    fn transport(&self) -> Result<SmtpTransport, Delivery> {
-        let server = self.config.server.as_str();
-        let tls_error = |e: lettre::transport::smtp::Error| {
-            Delivery::Rejected(format!("TLS set-up for {server}: {e}"))
-        };
-        let builder = match self.config.security {
-            MailSecurity::Tls => SmtpTransport::relay(server).map_err(tls_error)?,
-            MailSecurity::StartTlsRequired => {
-                SmtpTransport::starttls_relay(server).map_err(tls_error)?
+    /// TLS parameters for the server: the built-in roots, or only the
+    /// CAs of `ca_file=`.
+    fn tls_parameters(&self) -> Result<TlsParameters, Delivery> {
+        let server = &self.config.server;
+        let mut builder = TlsParameters::builder(server.clone());
+        if let Some(path) = &self.config.ca_file {
+            builder = builder.certificate_store(CertificateStore::None);
+            for cert in super::read_ca_file(path).map_err(Delivery::Retry)? {
+                let cert = Certificate::from_der(cert.der().to_vec())
+                    .map_err(|e| Delivery::Retry(format!("ca_file {}: {e}", path.display())))?;
+                builder = builder.add_root_certificate(cert);
             }
-            MailSecurity::StartTlsOpportunistic => SmtpTransport::builder_dangerous(server).tls(
-                Tls::Opportunistic(TlsParameters::new(server.to_string()).map_err(tls_error)?),
-            ),
-            MailSecurity::Plain => SmtpTransport::builder_dangerous(server),
+        }
+        builder
+            .build()
+            .map_err(|e| Delivery::Rejected(format!("TLS set-up for {server}: {e}")))
+    }
+
+    fn transport(&self) -> Result<SmtpTransport, Delivery> {
+        let tls = match self.config.security {
+            MailSecurity::Tls => Tls::Wrapper(self.tls_parameters()?),
+            MailSecurity::StartTlsRequired => Tls::Required(self.tls_parameters()?),
+            MailSecurity::StartTlsOpportunistic => Tls::Opportunistic(self.tls_parameters()?),
+            MailSecurity::Plain => Tls::None,
         };
-        let mut builder = builder.port(self.config.port).timeout(Some(self.timeout));
+        let mut builder = SmtpTransport::builder_dangerous(self.config.server.as_str())
+            .port(self.config.port)
+            .tls(tls)
+            .timeout(Some(self.timeout));
         if let (Some(user), Some(file)) = (&self.config.user, &self.config.password_file) {
             // Read each time: a rotated password needs no restart. A
             // missing file may be fixed while the notification waits.

@@ -47,13 +47,75 @@ pub(crate) fn http_delivery(status: u16, body: &str) -> Delivery {
 }
 
 /// An agent with this channel's time-out, not turning HTTP statuses into
-/// errors (the queue decides what a status means).
-pub(crate) fn http_agent(timeout: std::time::Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// errors (the queue decides what a status means), trusting only the CAs
+/// of `ca_file` when given. The file is read here, so a failure is a
+/// delivery to retry: the operator may fix the file meanwhile.
+pub(crate) fn http_agent(
+    timeout: std::time::Duration,
+    ca_file: Option<&std::path::Path>,
+) -> Result<ureq::Agent, String> {
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into()
+        .http_status_as_error(false);
+    if let Some(path) = ca_file {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&read_ca_file(path)?))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
+}
+
+/// The certificates of a PEM file; one without any is an error here rather
+/// than a silent "unknown issuer" at the first connection.
+pub(crate) fn read_ca_file(
+    path: &std::path::Path,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// An agent built at the first delivery (and again after a failure to
+/// build it).
+pub(crate) struct LazyAgent {
+    timeout: std::time::Duration,
+    ca_file: Option<std::path::PathBuf>,
+    agent: Option<ureq::Agent>,
+}
+
+impl LazyAgent {
+    pub(crate) fn new(timeout: std::time::Duration, ca_file: Option<std::path::PathBuf>) -> Self {
+        LazyAgent {
+            timeout,
+            ca_file,
+            agent: None,
+        }
+    }
+
+    pub(crate) fn get(&mut self) -> Result<&ureq::Agent, Delivery> {
+        if self.agent.is_none() {
+            let agent =
+                http_agent(self.timeout, self.ca_file.as_deref()).map_err(Delivery::Retry)?;
+            self.agent = Some(agent);
+        }
+        self.agent
+            .as_ref()
+            .ok_or_else(|| Delivery::Retry("no HTTP agent".into()))
+    }
 }
 
 /// POSTs (or PUTs) `body`, returning the delivery outcome.

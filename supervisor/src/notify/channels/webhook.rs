@@ -7,21 +7,19 @@ use std::time::Duration;
 use conf::{HttpMethod, Webhook};
 use serde_json::json;
 
-use super::{Sender, http_agent, http_send};
+use super::{LazyAgent, Sender, http_send};
 use crate::notify::payload::{Escape, Notification};
 use crate::notify::queue::Delivery;
 
 pub struct WebhookSender {
     config: Webhook,
-    agent: ureq::Agent,
+    agent: LazyAgent,
 }
 
 impl WebhookSender {
     pub fn new(config: Webhook, timeout: Duration) -> Self {
-        WebhookSender {
-            config,
-            agent: http_agent(timeout),
-        }
+        let agent = LazyAgent::new(timeout, config.ca_file.clone());
+        WebhookSender { config, agent }
     }
 
     /// The request body: the template rendered, or the default JSON.
@@ -69,8 +67,12 @@ impl Sender for WebhookSender {
             .collect();
         headers.push(("Idempotency-Key".to_string(), n.key.clone()));
         let body = self.body(n);
+        let agent = match self.agent.get() {
+            Ok(a) => a,
+            Err(d) => return d,
+        };
         http_send(
-            &self.agent,
+            agent,
             self.config.method == HttpMethod::Put,
             &url,
             &headers,
