@@ -3,6 +3,7 @@
 //! * [`policy`] — the pure state machine: problem transitions, point
 //!   alerts, acknowledgements, host states and time in; notifications out
 //!   (wait, grouping, repeat, escalation, muting, quiet hours).
+//! * [`input`] — the policy's inputs and outputs.
 //! * [`payload`] — what a notification says, and the `{placeholder}`
 //!   templates channels render it with.
 //! * [`queue`] — the persistent queue (SQLite): at-least-once delivery with
@@ -14,8 +15,10 @@
 //! The supervisor's loop feeds the policy and queues what it polls; the
 //! dispatcher does the rest.
 
+mod batch;
 pub mod channels;
 pub mod dispatch;
+pub mod input;
 pub mod payload;
 pub mod policy;
 pub mod queue;

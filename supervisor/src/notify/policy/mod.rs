@@ -29,61 +29,19 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Local, TimeZone, Timelike};
 use conf::{ChannelKind, Grouping, NotifyConfig};
-use sha2::{Digest, Sha256};
 
+mod hosts;
+mod points;
+mod repeats;
+
+use super::batch::{BatchKey, Batches, ProblemId, notification_key};
+pub use super::input::{HOST_CHECK, HostState, Outgoing, PointAlert, ProblemOpened};
 use super::payload::{Item, Notification, NotifyEvent};
 use crate::protocol::Now;
 
 /// Longest time between two checks of a route's quiet hours while it holds
 /// notifications.
 pub const QUIET_HOURS_RECHECK: Duration = Duration::from_secs(60);
-/// Most distinct point-alert items kept in one notification; the rest are
-/// counted in `more`.
-pub const MAX_POINT_ITEMS: usize = 20;
-
-/// A problem that opened, as the fleet state reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProblemOpened {
-    pub host: String,
-    pub check: String,
-    pub tags: Vec<String>,
-    /// `alert`, `metric` or `system`.
-    pub kind: String,
-    pub message: String,
-    /// When it opened on the observer, ms since the Unix epoch.
-    pub opened_ms: u64,
-}
-
-/// A point alert (a log line, a count over a limit): nothing to clear.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PointAlert {
-    pub host: String,
-    pub check: String,
-    pub tags: Vec<String>,
-    pub kind: String,
-    pub message: String,
-}
-
-/// A host's liveness, as far as notifications care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostState {
-    Up,
-    Inactive,
-    Stopped,
-}
-
-/// One notification to put in the queue, for one channel.
-#[must_use = "a notification must be queued"]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    pub channel: String,
-    pub notification: Notification,
-}
-
-/// The check id of a host's own state.
-pub const HOST_CHECK: &str = "host";
-
-type ProblemId = (String, String);
 
 #[derive(Debug)]
 struct OpenProblem {
@@ -109,22 +67,6 @@ struct RouteTrack {
     since: Instant,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct BatchKey {
-    route: usize,
-    event: NotifyEvent,
-    channel: String,
-    group: String,
-}
-
-#[derive(Debug)]
-struct Batch {
-    due: Instant,
-    /// Problems by id; point alerts by (host, check + message).
-    items: Vec<(ProblemId, Item)>,
-    more: u64,
-}
-
 /// The policy. Feed it with `handle_*`, call [`NotifyPolicy::handle_timeout`]
 /// at [`NotifyPolicy::poll_timeout`], and queue every
 /// [`NotifyPolicy::poll_notification`].
@@ -136,7 +78,7 @@ pub struct NotifyPolicy {
     status_url: String,
     open: BTreeMap<ProblemId, OpenProblem>,
     muted_hosts: HashMap<String, HostState>,
-    batches: BTreeMap<BatchKey, Batch>,
+    batches: Batches,
     /// Last point-alert notification per (route, channel, host).
     points_sent: HashMap<(usize, String, String), Instant>,
     /// Next re-send per Alertmanager channel.
@@ -156,7 +98,7 @@ impl NotifyPolicy {
             status_url: String::new(),
             open: BTreeMap::new(),
             muted_hosts: HashMap::new(),
-            batches: BTreeMap::new(),
+            batches: Batches::default(),
             points_sent: HashMap::new(),
             refresh_due: BTreeMap::new(),
             repeat_due: None,
@@ -182,11 +124,13 @@ impl NotifyPolicy {
     /// routes; pending clearings and point alerts keep going out.
     pub fn set_config(&mut self, config: NotifyConfig, now: Now) {
         self.config = config;
-        self.batches
-            .retain(|key, _| matches!(key.event, NotifyEvent::Cleared | NotifyEvent::Point));
         let routes = self.config.routes.len();
-        self.batches
-            .retain(|key, _| key.route < routes && self.config.channel(&key.channel).is_some());
+        let config = &self.config;
+        self.batches.retain(|key| {
+            matches!(key.event, NotifyEvent::Cleared | NotifyEvent::Point)
+                && key.route < routes
+                && config.channel(&key.channel).is_some()
+        });
         let ids: Vec<ProblemId> = self.open.keys().cloned().collect();
         for id in ids {
             let Some(problem) = self.open.get_mut(&id) else {
@@ -341,8 +285,7 @@ impl NotifyPolicy {
         }
     }
 
-    /// Adds an item to the batch it belongs to; a new batch is due at `due`,
-    /// an existing one keeps its time (that is what groups).
+    /// Adds an item to the batch it belongs to (see [`Batches::add`]).
     fn add(
         &mut self,
         route: usize,
@@ -358,33 +301,11 @@ impl NotifyPolicy {
             group: self.group_key(route, &item),
             channel,
         };
-        let batch = self.batches.entry(key).or_insert(Batch {
-            due,
-            items: Vec::new(),
-            more: 0,
-        });
-        if event == NotifyEvent::Point {
-            if let Some((_, same)) = batch.items.iter_mut().find(|(i, _)| i == id) {
-                same.count += 1;
-            } else if batch.items.len() < MAX_POINT_ITEMS {
-                batch.items.push((id.clone(), item));
-            } else {
-                batch.more += 1;
-            }
-        } else if !batch.items.iter().any(|(i, _)| i == id) {
-            batch.items.push((id.clone(), item));
-        }
+        self.batches.add(key, id, item, due);
     }
 
-    /// Takes a problem out of every pending batch of these events.
     fn withdraw(&mut self, id: &ProblemId, events: &[NotifyEvent]) {
-        for (key, batch) in self.batches.iter_mut() {
-            if events.contains(&key.event) {
-                batch.items.retain(|(i, _)| i != id);
-            }
-        }
-        self.batches
-            .retain(|_, b| !b.items.is_empty() || b.more > 0);
+        self.batches.withdraw(id, events);
     }
 
     /// A problem cleared at `cleared_ms` (wall clock, for its duration).
@@ -437,150 +358,6 @@ impl NotifyPolicy {
         }
     }
 
-    /// A point alert (log line).
-    pub fn handle_point(&mut self, now: Now, alert: PointAlert) {
-        if self.muted_hosts.contains_key(&alert.host) {
-            return;
-        }
-        let item = Item {
-            host: alert.host.clone(),
-            check: alert.check.clone(),
-            tags: alert.tags.clone(),
-            kind: alert.kind.clone(),
-            state: "point".to_string(),
-            message: alert.message.clone(),
-            since_ms: now.wall_ms,
-            duration_s: None,
-            count: 1,
-        };
-        // Same check and same words count as one item.
-        let id = (
-            alert.host.clone(),
-            format!("{}\u{0}{}", alert.check, alert.message),
-        );
-        let mut adds = Vec::new();
-        for (index, route) in self.config.routes.iter().enumerate() {
-            if !route.matches(&alert.host, &alert.tags, &alert.kind, "point") {
-                continue;
-            }
-            for channel in &route.channels {
-                let last = self
-                    .points_sent
-                    .get(&(index, channel.clone(), alert.host.clone()));
-                let mut due = now.mono + route.wait;
-                if let Some(last) = last {
-                    due = due.max(*last + route.point_every);
-                }
-                adds.push((index, channel.clone(), due));
-            }
-        }
-        for (route, channel, due) in adds {
-            // Points always group per host, whatever `group=` says.
-            let key = BatchKey {
-                route,
-                event: NotifyEvent::Point,
-                channel: channel.clone(),
-                group: alert.host.clone(),
-            };
-            let batch = self.batches.entry(key).or_insert(Batch {
-                due,
-                items: Vec::new(),
-                more: 0,
-            });
-            if let Some((_, same)) = batch.items.iter_mut().find(|(i, _)| *i == id) {
-                same.count += 1;
-            } else if batch.items.len() < MAX_POINT_ITEMS {
-                batch.items.push((id.clone(), item.clone()));
-            } else {
-                batch.more += 1;
-            }
-        }
-    }
-
-    /// A host went inactive or stopped, or is up again.
-    pub fn handle_host_state(&mut self, now: Now, host: &str, state: HostState) {
-        let id = (host.to_string(), HOST_CHECK.to_string());
-        match state {
-            HostState::Inactive | HostState::Stopped => {
-                if self.muted_hosts.contains_key(host) {
-                    return;
-                }
-                self.muted_hosts.insert(host.to_string(), state);
-                let muted: Vec<ProblemId> = self
-                    .open
-                    .range((host.to_string(), String::new())..)
-                    .take_while(|(k, _)| k.0 == host)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for pid in muted {
-                    if let Some(p) = self.open.get_mut(&pid) {
-                        p.muted = true;
-                    }
-                    self.withdraw(
-                        &pid,
-                        &[
-                            NotifyEvent::Opened,
-                            NotifyEvent::Reminder,
-                            NotifyEvent::Escalated,
-                        ],
-                    );
-                }
-                let (word, message) = match state {
-                    HostState::Stopped => ("stopped", "Host stopped (its observer said goodbye)"),
-                    _ => ("inactive", "Host is inactive"),
-                };
-                self.open.insert(
-                    id.clone(),
-                    OpenProblem {
-                        opened: ProblemOpened {
-                            host: host.to_string(),
-                            check: HOST_CHECK.to_string(),
-                            tags: Vec::new(),
-                            kind: "host".to_string(),
-                            message: message.to_string(),
-                            opened_ms: now.wall_ms,
-                        },
-                        state: word,
-                        acked: false,
-                        muted: false,
-                        routes: Vec::new(),
-                    },
-                );
-                self.track_routes(&id, now, false);
-            }
-            HostState::Up => {
-                if self.muted_hosts.remove(host).is_none() {
-                    return;
-                }
-                if let Some(p) = self.open.get_mut(&id) {
-                    p.opened.message = "Host is up again".to_string();
-                }
-                self.handle_cleared(now, host, HOST_CHECK, now.wall_ms);
-                let unmuted: Vec<ProblemId> = self
-                    .open
-                    .range((host.to_string(), String::new())..)
-                    .take_while(|(k, _)| k.0 == host)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for pid in unmuted {
-                    let Some(p) = self.open.get_mut(&pid) else {
-                        continue;
-                    };
-                    p.muted = false;
-                    for track in &mut p.routes {
-                        if track.announced {
-                            let repeat = self.config.routes[track.route].repeat;
-                            track.next_reminder = repeat.map(|r| now.mono + r);
-                        }
-                    }
-                    let item = Self::item(p, None);
-                    self.batch_opening(&pid, item, now);
-                }
-                self.repeat_due = self.earliest_repeat();
-            }
-        }
-    }
-
     /// Moves time forward: due reminders, escalations, re-sends and
     /// batches become notifications.
     pub fn handle_timeout(&mut self, now: Now) {
@@ -590,55 +367,17 @@ impl NotifyPolicy {
             self.schedule_repeats(now);
             repeats_moved = true;
         }
-        let refresh: Vec<String> = self
-            .refresh_due
-            .iter()
-            .filter(|(_, due)| **due <= now.mono)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in &refresh {
-            let resend = match self.config.channel(name).map(|c| &c.kind) {
-                Some(ChannelKind::Alertmanager(am)) => am.resend,
-                _ => continue,
-            };
-            self.refresh_due.insert(name.clone(), now.mono + resend);
-            let items: Vec<Item> = self
-                .open
-                .values()
-                .filter(|p| p.routes.iter().any(|t| t.told.contains(name)))
-                .map(|p| Item {
-                    state: p.state.to_string(),
-                    ..Item::default_from(&p.opened)
-                })
-                .collect();
-            if items.is_empty() {
-                continue;
-            }
-            let severity = self.severity_for(name);
-            let n = self.notification(NotifyEvent::Refresh, &severity, "", now, items, 0);
-            self.out.push_back(Outgoing {
-                channel: name.clone(),
-                notification: n,
-            });
-        }
-        let due: Vec<BatchKey> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| b.due <= now.mono)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
+        self.refresh_alertmanager(now);
+        for key in self.batches.due(now.mono) {
             let route = &self.config.routes[key.route];
             if !self.route_active(key.route, now.wall_ms) {
                 // Quiet hours: look again in a minute.
-                if let Some(b) = self.batches.get_mut(&key) {
-                    b.due = now.mono + QUIET_HOURS_RECHECK;
-                }
+                self.batches.postpone(&key, now.mono + QUIET_HOURS_RECHECK);
                 continue;
             }
             let severity = route.severity.as_str().to_string();
             let origin = route.origin.to_string();
-            let Some(batch) = self.batches.remove(&key) else {
+            let Some(batch) = self.batches.take(&key) else {
                 continue;
             };
             if batch.items.is_empty() && batch.more == 0 {
@@ -666,18 +405,6 @@ impl NotifyPolicy {
         }
     }
 
-    fn severity_for(&self, channel: &str) -> String {
-        self.config
-            .routes
-            .iter()
-            .filter(|r| r.channels.iter().any(|c| c == channel))
-            .map(|r| r.severity)
-            .max()
-            .unwrap_or(conf::Severity::Warning)
-            .as_str()
-            .to_string()
-    }
-
     fn mark_announced(
         &mut self,
         route: usize,
@@ -697,52 +424,6 @@ impl NotifyPolicy {
                 }
                 track.told.insert(channel.to_string());
             }
-        }
-    }
-
-    /// Reminders and escalation steps that are due go into batches.
-    fn schedule_repeats(&mut self, now: Now) {
-        let mut adds = Vec::new();
-        for (id, p) in self.open.iter_mut() {
-            if p.acked || p.muted {
-                continue;
-            }
-            for track in p.routes.iter_mut().filter(|t| t.announced) {
-                let route = &self.config.routes[track.route];
-                if let (Some(at), Some(repeat)) = (track.next_reminder, route.repeat)
-                    && at <= now.mono
-                {
-                    track.next_reminder = Some(now.mono + repeat);
-                    for channel in &route.channels {
-                        adds.push((
-                            track.route,
-                            NotifyEvent::Reminder,
-                            channel.clone(),
-                            id.clone(),
-                        ));
-                    }
-                }
-                while let Some((after, channel)) = route.escalate.get(track.next_step) {
-                    if track.since + *after > now.mono {
-                        break;
-                    }
-                    track.next_step += 1;
-                    track.told.insert(channel.clone());
-                    adds.push((
-                        track.route,
-                        NotifyEvent::Escalated,
-                        channel.clone(),
-                        id.clone(),
-                    ));
-                }
-            }
-        }
-        for (route, event, channel, id) in adds {
-            let Some(p) = self.open.get(&id) else {
-                continue;
-            };
-            let item = Self::item(p, None);
-            self.add(route, event, channel, &id, item, now.mono);
         }
     }
 
@@ -774,26 +455,7 @@ impl NotifyPolicy {
         items: Vec<Item>,
         more: u64,
     ) -> Notification {
-        // The key names what the notification is about, so a notification
-        // made twice (a restart re-feeding state) is queued once.
-        let mut hash = Sha256::new();
-        hash.update(event.as_str());
-        hash.update([0]);
-        hash.update(route);
-        for item in &items {
-            hash.update([0]);
-            hash.update(&item.host);
-            hash.update([0]);
-            hash.update(&item.check);
-            hash.update(item.since_ms.to_le_bytes());
-        }
-        // Reminders, re-sends and point alerts happen again for the same
-        // items: their time tells them apart.
-        if !matches!(event, NotifyEvent::Opened | NotifyEvent::Cleared) {
-            hash.update(now.wall_ms.to_le_bytes());
-        }
-        let digest = hash.finalize();
-        let key: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let key = notification_key(event, route, &items, now.wall_ms);
         let url = match items.as_slice() {
             [one] if !self.status_url.is_empty() => {
                 format!("{}/hosts/{}", self.status_url, one.host)
@@ -819,22 +481,12 @@ impl NotifyPolicy {
 
     /// When [`NotifyPolicy::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let batches = self.batches.values().map(|b| b.due);
         let refresh = self.refresh_due.values().copied();
-        batches.chain(refresh).chain(self.repeat_due).min()
-    }
-
-    fn earliest_repeat(&self) -> Option<Instant> {
-        self.open
-            .values()
-            .filter(|p| !p.acked && !p.muted)
-            .flat_map(|p| {
-                p.routes.iter().filter(|t| t.announced).flat_map(|t| {
-                    let route = &self.config.routes[t.route];
-                    let step = route.escalate.get(t.next_step).map(|(d, _)| t.since + *d);
-                    t.next_reminder.into_iter().chain(step)
-                })
-            })
+        self.batches
+            .next_due()
+            .into_iter()
+            .chain(refresh)
+            .chain(self.repeat_due)
             .min()
     }
 
