@@ -19,6 +19,7 @@ pub mod hostname;
 pub mod model;
 pub mod notify;
 mod notify_parse;
+mod notify_words;
 pub mod supervisor;
 pub mod version;
 pub mod windows;
