@@ -955,3 +955,88 @@ fn a_wrong_password_is_retried_not_lost() {
     });
     n.stop_delivery();
 }
+
+/// An HTTPS server (Python's http.server behind TLS) that appends each
+/// request body to a file.
+const HTTPS_HOOK: &str = r#"
+import http.server, ssl, sys
+port, cert, key, out = sys.argv[1:5]
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", int(port)), Hook)
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn https_webhook_with_a_private_ca_is_delivered_and_an_unknown_ca_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = test_certificates(dir.path()) else {
+        eprintln!("SKIPPED: the openssl command is not installed (it makes the test certificate)");
+        return;
+    };
+    std::fs::write(dir.path().join("hook.py"), HTTPS_HOOK).unwrap();
+    let port = free_port();
+    let out = dir.path().join("bodies");
+    let mut server = Server(
+        Command::new("python3")
+            .arg(dir.path().join("hook.py"))
+            .arg(port.to_string())
+            .arg(&cert)
+            .arg(&key)
+            .arg(&out)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_port(port, &mut server),
+        "the HTTPS server did not start"
+    );
+    // `other` trusts only a CA that did not sign the server's certificate.
+    std::fs::copy(&cert, dir.path().join("not-the-ca.pem")).unwrap();
+    let mut n = Notifier::new(
+        &format!(
+            "channel: lan webhook https://localhost:{port}/hook ca_file={}\n\
+             channel: other webhook https://localhost:{port}/hook ca_file=not-the-ca.pem\n\
+             route: channel=lan,other\n",
+            ca.display()
+        ),
+        dir.path(),
+    );
+    n.open("web1", "disk", "full");
+    n.turn();
+    let bodies = wait_until("the body over HTTPS", || {
+        std::fs::read_to_string(&out).ok().filter(|t| !t.is_empty())
+    });
+    let v: serde_json::Value = serde_json::from_str(bodies.lines().next().unwrap()).unwrap();
+    assert_eq!(v["items"][0]["host"], "web1");
+    let other = wait_until("the other channel to fail", || {
+        n.queue
+            .health()
+            .unwrap()
+            .into_iter()
+            .find(|h| h.channel == "other" && h.is_failing())
+    });
+    assert_eq!(other.pending, 1, "retried, not dropped: {other:?}");
+    assert!(
+        other
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("certificate"),
+        "{other:?}"
+    );
+    n.stop_delivery();
+}
