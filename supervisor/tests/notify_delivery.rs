@@ -99,7 +99,7 @@ impl HookServer {
                             r.lock().unwrap().push(req);
                         }
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
                 }
             }
         });
@@ -1039,4 +1039,100 @@ fn https_webhook_with_a_private_ca_is_delivered_and_an_unknown_ca_is_retried() {
         "{other:?}"
     );
     n.stop_delivery();
+}
+
+/// Not a test but a measurement (`cargo test -p supervisor --test
+/// notify_delivery -- --ignored --nocapture drain`): how fast a webhook
+/// channel's backlog drains once its receiver is back.
+#[test]
+#[ignore]
+fn drain_rate_of_a_webhook_backlog() {
+    const BACKLOG: usize = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = HookServer::start();
+    let port = server.port;
+    let received = server.stop();
+    let mut n = Notifier::new(
+        &format!(
+            "channel: ops webhook http://127.0.0.1:{port}/hook\nroute: channel=ops group=check\n"
+        ),
+        dir.path(),
+    );
+    for i in 0..BACKLOG {
+        n.open(&format!("h{i}"), "disk", "full");
+    }
+    assert_eq!(n.turn().len(), BACKLOG);
+    wait_until("a failed attempt", || {
+        n.queue.health().unwrap().pop().filter(|h| h.is_failing())
+    });
+    // Restart delivery so that the head is due at once, not after back-off.
+    n.stop_delivery();
+    let server = HookServer::restart(port, received);
+    let start = Instant::now();
+    n.start_delivery();
+    wait_until("the backlog to drain", || {
+        (server.received.lock().unwrap().len() >= BACKLOG).then_some(())
+    });
+    let elapsed = start.elapsed();
+    println!(
+        "drained {BACKLOG} webhook notifications in {:.2} s: {:.0}/s",
+        elapsed.as_secs_f64(),
+        BACKLOG as f64 / elapsed.as_secs_f64()
+    );
+    drop(server.stop());
+}
+
+/// Not a test but a measurement: the queue's own cost per notification
+/// (a sender that takes everything at once).
+#[test]
+#[ignore]
+fn drain_rate_of_the_queue_alone() {
+    const BACKLOG: usize = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notify.db");
+    let mut queue = NotifyQueue::open(&db).unwrap();
+    let out: Vec<Outgoing> = (0..BACKLOG)
+        .map(|i| Outgoing {
+            channel: "ops".into(),
+            notification: supervisor::notify::Notification {
+                key: format!("k{i}"),
+                event: NotifyEvent::Opened,
+                severity: "warning".into(),
+                route: "r".into(),
+                at_ms: 0,
+                items: vec![],
+                more: 0,
+                url: String::new(),
+            },
+        })
+        .collect();
+    let start = Instant::now();
+    queue.enqueue(wall_ms(), &out).unwrap();
+    println!(
+        "enqueued {BACKLOG} in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let d = Dispatcher::start_with(
+        &db,
+        vec![(
+            "ops".to_string(),
+            Box::new(Flaky {
+                fail: Arc::new(AtomicBool::new(false)),
+                seen: seen.clone(),
+            }),
+        )],
+    )
+    .unwrap();
+    wait_until("all", || {
+        (seen.lock().unwrap().len() == BACKLOG).then_some(())
+    });
+    let elapsed = start.elapsed();
+    d.stop();
+    println!(
+        "queue alone: {BACKLOG} in {:.2} s: {:.0}/s",
+        elapsed.as_secs_f64(),
+        BACKLOG as f64 / elapsed.as_secs_f64()
+    );
 }
