@@ -21,7 +21,8 @@ use conf::NotifyConfig;
 use supervisor::Now;
 use supervisor::notify::channels::Sender;
 use supervisor::notify::{
-    Delivery, Dispatcher, NotifyEvent, NotifyPolicy, NotifyQueue, Outgoing, ProblemOpened,
+    Delivery, Dispatcher, Notifications, NotifyEvent, NotifyPolicy, NotifyQueue, Outgoing,
+    ProblemOpened,
 };
 
 /// Upper bound on waiting for something that normally takes milliseconds;
@@ -235,16 +236,34 @@ fn webhook_outage_and_restart_every_notification_arrives_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = HookServer::start();
     let port = server.port;
-    let mut n = Notifier::new(
+    // The supervisor's side as the loop will hold it.
+    let config = NotifyConfig::parse(
         &format!(
             "channel: ops webhook http://127.0.0.1:{port}/hook\nroute: channel=ops group=check\n"
         ),
+        "notify.conf",
         dir.path(),
-    );
+    )
+    .unwrap();
+    let db = dir.path().join("notify.db");
+    let mut n = Notifications::start(config.clone(), &db, now()).unwrap();
+    let open = |n: &mut Notifications, host: &str| {
+        n.policy().handle_opened(
+            now(),
+            ProblemOpened {
+                host: host.into(),
+                check: "disk".into(),
+                tags: vec!["disk".into()],
+                kind: "alert".into(),
+                message: "Root file system nearly full".into(),
+                opened_ms: wall_ms(),
+            },
+        )
+    };
     for i in 0..3 {
-        n.open(&format!("web{i}"), "disk", "Root file system nearly full");
+        open(&mut n, &format!("web{i}"));
     }
-    assert_eq!(n.turn().len(), 3);
+    assert_eq!(n.flush(now()).unwrap(), 3);
     wait_until("the first three", || {
         (server.received().len() == 3).then_some(())
     });
@@ -252,23 +271,21 @@ fn webhook_outage_and_restart_every_notification_arrives_once() {
     // The receiver goes away; problems keep opening and clearing.
     let received = server.stop();
     for i in 3..8 {
-        n.open(&format!("web{i}"), "disk", "Root file system nearly full");
+        open(&mut n, &format!("web{i}"));
     }
-    n.clear("web0", "disk");
-    assert_eq!(n.turn().len(), 6);
+    n.policy().handle_cleared(now(), "web0", "disk", wall_ms());
+    assert_eq!(n.flush(now()).unwrap(), 6);
     // The queue sees the failures and says so.
     let health = wait_until("the channel to fail", || {
-        let h = n.queue.health().unwrap();
+        let h = n.health().unwrap();
         h.first().filter(|h| h.is_failing()).cloned()
     });
     assert_eq!(health.channel, "ops");
     assert!(health.last_error.is_some());
     // The supervisor restarts in the middle of the outage.
-    n.stop_delivery();
-    drop(n.queue);
-    n.queue = NotifyQueue::open(&n.db).unwrap();
-    assert_eq!(n.queue.health().unwrap()[0].pending, 6);
-    n.start_delivery();
+    n.stop();
+    let n = Notifications::start(config, &db, now()).unwrap();
+    assert_eq!(n.health().unwrap()[0].pending, 6);
     std::thread::sleep(Duration::from_secs(3));
     let server = HookServer::restart(port, received);
 
@@ -303,12 +320,13 @@ fn webhook_outage_and_restart_every_notification_arrives_once() {
     assert_eq!(events[8], ("cleared".to_string(), "web0".to_string()));
     assert!(events[..8].iter().all(|(e, _)| e == "opened"));
     let health = wait_until("health to recover", || {
-        let h = n.queue.health().unwrap().remove(0);
+        let h = n.health().unwrap().remove(0);
         (h.pending == 0).then_some(h)
     });
     assert_eq!(health.delivered, 9);
     assert!(!health.is_failing());
     assert!(all.iter().all(|r| r.method == "POST" && r.path == "/hook"));
+    n.stop();
     drop(server.stop());
 }
 
@@ -1135,4 +1153,39 @@ fn drain_rate_of_the_queue_alone() {
         elapsed.as_secs_f64(),
         BACKLOG as f64 / elapsed.as_secs_f64()
     );
+}
+
+#[test]
+fn a_reloaded_file_with_a_new_channel_delivers_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    let text = |channel: &str| {
+        format!(
+            "channel: {channel} exec sh -c 'cat > {}'\nroute: channel={channel}\n",
+            file(&format!("{channel}.json")).display()
+        )
+    };
+    let parse = |t: &str| NotifyConfig::parse(t, "notify.conf", dir.path()).unwrap();
+    let mut n = Notifications::start(parse(&text("first")), &file("notify.db"), now()).unwrap();
+    n.reload(parse(&text("second")), now()).unwrap();
+    n.policy().handle_opened(
+        now(),
+        ProblemOpened {
+            host: "web1".into(),
+            check: "disk".into(),
+            tags: vec![],
+            kind: "alert".into(),
+            message: "full".into(),
+            opened_ms: wall_ms(),
+        },
+    );
+    assert_eq!(n.flush(now()).unwrap(), 1);
+    let json = wait_until("delivery through the new channel", || {
+        std::fs::read_to_string(file("second.json"))
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    assert!(json.contains("\"web1\""));
+    assert!(!file("first.json").exists());
+    n.stop();
 }

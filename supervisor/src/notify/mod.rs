@@ -11,9 +11,10 @@
 //! * [`channels`] — thin senders: webhook, Alertmanager, email, exec.
 //! * [`dispatch`] — the worker threads that take the queue's due
 //!   notifications to their channels.
-//!
-//! The supervisor's loop feeds the policy and queues what it polls; the
-//! dispatcher does the rest.
+//! * [`service`] — all of it as one value ([`Notifications`]) for the
+//!   supervisor's loop: feed [`Notifications::policy`], call
+//!   [`Notifications::flush`] each turn, wake at
+//!   [`Notifications::poll_timeout`].
 
 mod batch;
 pub mod channels;
@@ -22,8 +23,10 @@ pub mod input;
 pub mod payload;
 pub mod policy;
 pub mod queue;
+pub mod service;
 
 pub use dispatch::Dispatcher;
 pub use payload::{Escape, Item, Notification, NotifyEvent};
 pub use policy::{HostState, NotifyPolicy, Outgoing, PointAlert, ProblemOpened};
 pub use queue::{ChannelHealth, Delivery, NotifyQueue, QueueError};
+pub use service::Notifications;
