@@ -1189,3 +1189,82 @@ fn a_reloaded_file_with_a_new_channel_delivers_through_it() {
     assert!(!file("first.json").exists());
     n.stop();
 }
+
+#[test]
+fn after_a_restart_announced_problems_are_not_announced_again_but_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let config = NotifyConfig::parse(
+        &format!(
+            "channel: log exec sh -c 'cat >> {0}; echo >> {0}'\nroute: channel=log\n",
+            out.display()
+        ),
+        "notify.conf",
+        dir.path(),
+    )
+    .unwrap();
+    let db = dir.path().join("notify.db");
+    let problem = |host: &str, opened_ms: u64| ProblemOpened {
+        host: host.into(),
+        check: "disk".into(),
+        tags: vec![],
+        kind: "alert".into(),
+        message: "full".into(),
+        opened_ms,
+    };
+    let t0 = wall_ms() - 60_000;
+    let lines = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut n = Notifications::start(config.clone(), &db, now()).unwrap();
+    n.policy().handle_opened(now(), problem("web1", t0));
+    n.policy().handle_opened(now(), problem("web2", t0));
+    assert_eq!(n.flush(now()).unwrap(), 1);
+    wait_until("the opening", || (lines().len() == 1).then_some(()));
+    n.stop();
+
+    // Restarted: the fleet state says web1, web2 and (new) web3 are open.
+    let mut n = Notifications::start(config, &db, now()).unwrap();
+    n.restore(
+        now(),
+        [
+            problem("web1", t0),
+            problem("web2", t0),
+            problem("web3", t0 + 1),
+        ],
+    )
+    .unwrap();
+    assert_eq!(n.flush(now()).unwrap(), 1);
+    n.policy().handle_cleared(now(), "web1", "disk", wall_ms());
+    assert_eq!(n.flush(now()).unwrap(), 1);
+    let got = wait_until("three notifications", || {
+        let l = lines();
+        (l.len() == 3).then_some(l)
+    });
+    let hosts = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        (got[0]["event"].as_str(), hosts(&got[0])),
+        (Some("opened"), vec!["web1".to_string(), "web2".to_string()])
+    );
+    assert_eq!(
+        (got[1]["event"].as_str(), hosts(&got[1])),
+        (Some("opened"), vec!["web3".to_string()])
+    );
+    assert_eq!(
+        (got[2]["event"].as_str(), hosts(&got[2])),
+        (Some("cleared"), vec!["web1".to_string()])
+    );
+    n.stop();
+}

@@ -16,13 +16,14 @@
 //! * Per-channel health ([`ChannelHealth`]) is kept in the same file, for the
 //!   status page and `/metrics`.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::payload::Notification;
+use super::payload::{Notification, NotifyEvent};
 use super::policy::Outgoing;
 
 /// First retry delay after a failure; doubled on each further failure.
@@ -345,6 +346,29 @@ impl NotifyQueue {
         )?)
     }
 
+    /// Problems (host, check, opened at in ms) that an opening or
+    /// escalation in the queue — pending or delivered, still kept — told
+    /// someone about: after a restart these are restored, not announced
+    /// again.
+    pub fn announced(&self) -> Result<HashSet<(String, String, u64)>, QueueError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT payload FROM notification")?;
+        let payloads = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut announced = HashSet::new();
+        for payload in payloads {
+            let Ok(n) = serde_json::from_str::<Notification>(&payload?) else {
+                continue;
+            };
+            if matches!(n.event, NotifyEvent::Opened | NotifyEvent::Escalated) {
+                for item in n.items {
+                    announced.insert((item.host, item.check, item.since_ms));
+                }
+            }
+        }
+        Ok(announced)
+    }
+
     /// Delivered keys of a channel, oldest first (for tests and the status
     /// page's history).
     pub fn delivered_keys(&self, channel: &str) -> Result<Vec<String>, QueueError> {
@@ -359,7 +383,6 @@ impl NotifyQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::payload::NotifyEvent;
 
     fn outgoing(channel: &str, key: &str) -> Outgoing {
         Outgoing {

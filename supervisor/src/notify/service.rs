@@ -13,7 +13,7 @@ use std::time::Instant;
 use conf::NotifyConfig;
 
 use super::dispatch::Dispatcher;
-use super::policy::{NotifyPolicy, Outgoing};
+use super::policy::{NotifyPolicy, Outgoing, ProblemOpened};
 use super::queue::{ChannelHealth, NotifyQueue, QueueError};
 use crate::protocol::Now;
 
@@ -47,6 +47,31 @@ impl Notifications {
     /// acknowledgements and host states.
     pub fn policy(&mut self) -> &mut NotifyPolicy {
         &mut self.policy
+    }
+
+    /// After a start: the problems open now (from the fleet state). Those
+    /// an opening in the queue already told someone about are tracked
+    /// without a second opening (their clearing still goes out); the
+    /// others are announced as new.
+    pub fn restore(
+        &mut self,
+        now: Now,
+        open: impl IntoIterator<Item = ProblemOpened>,
+    ) -> Result<(), QueueError> {
+        let announced = self.queue.announced()?;
+        for problem in open {
+            let id = (
+                problem.host.clone(),
+                problem.check.clone(),
+                problem.opened_ms,
+            );
+            if announced.contains(&id) {
+                self.policy.handle_restored(now, problem);
+            } else {
+                self.policy.handle_opened(now, problem);
+            }
+        }
+        Ok(())
     }
 
     /// Moves the policy's time to `now`, writes what it made to the queue
