@@ -339,12 +339,17 @@ fn webhook_template_headers_and_put_reach_the_receiver() {
         &format!(
             "channel: matrix webhook http://127.0.0.1:{port}/rooms/%21r/send/m.room.message/{{key}} method=PUT\n\
              header: Authorization: Bearer s3cret\n\
+             header: X-Message: {{message}}\n\
              body: {{\"msgtype\": \"m.text\", \"body\": \"{{summary}}\"}}\n\
              route: channel=matrix\n"
         ),
         dir.path(),
     );
-    n.open("db1", "disk", "Disk \"data\" is 97% full");
+    n.open(
+        "db1",
+        "disk",
+        "Disk \"data\" is 97% full\r\nX-Injected: yes",
+    );
     let out = n.turn();
     let key = out[0].notification.key.clone();
     let r = wait_until("the request", || server.received().pop());
@@ -354,7 +359,15 @@ fn webhook_template_headers_and_put_reach_the_receiver() {
     assert_eq!(r.headers["content-type"], "application/json");
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["msgtype"], "m.text");
-    assert_eq!(v["body"], "OPEN db1 disk: Disk \"data\" is 97% full");
+    assert_eq!(
+        v["body"],
+        "OPEN db1 disk: Disk \"data\" is 97% full\r\nX-Injected: yes"
+    );
+    assert_eq!(
+        r.headers["x-message"],
+        "Disk \"data\" is 97% full  X-Injected: yes"
+    );
+    assert!(!r.headers.contains_key("x-injected"));
     drop(server.stop());
 }
 

@@ -145,6 +145,9 @@ pub(crate) fn http_send(
         // Connection refused, time-out, bad name: the receiver may be back
         // later. A URL that cannot be a request never will.
         Err(ureq::Error::BadUri(e)) => Delivery::Rejected(format!("bad URL: {e}")),
+        // A request that cannot be built (a header value it refuses) will
+        // not build next time either.
+        Err(ureq::Error::Http(e)) => Delivery::Rejected(format!("bad request: {e}")),
         Err(e) => Delivery::Retry(e.to_string()),
     }
 }

@@ -63,7 +63,12 @@ impl Sender for WebhookSender {
             .config
             .headers
             .iter()
-            .map(|(name, value)| (name.clone(), n.render(value, Escape::None)))
+            // A line break in a value would end the header (or make the
+            // request invalid): operator text stays on one line.
+            .map(|(name, value)| {
+                let value = n.render(value, Escape::None).replace(['\r', '\n'], " ");
+                (name.clone(), value)
+            })
             .collect();
         headers.push(("Idempotency-Key".to_string(), n.key.clone()));
         let body = self.body(n);
