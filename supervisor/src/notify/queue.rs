@@ -482,4 +482,112 @@ mod tests {
         assert!(q.head("ops").unwrap().is_none());
         assert_eq!(q.health().unwrap()[0].expired, 1);
     }
+
+    mod model {
+        //! Random sequences of enqueues, attempts, time and reopenings
+        //! against a model: per channel first in first out, nothing lost,
+        //! nothing delivered twice, back-off respected.
+
+        use std::collections::{BTreeMap, VecDeque};
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Enqueue(u8, u8),
+            Attempt(u8, u8),
+            Advance(u16),
+            Reopen,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (0..2u8, 0..12u8).prop_map(|(c, k)| Op::Enqueue(c, k)),
+                4 => (0..2u8, 0..3u8).prop_map(|(c, o)| Op::Attempt(c, o)),
+                2 => (0..5000u16).prop_map(Op::Advance),
+                1 => Just(Op::Reopen),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn the_queue_behaves_like_its_model(ops in proptest::collection::vec(op(), 1..80)) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("notify.db");
+                let mut q = NotifyQueue::open(&path).unwrap();
+                let mut now = 1_000u64;
+                // Per channel: pending keys in order; every key ever queued;
+                // delivered keys in order; when the head may be tried.
+                let mut pending: BTreeMap<String, VecDeque<String>> = BTreeMap::new();
+                let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                let mut delivered: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                let mut not_before: BTreeMap<String, u64> = BTreeMap::new();
+                for op in ops {
+                    match op {
+                        Op::Enqueue(c, k) => {
+                            let (c, k) = (format!("c{c}"), format!("k{k}"));
+                            let added = q.enqueue(now, &[outgoing(&c, &k)]).unwrap();
+                            let known = seen.entry(c.clone()).or_default();
+                            prop_assert_eq!(added == 1, !known.contains(&k));
+                            if added == 1 {
+                                known.push(k.clone());
+                                pending.entry(c).or_default().push_back(k);
+                            }
+                        }
+                        Op::Attempt(c, outcome) => {
+                            let c = format!("c{c}");
+                            let head = q.head(&c).unwrap();
+                            let want = pending.get(&c).and_then(|p| p.front()).cloned();
+                            prop_assert_eq!(
+                                head.as_ref().map(|(h, _)| h.notification.key.clone()),
+                                want.clone()
+                            );
+                            let Some((head, due)) = head else { continue };
+                            prop_assert!(due >= *not_before.get(&c).unwrap_or(&0));
+                            if due > now {
+                                continue;
+                            }
+                            let d = match outcome {
+                                0 => Delivery::Delivered,
+                                1 => Delivery::Retry("down".into()),
+                                _ => Delivery::Rejected("no".into()),
+                            };
+                            let next = q.record(&head, now, &d).unwrap();
+                            match d {
+                                Delivery::Retry(_) => {
+                                    prop_assert!(next > now);
+                                    not_before.insert(c.clone(), next);
+                                }
+                                Delivery::Delivered => {
+                                    pending.get_mut(&c).unwrap().pop_front();
+                                    delivered.entry(c.clone()).or_default().push(head.notification.key);
+                                    not_before.remove(&c);
+                                }
+                                Delivery::Rejected(_) => {
+                                    pending.get_mut(&c).unwrap().pop_front();
+                                    not_before.remove(&c);
+                                }
+                            }
+                        }
+                        Op::Advance(ms) => now += u64::from(ms),
+                        Op::Reopen => {
+                            drop(q);
+                            q = NotifyQueue::open(&path).unwrap();
+                        }
+                    }
+                }
+                for (c, keys) in &delivered {
+                    prop_assert_eq!(&q.delivered_keys(c).unwrap(), keys);
+                }
+                for h in q.health().unwrap() {
+                    let want = pending.get(&h.channel).map_or(0, VecDeque::len) as u64;
+                    prop_assert_eq!(h.pending, want);
+                }
+            }
+        }
+    }
 }
