@@ -399,6 +399,24 @@ fn a_clearing_during_quiet_hours_is_delivered_when_the_window_opens() {
 }
 
 #[test]
+fn an_escalation_held_by_quiet_hours_and_withdrawn_tells_its_channel_nothing() {
+    // Monday 17:50, inside a window that ends at 18:00.
+    let mut w = World::at(
+        "channel: mail exec true\nchannel: oncall exec true\n\
+         active: 12345;08:00-18:00\nroute: channel=mail escalate=15m:oncall\n",
+        MONDAY_MIDNIGHT_MS + 17 * 3_600_000 + 50 * 60_000,
+    );
+    w.open("db1", "disk", &[]);
+    assert_eq!(summary(&w.turn()), one("mail", NotifyEvent::Opened, 1));
+    // 18:05: the escalation is due but the window is closed; it waits.
+    assert!(w.advance(HOUR).is_empty());
+    w.clear("db1", "disk");
+    // Tuesday 08:00: only the channel that was told hears the clearing.
+    let out = w.advance(14 * HOUR);
+    assert_eq!(summary(&out), one("mail", NotifyEvent::Cleared, 1));
+}
+
+#[test]
 fn point_alerts_are_gathered_per_host_with_a_count_and_rate_limited() {
     let mut w = World::new(&format!(
         "{OPS}route: state=point channel=ops wait=30s every=5m\n"
@@ -587,9 +605,14 @@ mod generated {
         fn every_announced_problem_is_cleared_once_and_nothing_follows_a_clearing(
             ops in proptest::collection::vec(op(), 1..60)
         ) {
-            let mut w = World::new(
-                "channel: a exec true\nchannel: b exec true\n\
-                 route: channel=a wait=30s repeat=10m escalate=15m:b group=check\n",
+            // Monday 06:00: the quiet-hours route opens at 08:00.
+            let mut w = World::at(
+                "channel: a exec true\nchannel: b exec true\nchannel: c exec true\n\
+                 channel: d exec true\n\
+                 route: channel=a wait=30s repeat=10m escalate=15m:b group=check\n\
+                 active: 12345;08:00-09:00,12345;12:00-12:30\n\
+                 route: channel=c wait=1m repeat=20m escalate=5m:d group=host\n",
+                MONDAY_MIDNIGHT_MS + 6 * 3_600_000,
             );
             let mut out = Vec::new();
             let mut seq = 0u64;
@@ -644,7 +667,8 @@ mod generated {
             for (h, c) in &open {
                 w.clear(h, c);
             }
-            out.extend(w.advance(2 * HOUR));
+            // Long enough for the quiet-hours route's next window.
+            out.extend(w.advance(30 * HOUR));
 
             prop_assert!(while_down.is_empty(), "muted host notified: {:?}", while_down);
             let mut opened: BTreeMap<Episode, usize> = BTreeMap::new();

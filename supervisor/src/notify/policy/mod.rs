@@ -389,8 +389,8 @@ impl NotifyPolicy {
                     now.mono,
                 );
             }
-            if key.event == NotifyEvent::Opened {
-                self.mark_announced(key.route, &key.channel, &batch.items, now);
+            if matches!(key.event, NotifyEvent::Opened | NotifyEvent::Escalated) {
+                self.mark_told(key.event, key.route, &key.channel, &batch.items, now);
                 repeats_moved = true;
             }
             let items = batch.items.into_iter().map(|(_, i)| i).collect();
@@ -405,8 +405,12 @@ impl NotifyPolicy {
         }
     }
 
-    fn mark_announced(
+    /// An opening or escalation went out: the channel must hear of the
+    /// clearing, and an opening starts the reminders. (Marked when sent,
+    /// not when batched: one withdrawn before it went out told nobody.)
+    fn mark_told(
         &mut self,
+        event: NotifyEvent,
         route: usize,
         channel: &str,
         items: &[(ProblemId, Item)],
@@ -418,7 +422,7 @@ impl NotifyPolicy {
                 continue;
             };
             for track in p.routes.iter_mut().filter(|t| t.route == route) {
-                if !track.announced {
+                if event == NotifyEvent::Opened && !track.announced {
                     track.announced = true;
                     track.next_reminder = repeat.map(|r| now.mono + r);
                 }

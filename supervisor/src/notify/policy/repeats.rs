@@ -86,7 +86,6 @@ impl NotifyPolicy {
                         break;
                     }
                     track.next_step += 1;
-                    track.told.insert(channel.clone());
                     adds.push((
                         track.route,
                         NotifyEvent::Escalated,
