@@ -5,6 +5,8 @@
 //!   [`expand_host`] reads a host file and splices its includes into one
 //!   text (with origin markers, so errors keep naming `FILE:LINE`), and
 //!   [`parse_host`] turns such a text into a [`HostConfig`].
+//! * [`NotifyConfig`] — the notification file (`notify:` in `ax436.conf`):
+//!   channels and routes.
 //!
 //! The supervisor expands and serves the text; the observer receives it and
 //! parses it with the same [`parse_host`]. Nothing here touches the network;
@@ -23,6 +25,9 @@ pub mod host;
 pub mod hostname;
 mod marker;
 pub mod model;
+pub mod notify;
+mod notify_parse;
+mod notify_words;
 pub mod supervisor;
 pub mod version;
 pub mod windows;
@@ -32,6 +37,10 @@ pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host};
 pub use host::parse_host;
 pub use hostname::{HostName, InvalidHostName};
 pub use model::*;
+pub use notify::{
+    Alertmanager, Channel, ChannelKind, Email, Grouping, HttpMethod, MailSecurity, NotifyConfig,
+    Route, Severity, Webhook, parse_duration,
+};
 pub use supervisor::{StreamFormat, StreamRotation, SupervisorConfig, TlsFiles};
 pub use version::ConfigVersion;
 pub use windows::{ActiveWindow, ActiveWindows};

@@ -79,6 +79,8 @@ pub struct SupervisorConfig {
     /// `http_users:` — required when `http` is not a loopback address.
     pub http_users: Option<PathBuf>,
     pub http_tls: Option<TlsFiles>,
+    /// `notify:` — the notification file (channels and routes), if any.
+    pub notify: Option<PathBuf>,
 }
 
 impl SupervisorConfig {
@@ -157,6 +159,7 @@ impl SupervisorConfig {
         let mut http_line = 0;
         let mut http_users = None;
         let mut http_tls = None;
+        let mut notify = None;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -220,6 +223,10 @@ impl SupervisorConfig {
                 },
                 Setting::LogFile => match path(value) {
                     Ok(p) => log_file = p,
+                    Err(e) => bad(e),
+                },
+                Setting::Notify => match path(value) {
+                    Ok(p) => notify = Some(p),
                     Err(e) => bad(e),
                 },
                 Setting::Port => match value.parse::<u16>() {
@@ -358,6 +365,7 @@ impl SupervisorConfig {
                     http,
                     http_users,
                     http_tls,
+                    notify,
                 })
             }
             _ => {
@@ -391,10 +399,11 @@ enum Setting {
     Http,
     HttpUsers,
     HttpTls,
+    Notify,
 }
 
 impl Setting {
-    const ALL: [Setting; 15] = [
+    const ALL: [Setting; 16] = [
         Setting::EventStream,
         Setting::Port,
         Setting::Broadcast,
@@ -410,6 +419,7 @@ impl Setting {
         Setting::Http,
         Setting::HttpUsers,
         Setting::HttpTls,
+        Setting::Notify,
     ];
 
     fn name(self) -> &'static str {
@@ -429,6 +439,7 @@ impl Setting {
             Setting::Http => "http",
             Setting::HttpUsers => "http_users",
             Setting::HttpTls => "http_tls",
+            Setting::Notify => "notify",
         }
     }
 

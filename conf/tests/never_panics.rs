@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use conf::{ActiveWindows, CommandLine, SupervisorConfig, parse_host};
+use conf::{ActiveWindows, CommandLine, NotifyConfig, SupervisorConfig, parse_host};
 use proptest::prelude::*;
 
 /// Lines built from the language's own words, so the generator reaches deep
@@ -64,8 +64,88 @@ fn host_line() -> impl Strategy<Value = String> {
     })
 }
 
+/// Notification-file lines from the language's own words.
+fn notify_line() -> impl Strategy<Value = String> {
+    let directive = prop::sample::select(vec![
+        "channel: a webhook",
+        "channel: b alertmanager",
+        "channel: m email",
+        "channel: x exec",
+        "channel:",
+        "header",
+        "body",
+        "subject",
+        "timeout",
+        "active",
+        "route",
+        "#",
+        "",
+    ]);
+    let word = prop::sample::select(vec![
+        "http://h/{host}",
+        "https://",
+        "smtp://mx:25",
+        "smtps://[::1]:99999",
+        "smtp://:",
+        "from=a@b",
+        "to=,",
+        "user=u",
+        "password_file=p",
+        "starttls=no",
+        "ca_file=",
+        "channel=a,b,m,x",
+        "channel=",
+        "host=[",
+        "host=db*",
+        "tags=a,b",
+        "kind=host",
+        "state=point",
+        "wait=0",
+        "repeat=0",
+        "repeat=99999999999999999999d",
+        "escalate=15m:b,:",
+        "group=check",
+        "every=1s",
+        "resend=0",
+        "severity=critical",
+        "06;09:00-17:00",
+        ": x",
+        "{\"t\": \"{summary}\"}",
+        "'",
+        "=",
+        "é",
+    ]);
+    (directive, prop::collection::vec(word, 0..6), any::<bool>()).prop_map(|(d, words, colon)| {
+        format!("{d}{}{}", if colon { ": " } else { " " }, words.join(" "))
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn notify_parse_returns_on_any_text(text in "\\PC*") {
+        let _ = NotifyConfig::parse(&text, "notify.conf", Path::new("/x"));
+    }
+
+    #[test]
+    fn notify_parse_returns_on_any_mix_of_its_own_words(lines in prop::collection::vec(notify_line(), 0..30)) {
+        match NotifyConfig::parse(&lines.join("\n"), "notify.conf", Path::new("/x")) {
+            Ok(config) => {
+                // A good file's routes only name its channels.
+                for route in &config.routes {
+                    for name in &route.channels {
+                        prop_assert!(config.channel(name).is_some());
+                    }
+                }
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    prop_assert!(e.origin.line >= 1 && e.origin.line <= lines.len());
+                }
+            }
+        }
+    }
 
     #[test]
     fn parse_host_returns_on_any_text(text in "\\PC*") {

@@ -30,12 +30,13 @@ fn minimal_file_gets_the_defaults_and_resolved_paths() {
     assert_eq!(c.stream_rotation, StreamRotation::Daily);
     assert_eq!(c.stream_keep, 14);
     assert_eq!(c.log_file, PathBuf::from("/srv/436/supervisor.log"));
+    assert_eq!(c.notify, None);
 }
 
 #[test]
 fn every_directive_is_read() {
     let text = format!(
-        "# comment\r\n\r\n{MINIMAL}key_file:\t436.key  \r\nmax_idle: 60\nbeacon_interval:2\nstream_format: json\nstream_rotation: hourly\nstream_keep: 0\nlog_file: /var/log/436.log\n"
+        "# comment\r\n\r\n{MINIMAL}key_file:\t436.key  \r\nmax_idle: 60\nbeacon_interval:2\nstream_format: json\nstream_rotation: hourly\nstream_keep: 0\nlog_file: /var/log/436.log\nnotify: notify.conf\n"
     );
     let c = parse(&text).unwrap();
     assert_eq!(c.key_file, Some(PathBuf::from("/srv/436/436.key")));
@@ -45,6 +46,7 @@ fn every_directive_is_read() {
     assert_eq!(c.stream_rotation, StreamRotation::Hourly);
     assert_eq!(c.stream_keep, 0);
     assert_eq!(c.log_file, PathBuf::from("/var/log/436.log"));
+    assert_eq!(c.notify, Some(PathBuf::from("/srv/436/notify.conf")));
     let c = parse(&format!(
         "{MINIMAL}stream_rotation: never\nstream_format: 436\n"
     ))

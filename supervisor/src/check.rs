@@ -1,7 +1,7 @@
-//! `supervisor --check` (every configuration error, or a summary per host,
-//! and everything else a start needs: the key file, writable stream and log
-//! folders, the HTTP users and TLS files) and `supervisor --gen-key` (a new
-//! pre-shared key file).
+//! `supervisor --check` (every configuration error, or a summary per host
+//! and of the notification file, and everything else a start needs: the key
+//! file, writable stream and log folders, the HTTP users and TLS files) and
+//! `supervisor --gen-key` (a new pre-shared key file).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -76,6 +76,23 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
     }
     if hosts == 0 {
         writeln!(out, "{}: no host files", config.hosts.display())?;
+    }
+    if let Some(path) = &config.notify {
+        match conf::NotifyConfig::load(path) {
+            Ok(n) => writeln!(
+                out,
+                "{}: {} channels, {} routes",
+                path.display(),
+                n.channels.len(),
+                n.routes.len()
+            )?,
+            Err(errors) => {
+                ok = false;
+                for e in &errors.0 {
+                    writeln!(out, "{e}")?;
+                }
+            }
+        }
     }
     Ok(ok)
 }

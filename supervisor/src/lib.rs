@@ -21,6 +21,8 @@
 //! * [`fleet`] — the snapshot of the fleet the window shows, published by
 //!   the shell on demand; [`http`] — the window itself (pages, API,
 //!   `/metrics`); [`status`] — `supervisor status`.
+//! * [`notify`] — notifications: the policy, the persistent queue and the
+//!   channels.
 //! * [`service`] — the systemd unit of `supervisor install`.
 //! * [`timers`] — every timer and bound, in one place, and the state
 //!   machine's timer table.
@@ -40,6 +42,7 @@ pub mod liveness;
 pub mod logbook;
 pub mod net;
 pub mod notes;
+pub mod notify;
 pub mod own_log;
 pub mod protocol;
 pub mod rolling;

@@ -308,6 +308,49 @@ fn check_reports_every_error_with_file_and_line() {
 }
 
 #[test]
+fn check_reports_notification_file_errors_with_file_and_line() {
+    let fx = Fixture::new("notify: notify.conf\n");
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: ok\nalert_all: tags=a\n",
+    );
+    fx.write(
+        "notify.conf",
+        "channel: ops webhook http://127.0.0.1:1/hook\nroute: channel=ops wait=soon\n",
+    );
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_supervisor"))
+            .arg("--check")
+            .arg(fx.path("ax436.conf"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = check();
+    assert_eq!(code, Some(1), "{stdout}");
+    let label = fx.path("notify.conf").display().to_string();
+    assert!(
+        stdout.contains(&format!(
+            "{label}:2: route: `wait=`: `soon` is not a duration"
+        )),
+        "{stdout}"
+    );
+    fx.write(
+        "notify.conf",
+        "channel: ops webhook http://127.0.0.1:1/hook\nroute: channel=ops wait=30s\n",
+    );
+    let (code, stdout) = check();
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{label}: 1 channels, 1 routes")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_accepts_the_shipped_example() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../ax436.conf");
     let out = Command::new(env!("CARGO_BIN_EXE_supervisor"))
