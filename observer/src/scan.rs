@@ -1,0 +1,225 @@
+//! Finding the lines of a log file that some pattern may match, a whole
+//! block of lines at a time.
+//!
+//! Every rule acts on matching lines only (SPEC §4: `alert_all` and
+//! `alert_n` raise for them, `alert_count` counts them, `alert_inactive`
+//! fires when there were none), and nearly every line of a busy log matches
+//! nothing. So instead of one regex call per line and group, one regex of
+//! every pattern of every group on the file searches a block of lines in
+//! multi-line mode, where the engine's literal prefilters skip over most of
+//! the text; only the lines a match touches are handed out, and the groups
+//! then judge each of them exactly as they would have judged it alone.
+//!
+//! Why the block search misses no line that matching alone would find,
+//! inside a stretch of valid UTF-8 whose lines are all handed out uncut:
+//!
+//! * the characters of a line are the same in the block;
+//! * in multi-line mode `^` and `$` hold at a line's two ends exactly, and
+//!   nowhere inside it, as they do for the line alone; a word boundary sees
+//!   `\n` (not a word character) where the line alone sees its edge;
+//! * the engine reports the leftmost-starting match, so no line before the
+//!   line where it starts can match;
+//! * a match may run across `\n` (`\s`, `[^x]`, `(?s).`, empty matches):
+//!   every line it touches is handed out and the search resumes at the line
+//!   after, never inside a line.
+//!
+//! Where that reasoning fails the lines are handed out one by one:
+//!
+//! * a line with invalid UTF-8 (the line alone is matched after replacing
+//!   the bad bytes with U+FFFD, the bytes in the block are not);
+//! * every line of a file with a pattern that uses `\A`, `\z`, `(?-m)^` or
+//!   `(?-m)$` (the ends of the block, not of the line) or CRLF-aware
+//!   anchors `(?mR)` (which see `\r\n` in the block where the line alone
+//!   ends in `\r`);
+//! * every line when the combined regex would not build (too large).
+//!
+//! Lines cut at [`MAX_LINE`](crate::timers::MAX_LINE) are the tailer's
+//! concern: it hands those out as blocks of their own.
+
+use memchr::{memchr, memrchr};
+use regex_automata::Input;
+use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
+
+/// The search for lines of one file that any of its patterns may match.
+#[derive(Debug, Clone)]
+pub struct LineScan {
+    /// Every pattern at once; `None` hands out every line.
+    any: Option<Regex>,
+}
+
+impl LineScan {
+    /// The scan for `patterns` (the `match:` patterns of every group on one
+    /// file), compiled within `size_limit` bytes.
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a str>, size_limit: usize) -> LineScan {
+        LineScan {
+            any: combined(patterns, size_limit),
+        }
+    }
+
+    /// Whether blocks are searched at once (rather than every line handed
+    /// out).
+    pub fn searches_blocks(&self) -> bool {
+        self.any.is_some()
+    }
+
+    /// Calls `line` with every line of `block` that some pattern may match,
+    /// in order, each at most once; a line left out matches no pattern.
+    /// `block` is lines joined by `\n` (no newline after the last one; the
+    /// empty block is one empty line), each no longer than the tailer's
+    /// cut.
+    pub fn for_each_candidate(&self, block: &[u8], line: &mut dyn FnMut(&[u8])) {
+        let Some(any) = &self.any else {
+            block.split(|&b| b == b'\n').for_each(line);
+            return;
+        };
+        let mut from = 0;
+        loop {
+            let rest = &block[from..];
+            let bad = match std::str::from_utf8(rest) {
+                Ok(_) => {
+                    search(any, rest, line);
+                    return;
+                }
+                Err(e) => e.valid_up_to(),
+            };
+            let start = memrchr(b'\n', &rest[..bad]).map_or(0, |i| i + 1);
+            let end = memchr(b'\n', &rest[bad..]).map_or(rest.len(), |i| bad + i);
+            if start > 0 {
+                search(any, &rest[..start - 1], line);
+            }
+            line(&rest[start..end]);
+            if end == rest.len() {
+                return;
+            }
+            from += end + 1;
+        }
+    }
+}
+
+/// One multi-line regex of every distinct pattern, or `None` where the block
+/// search would not be exact (see the module doc).
+fn combined<'a>(patterns: impl IntoIterator<Item = &'a str>, size_limit: usize) -> Option<Regex> {
+    let mut distinct: Vec<&str> = patterns.into_iter().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let config = syntax::Config::new().multi_line(true);
+    let mut hirs = Vec::with_capacity(distinct.len());
+    for p in distinct {
+        let hir = syntax::parse_with(p, &config).ok()?;
+        let looks = hir.properties().look_set();
+        if looks.contains_anchor_haystack() || looks.contains_anchor_crlf() {
+            return None;
+        }
+        hirs.push(hir);
+    }
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .which_captures(WhichCaptures::Implicit)
+                .nfa_size_limit(Some(size_limit)),
+        )
+        .build_many_from_hir(&hirs)
+        .ok()
+}
+
+/// Hands out the lines of `text` (valid UTF-8) that a match of `any`
+/// touches.
+fn search(any: &Regex, text: &[u8], line: &mut dyn FnMut(&[u8])) {
+    let mut at = 0;
+    while at <= text.len() {
+        let Some(m) = any.search(&Input::new(text).range(at..)) else {
+            return;
+        };
+        let first = memrchr(b'\n', &text[at..m.start()]).map_or(at, |i| at + i + 1);
+        // The line of the match's last byte; a `\n` belongs to the line it
+        // ends.
+        let last = m.end().saturating_sub(1).max(m.start());
+        let end = memchr(b'\n', &text[last..]).map_or(text.len(), |i| last + i);
+        text[first..end].split(|&b| b == b'\n').for_each(&mut *line);
+        at = end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 1 << 20;
+
+    fn candidates(patterns: &[&str], block: &str) -> Vec<String> {
+        let scan = LineScan::new(patterns.iter().copied(), LIMIT);
+        let mut out = Vec::new();
+        scan.for_each_candidate(block.as_bytes(), &mut |l| {
+            out.push(String::from_utf8_lossy(l).into_owned())
+        });
+        out
+    }
+
+    #[test]
+    fn only_lines_touched_by_a_match_are_handed_out() {
+        let block = "INFO a\nERROR disk\nINFO b\npanic: x\nINFO c";
+        let scan = LineScan::new(["ERROR disk", "panic: "], LIMIT);
+        assert!(scan.searches_blocks());
+        assert_eq!(
+            candidates(&["ERROR disk", "panic: "], block),
+            ["ERROR disk", "panic: x"]
+        );
+    }
+
+    #[test]
+    fn line_anchors_hold_at_each_line() {
+        let block = "x ERR\nERR y\nERR";
+        assert_eq!(candidates(&["^ERR"], block), ["ERR y", "ERR"]);
+        assert_eq!(candidates(&["ERR$"], block), ["x ERR", "ERR"]);
+        assert_eq!(candidates(&[r"\bERR\b"], block), ["x ERR", "ERR y", "ERR"]);
+    }
+
+    #[test]
+    fn a_match_across_newlines_hands_out_every_line_it_touches() {
+        // `a[^x]*b` runs from the first line into the third.
+        let block = "1 a\n2\n3 b\n4 a b\n5";
+        assert_eq!(
+            candidates(&["a[^x]*b"], block),
+            ["1 a", "2", "3 b", "4 a b"]
+        );
+        // A match ending with the newline belongs to the line it ends.
+        assert_eq!(candidates(&[r"z\s"], "z\nq\nz"), ["z"]);
+    }
+
+    #[test]
+    fn empty_matches_hand_out_each_line_once() {
+        assert_eq!(candidates(&["q*"], "a\n\nb"), ["a", "", "b"]);
+        assert_eq!(candidates(&["^$"], "a\n\nb\n"), ["", ""]);
+        assert_eq!(candidates(&["^$"], ""), [""]);
+    }
+
+    #[test]
+    fn haystack_and_crlf_anchors_fall_back_to_every_line() {
+        for p in [r"\Aa", r"a\z", "(?-m)^a", "(?mR)a$"] {
+            let scan = LineScan::new([p, "b"], LIMIT);
+            assert!(!scan.searches_blocks(), "{p}");
+            assert_eq!(candidates(&[p, "b"], "a\nc"), ["a", "c"], "{p}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_lines_are_handed_out_alone() {
+        let scan = LineScan::new(["never"], LIMIT);
+        let mut out = Vec::new();
+        scan.for_each_candidate(b"ok\nbad \xff\nok never\n\xc3", &mut |l| {
+            out.push(l.to_vec())
+        });
+        assert_eq!(
+            out,
+            [b"bad \xff".to_vec(), b"ok never".to_vec(), b"\xc3".to_vec()]
+        );
+    }
+
+    #[test]
+    fn crlf_lines_keep_their_carriage_return() {
+        assert_eq!(candidates(&["ERR$"], "ERR\r\nERR"), ["ERR"]);
+        assert_eq!(candidates(&["ERR\r$"], "ERR\r\nERR"), ["ERR\r"]);
+    }
+}
