@@ -14,24 +14,28 @@
 //! inside a stretch of valid UTF-8 whose lines are all handed out uncut:
 //!
 //! * the characters of a line are the same in the block;
-//! * in multi-line mode `^` and `$` hold at a line's two ends exactly, and
-//!   nowhere inside it, as they do for the line alone; a word boundary sees
-//!   `\n` (not a word character) where the line alone sees its edge;
+//! * each pattern is parsed with the flags a line alone is matched with,
+//!   then its anchors of the whole text (`^`, `$` without `(?m)`, `\A`,
+//!   `\z`) become anchors of a line: those hold at a line's two ends in the
+//!   block exactly, and nowhere inside it, as they do for the line alone;
+//!   a word boundary sees `\n` (not a word character) where the line alone
+//!   sees its edge;
 //! * the engine reports the leftmost-starting match, so no line before the
 //!   line where it starts can match;
 //! * a match may run across `\n` (`\s`, `[^x]`, `(?s).`, empty matches):
 //!   every line it touches is handed out and the search resumes at the line
 //!   after, never inside a line.
 //!
-//! Where that reasoning fails the lines are handed out one by one:
+//! A line alone is matched as text, its invalid bytes replaced by U+FFFD;
+//! the block is bytes. When every pattern matches and looks at ASCII only,
+//! that makes no difference (a replaced byte is neither ASCII nor a word
+//! character, nor is the byte), and the block is searched as it is. Else
+//! the block is searched in stretches of valid UTF-8, and a line with
+//! invalid bytes is handed out on its own.
 //!
-//! * a line with invalid UTF-8 (the line alone is matched after replacing
-//!   the bad bytes with U+FFFD, the bytes in the block are not);
-//! * every line of a file with a pattern that uses `\A`, `\z`, `(?-m)^` or
-//!   `(?-m)$` (the ends of the block, not of the line) or CRLF-aware
-//!   anchors `(?mR)` (which see `\r\n` in the block where the line alone
-//!   ends in `\r`);
-//! * every line when the combined regex would not build (too large).
+//! Every line is handed out when a pattern uses CRLF-aware line anchors
+//! (`(?mR)`: in the block they see `\r\n` where the line alone ends in
+//! `\r`), or when the combined regex would not build (too large).
 //!
 //! Lines cut at [`MAX_LINE`](crate::timers::MAX_LINE) are the tailer's
 //! concern: it hands those out as blocks of their own.
@@ -41,12 +45,21 @@ use regex_automata::Input;
 use regex_automata::meta::{self, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
+use regex_syntax::hir::{Class, Hir, HirKind, Literal, Look, Repetition};
 
 /// The search for lines of one file that any of its patterns may match.
 #[derive(Debug, Clone)]
 pub struct LineScan {
     /// Every pattern at once; `None` hands out every line.
-    any: Option<Regex>,
+    any: Option<AnyPattern>,
+}
+
+#[derive(Debug, Clone)]
+struct AnyPattern {
+    regex: Regex,
+    /// Every pattern matches and looks at ASCII only: invalid UTF-8 needs no
+    /// care (see the module doc).
+    ascii: bool,
 }
 
 impl LineScan {
@@ -74,12 +87,16 @@ impl LineScan {
             block.split(|&b| b == b'\n').for_each(line);
             return;
         };
+        if any.ascii {
+            search(&any.regex, block, line);
+            return;
+        }
         let mut from = 0;
         loop {
             let rest = &block[from..];
             let bad = match std::str::from_utf8(rest) {
                 Ok(_) => {
-                    search(any, rest, line);
+                    search(&any.regex, rest, line);
                     return;
                 }
                 Err(e) => e.valid_up_to(),
@@ -87,7 +104,7 @@ impl LineScan {
             let start = memrchr(b'\n', &rest[..bad]).map_or(0, |i| i + 1);
             let end = memchr(b'\n', &rest[bad..]).map_or(rest.len(), |i| bad + i);
             if start > 0 {
-                search(any, &rest[..start - 1], line);
+                search(&any.regex, &rest[..start - 1], line);
             }
             line(&rest[start..end]);
             if end == rest.len() {
@@ -98,34 +115,99 @@ impl LineScan {
     }
 }
 
-/// One multi-line regex of every distinct pattern, or `None` where the block
-/// search would not be exact (see the module doc).
-fn combined<'a>(patterns: impl IntoIterator<Item = &'a str>, size_limit: usize) -> Option<Regex> {
+/// One regex of every distinct pattern, rewritten for blocks, or `None`
+/// where the block search would not be exact (see the module doc).
+fn combined<'a>(
+    patterns: impl IntoIterator<Item = &'a str>,
+    size_limit: usize,
+) -> Option<AnyPattern> {
     let mut distinct: Vec<&str> = patterns.into_iter().collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let config = syntax::Config::new().multi_line(true);
+    // The flags a line alone is matched with (`regex`'s defaults).
+    let config = syntax::Config::new();
+    let mut ascii = true;
     let mut hirs = Vec::with_capacity(distinct.len());
     for p in distinct {
         let hir = syntax::parse_with(p, &config).ok()?;
-        let looks = hir.properties().look_set();
-        if looks.contains_anchor_haystack() || looks.contains_anchor_crlf() {
-            return None;
-        }
-        hirs.push(hir);
+        hirs.push(for_blocks(hir, &mut ascii)?);
     }
-    meta::Builder::new()
+    // One pattern, not many: only then can a plain alternation of literals
+    // skip the regex engine and run the literal search alone.
+    let regex = meta::Builder::new()
         .configure(
             meta::Config::new()
                 .which_captures(WhichCaptures::Implicit)
+                // Empty matches count wherever they are: a match is only
+                // ever used to find its line.
+                .utf8_empty(false)
                 .nfa_size_limit(Some(size_limit)),
         )
-        .build_many_from_hir(&hirs)
-        .ok()
+        .build_from_hir(&Hir::alternation(hirs))
+        .ok()?;
+    Some(AnyPattern { regex, ascii })
 }
 
-/// Hands out the lines of `text` (valid UTF-8) that a match of `any`
-/// touches.
+/// `hir` rewritten to match in a block of lines where it matches a line
+/// alone: the ends of the text become the ends of a line, and captures go
+/// (only whether some pattern matches counts). `None` for CRLF-aware line
+/// anchors, which have no such equivalent. Clears `ascii` where `hir` may
+/// match or look at anything but ASCII.
+fn for_blocks(hir: Hir, ascii: &mut bool) -> Option<Hir> {
+    Some(match hir.into_kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(Literal(bytes)) => {
+            *ascii &= bytes.is_ascii();
+            Hir::literal(bytes)
+        }
+        HirKind::Class(class) => {
+            *ascii &= match &class {
+                Class::Unicode(c) => c.ranges().last().is_none_or(|r| r.end().is_ascii()),
+                Class::Bytes(c) => c.ranges().last().is_none_or(|r| r.end().is_ascii()),
+            };
+            Hir::class(class)
+        }
+        HirKind::Look(look) => Hir::look(match look {
+            Look::Start => Look::StartLF,
+            Look::End => Look::EndLF,
+            Look::StartCRLF | Look::EndCRLF => return None,
+            Look::StartLF
+            | Look::EndLF
+            | Look::WordAscii
+            | Look::WordAsciiNegate
+            | Look::WordStartAscii
+            | Look::WordEndAscii
+            | Look::WordStartHalfAscii
+            | Look::WordEndHalfAscii => look,
+            Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode => {
+                *ascii = false;
+                look
+            }
+        }),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(for_blocks(*r.sub, ascii)?),
+            ..r
+        }),
+        HirKind::Capture(c) => for_blocks(*c.sub, ascii)?,
+        HirKind::Concat(subs) => Hir::concat(
+            subs.into_iter()
+                .map(|h| for_blocks(h, ascii))
+                .collect::<Option<_>>()?,
+        ),
+        HirKind::Alternation(subs) => Hir::alternation(
+            subs.into_iter()
+                .map(|h| for_blocks(h, ascii))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// Hands out the lines of `text` that a match of `any` touches.
 fn search(any: &Regex, text: &[u8], line: &mut dyn FnMut(&[u8])) {
     let mut at = 0;
     while at <= text.len() {
@@ -196,8 +278,21 @@ mod tests {
     }
 
     #[test]
-    fn haystack_and_crlf_anchors_fall_back_to_every_line() {
-        for p in [r"\Aa", r"a\z", "(?-m)^a", "(?mR)a$"] {
+    fn text_anchors_become_line_anchors() {
+        let block = "a x\nx a\na";
+        for p in [r"\Aa", "^a", "(?-m)^a"] {
+            assert_eq!(candidates(&[p], block), ["a x", "a"], "{p}");
+        }
+        for p in [r"a\z", "a$", "(?-m)a$"] {
+            assert_eq!(candidates(&[p], block), ["x a", "a"], "{p}");
+        }
+        // Matched alone, `(?R)$` without `(?m)` is the end of the line.
+        assert_eq!(candidates(&["(?R)a$"], block), ["x a", "a"]);
+    }
+
+    #[test]
+    fn crlf_line_anchors_fall_back_to_every_line() {
+        for p in ["(?mR)a$", "(?mR)^a"] {
             let scan = LineScan::new([p, "b"], LIMIT);
             assert!(!scan.searches_blocks(), "{p}");
             assert_eq!(candidates(&[p, "b"], "a\nc"), ["a", "c"], "{p}");
@@ -205,8 +300,9 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_lines_are_handed_out_alone() {
-        let scan = LineScan::new(["never"], LIMIT);
+    fn invalid_utf8_lines_are_handed_out_alone_for_unicode_patterns() {
+        // `.` matches a replaced byte in the line alone, never the byte.
+        let scan = LineScan::new(["nev.r"], LIMIT);
         let mut out = Vec::new();
         scan.for_each_candidate(b"ok\nbad \xff\nok never\n\xc3", &mut |l| {
             out.push(l.to_vec())
@@ -215,6 +311,17 @@ mod tests {
             out,
             [b"bad \xff".to_vec(), b"ok never".to_vec(), b"\xc3".to_vec()]
         );
+    }
+
+    #[test]
+    fn ascii_patterns_search_invalid_utf8_as_it_is() {
+        let scan = LineScan::new(["^bad", r"(?i)b(?-u:\b)"], LIMIT);
+        assert!(scan.any.as_ref().is_some_and(|a| a.ascii));
+        let mut out = Vec::new();
+        scan.for_each_candidate(b"ok\nbad \xff\n\xffbad\nab\xff\nx\xc3", &mut |l| {
+            out.push(l.to_vec())
+        });
+        assert_eq!(out, [b"bad \xff".to_vec(), b"ab\xff".to_vec()]);
     }
 
     #[test]
