@@ -11,17 +11,16 @@ use std::time::Instant;
 
 use conf::LogWatch;
 use conf::host::REGEX_SIZE_LIMIT;
-use regex::RegexSet;
 
 use crate::clock::LocalMinute;
 use crate::log_rule::LogRule;
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
-use crate::scan::LineScan;
+use crate::scan::{GroupPatterns, LineScan};
 use crate::tailer::{LogTailer, TailState};
 
 struct Group {
-    set: RegexSet,
+    patterns: GroupPatterns,
     rule: LogRule,
 }
 
@@ -71,14 +70,14 @@ impl LogFiles {
                     scan: LineScan::new([], 0),
                 });
             entry.groups.push(Group {
-                set: w.set.clone(),
+                patterns: GroupPatterns::new(&w.set, REGEX_SIZE_LIMIT),
                 rule: LogRule::new(w, now),
             });
         }
         for f in self.files.values_mut() {
             // Each group's set fits conf's limit, so all of them fit this.
             let limit = REGEX_SIZE_LIMIT.saturating_mul(f.groups.len());
-            let patterns = f.groups.iter().flat_map(|g| g.set.patterns());
+            let patterns = f.groups.iter().flat_map(|g| g.patterns.patterns());
             f.scan = LineScan::new(patterns.map(String::as_str), limit);
         }
     }
@@ -116,7 +115,7 @@ impl LogFiles {
                 Err(_) => String::from_utf8_lossy(bytes),
             };
             for g in groups.iter_mut() {
-                if g.set.is_match(&text) {
+                if g.patterns.is_match(&text) {
                     out.extend(g.rule.on_match(now, local, time_ms, &text));
                 }
             }

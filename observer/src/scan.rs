@@ -51,11 +51,11 @@ use regex_syntax::hir::{Class, Hir, HirKind, Literal, Look, Repetition};
 #[derive(Debug, Clone)]
 pub struct LineScan {
     /// Every pattern at once; `None` hands out every line.
-    any: Option<AnyPattern>,
+    any: Option<BlockSearch>,
 }
 
 #[derive(Debug, Clone)]
-struct AnyPattern {
+struct BlockSearch {
     regex: Regex,
     /// Every pattern matches and looks at ASCII only: invalid UTF-8 needs no
     /// care (see the module doc).
@@ -115,12 +115,56 @@ impl LineScan {
     }
 }
 
+/// The `match:` patterns of one group, asked whether any matches a line.
+///
+/// Not `RegexSet::is_match`: in regex 1.13.1 that panics for patterns like
+/// `^\b` (anchored, possibly empty, with a Unicode word boundary) on a line
+/// that starts with a non-ASCII character, through the search for all
+/// matches at once. One regex of the patterns searched for the leftmost
+/// match answers the same question without that path.
+#[derive(Debug, Clone)]
+pub struct GroupPatterns {
+    any: Option<Regex>,
+    /// Only if `any` would not build.
+    set: regex::RegexSet,
+}
+
+impl GroupPatterns {
+    /// `set` as conf compiled it, within `size_limit` bytes.
+    pub fn new(set: &regex::RegexSet, size_limit: usize) -> GroupPatterns {
+        let any = meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .which_captures(WhichCaptures::Implicit)
+                    .nfa_size_limit(Some(size_limit)),
+            )
+            .build_many(set.patterns())
+            .ok();
+        GroupPatterns {
+            any,
+            set: set.clone(),
+        }
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        self.set.patterns()
+    }
+
+    pub fn is_match(&self, line: &str) -> bool {
+        match &self.any {
+            Some(any) => any.is_match(line),
+            None => self.set.is_match(line),
+        }
+    }
+}
+
 /// One regex of every distinct pattern, rewritten for blocks, or `None`
 /// where the block search would not be exact (see the module doc).
 fn combined<'a>(
     patterns: impl IntoIterator<Item = &'a str>,
     size_limit: usize,
-) -> Option<AnyPattern> {
+) -> Option<BlockSearch> {
     let mut distinct: Vec<&str> = patterns.into_iter().collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -145,7 +189,7 @@ fn combined<'a>(
         )
         .build_from_hir(&Hir::alternation(hirs))
         .ok()?;
-    Some(AnyPattern { regex, ascii })
+    Some(BlockSearch { regex, ascii })
 }
 
 /// `hir` rewritten to match in a block of lines where it matches a line
@@ -328,5 +372,20 @@ mod tests {
     fn crlf_lines_keep_their_carriage_return() {
         assert_eq!(candidates(&["ERR$"], "ERR\r\nERR"), ["ERR"]);
         assert_eq!(candidates(&["ERR\r$"], "ERR\r\nERR"), ["ERR\r"]);
+    }
+
+    #[test]
+    fn group_patterns_answer_where_regex_set_panics() {
+        let patterns = [r"^\b", "x"];
+        let set = regex::RegexSet::new(patterns).unwrap();
+        let g = GroupPatterns::new(&set, LIMIT);
+        for line in ["élan", "« y", "« x", " y", "K", ""] {
+            let alone = patterns
+                .iter()
+                .any(|p| regex::Regex::new(p).unwrap().is_match(line));
+            assert_eq!(g.is_match(line), alone, "{line}");
+        }
+        assert!(g.is_match("élan"));
+        assert!(!g.is_match("« y"));
     }
 }
