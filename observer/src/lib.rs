@@ -14,6 +14,8 @@
 //! * [`clock`] — local wall-clock minutes for active windows.
 //! * [`log_rule`] — the `alert_*` rules of a log group over time blocks.
 //! * [`tailer`] — following one log file across rotations ([`tailer::LogTailer`]).
+//! * [`scan`] — finding the lines any pattern of a file may match, a block at
+//!   a time ([`scan::LineScan`]).
 //! * [`logs`] — every followed file and the groups fed by each.
 //! * [`process`] — `process:` / `alert_running:` ([`process::ProcessCheck`])
 //!   and the process table.
@@ -40,6 +42,7 @@ pub mod net;
 pub mod problems;
 pub mod process;
 pub mod raised;
+pub mod scan;
 pub mod service;
 pub mod session;
 pub mod spool;

@@ -1,7 +1,8 @@
 //! Every followed log file and the groups fed by it. A file followed by
-//! several groups is opened once; each line is matched once per group.
-//! Applying a new configuration keeps the tailers (and so the read
-//! positions) of files that are still followed.
+//! several groups is opened once and searched a block of lines at a time
+//! for any pattern of any of its groups ([`LineScan`]); each line found is
+//! matched once per group. Applying a new configuration keeps the tailers
+//! (and so the read positions) of files that are still followed.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -9,22 +10,25 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use conf::LogWatch;
-use regex::RegexSet;
+use conf::host::REGEX_SIZE_LIMIT;
 
 use crate::clock::Now;
 use crate::log_rule::LogRule;
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
+use crate::scan::{GroupPatterns, LineScan};
 use crate::tailer::{LogTailer, TailState};
 
 struct Group {
-    set: RegexSet,
+    patterns: GroupPatterns,
     rule: LogRule,
 }
 
 struct FollowedFile {
     tailer: LogTailer,
     groups: Vec<Group>,
+    /// Every pattern of `groups` at once.
+    scan: LineScan,
 }
 
 /// The log files of the applied configuration.
@@ -63,11 +67,18 @@ impl LogFiles {
                         None => LogTailer::at_end(&path, now),
                     },
                     groups: Vec::new(),
+                    scan: LineScan::new([], 0),
                 });
             entry.groups.push(Group {
-                set: w.set.clone(),
+                patterns: GroupPatterns::new(&w.set, REGEX_SIZE_LIMIT),
                 rule: LogRule::new(w, now),
             });
+        }
+        for f in self.files.values_mut() {
+            // Each group's set fits conf's limit, so all of them fit this.
+            let limit = REGEX_SIZE_LIMIT.saturating_mul(f.groups.len());
+            let patterns = f.groups.iter().flat_map(|g| g.patterns.patterns());
+            f.scan = LineScan::new(patterns.map(String::as_str), limit);
         }
     }
 
@@ -90,8 +101,12 @@ impl LogFiles {
         for g in &mut f.groups {
             out.extend(g.rule.on_tick(now, local, time_ms));
         }
-        let groups = &mut f.groups;
-        let outcome = f.tailer.poll(now, &mut self.buf, &mut |bytes: &[u8]| {
+        let FollowedFile {
+            tailer,
+            groups,
+            scan,
+        } = f;
+        let mut judge = |bytes: &[u8]| {
             // The plain check is far faster than the lossy decoder, and
             // nearly every line passes it.
             let text = match std::str::from_utf8(bytes) {
@@ -99,10 +114,13 @@ impl LogFiles {
                 Err(_) => String::from_utf8_lossy(bytes),
             };
             for g in groups.iter_mut() {
-                if g.set.is_match(&text) {
+                if g.patterns.is_match(&text) {
                     out.extend(g.rule.on_match(now, local, time_ms, &text));
                 }
             }
+        };
+        let outcome = tailer.poll_blocks(now, &mut self.buf, &mut |block: &[u8]| {
+            scan.for_each_candidate(block, &mut judge)
         });
         let key = problem_key(path);
         let report = match &outcome.state {

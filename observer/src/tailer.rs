@@ -18,7 +18,11 @@
 //!
 //! Lines are handed out as bytes without the newline, cut at
 //! [`MAX_LINE`](crate::timers::MAX_LINE); a last line without a newline is
-//! kept until its newline arrives. No clock inside: `now` is passed in.
+//! kept until its newline arrives. [`LogTailer::poll_blocks`] hands out
+//! whole blocks of lines at once (what one read completes), so that a
+//! caller can search a block instead of looking at each line; a cut line
+//! and a line completed from two reads come as blocks of their own. No
+//! clock inside: `now` is passed in.
 
 use std::fs::File;
 use std::io;
@@ -106,6 +110,20 @@ impl LogTailer {
         buf: &mut Vec<u8>,
         line: &mut dyn FnMut(&[u8]),
     ) -> PollOutcome {
+        self.poll_blocks(now, buf, &mut |block: &[u8]| {
+            block.split(|&b| b == b'\n').for_each(&mut *line)
+        })
+    }
+
+    /// Like [`LogTailer::poll`], but calls `block` with runs of complete
+    /// lines joined by `\n` (no newline after the last line; an empty block
+    /// is one empty line), each line already cut to `MAX_LINE`.
+    pub fn poll_blocks(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        block: &mut dyn FnMut(&[u8]),
+    ) -> PollOutcome {
         let mut budget = READ_BUDGET;
         let state = self.check_path(now);
         if buf.len() < BLOCK {
@@ -115,19 +133,19 @@ impl LogTailer {
         let mut i = 0;
         while i < self.rotated.len() {
             let f = &mut self.rotated[i];
-            let got = read_new(f, buf, &mut budget, now, true, line);
+            let got = read_new(f, buf, &mut budget, now, true, block);
             more |= budget == 0;
             let quiet = now.saturating_duration_since(f.last_data) >= ROTATED_GRACE;
             if !matches!(got, Ok(true)) || (quiet && budget > 0) {
                 let done = self.rotated.remove(i);
-                flush_partial(done, line);
+                flush_partial(done, block);
             } else {
                 i += 1;
             }
         }
         let mut state = state;
         if let Some(f) = &mut self.current {
-            if let Err(e) = read_new(f, buf, &mut budget, now, false, line) {
+            if let Err(e) = read_new(f, buf, &mut budget, now, false, block) {
                 state = TailState::Unreadable(e.to_string());
             }
             more |= budget == 0;
@@ -210,7 +228,7 @@ fn read_new(
     budget: &mut usize,
     now: Instant,
     rotated: bool,
-    line: &mut dyn FnMut(&[u8]),
+    block: &mut dyn FnMut(&[u8]),
 ) -> io::Result<bool> {
     let size = f.file.metadata()?.len();
     let mut head = [0u8; FINGERPRINT_LEN];
@@ -229,7 +247,7 @@ fn read_new(
         }
         // Truncated (copy-truncate): what was half a line is all we will
         // ever get of it.
-        flush_partial_ref(f, line);
+        flush_partial_ref(f, block);
         f.offset = 0;
     }
     f.fingerprint = Some((head_len, fnv1a(&head[..head_len])));
@@ -242,7 +260,7 @@ fn read_new(
         f.offset += n as u64;
         *budget = budget.saturating_sub(n);
         f.last_data = now;
-        split_lines(f, &buf[..n], line);
+        split_lines(f, &buf[..n], block);
     }
     Ok(true)
 }
@@ -259,30 +277,75 @@ fn read_full_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     Ok(done)
 }
 
-fn split_lines(f: &mut OpenFile, mut data: &[u8], line: &mut dyn FnMut(&[u8])) {
-    while let Some(nl) = memchr::memchr(b'\n', data) {
-        let (piece, rest) = data.split_at(nl);
-        data = &rest[1..];
+/// Hands out the lines `data` completes: the line begun in an earlier read
+/// on its own, then the complete lines of `data` as blocks; keeps the
+/// unfinished end.
+fn split_lines(f: &mut OpenFile, mut data: &[u8], block: &mut dyn FnMut(&[u8])) {
+    if f.skipping || !f.partial.is_empty() {
+        let Some(nl) = memchr::memchr(b'\n', data) else {
+            keep_unfinished(f, data, block);
+            return;
+        };
+        let piece = &data[..nl];
+        data = &data[nl + 1..];
         if f.skipping {
             f.skipping = false;
-            continue;
-        }
-        if f.partial.is_empty() {
-            line(&piece[..piece.len().min(MAX_LINE)]);
         } else {
             let room = MAX_LINE - f.partial.len();
             f.partial.extend_from_slice(&piece[..piece.len().min(room)]);
-            line(&f.partial);
+            block(&f.partial);
             f.partial.clear();
         }
     }
+    if let Some(last) = memchr::memrchr(b'\n', data) {
+        complete_lines(&data[..last], block);
+        data = &data[last + 1..];
+    }
+    keep_unfinished(f, data, block);
+}
+
+/// Hands out `run` (complete lines joined by `\n`) in as few blocks as the
+/// cut allows: a line longer than `MAX_LINE` goes out cut, as a block of its
+/// own. Finding those costs one short backward search per `MAX_LINE` bytes:
+/// a window of `MAX_LINE + 1` bytes without a newline starts a long line.
+fn complete_lines(run: &[u8], block: &mut dyn FnMut(&[u8])) {
+    // Lines from `start` are not handed out yet; those before `at` (a line
+    // start) are known to be short.
+    let mut start = 0;
+    let mut at = 0;
+    loop {
+        if run.len() - at <= MAX_LINE {
+            block(&run[start..]);
+            return;
+        }
+        if let Some(i) = memchr::memrchr(b'\n', &run[at..=at + MAX_LINE]) {
+            at += i + 1;
+            continue;
+        }
+        if at > start {
+            block(&run[start..at - 1]);
+        }
+        block(&run[at..at + MAX_LINE]);
+        match memchr::memchr(b'\n', &run[at + MAX_LINE..]) {
+            Some(i) => {
+                at += MAX_LINE + i + 1;
+                start = at;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Keeps the end of a read that has no newline yet; hands it out cut once it
+/// reaches `MAX_LINE`, skipping the rest of that line.
+fn keep_unfinished(f: &mut OpenFile, data: &[u8], block: &mut dyn FnMut(&[u8])) {
     if f.skipping || data.is_empty() {
         return;
     }
     let room = MAX_LINE - f.partial.len();
     if data.len() >= room {
         f.partial.extend_from_slice(&data[..room]);
-        line(&f.partial);
+        block(&f.partial);
         f.partial.clear();
         f.skipping = true;
     } else {
@@ -290,14 +353,14 @@ fn split_lines(f: &mut OpenFile, mut data: &[u8], line: &mut dyn FnMut(&[u8])) {
     }
 }
 
-fn flush_partial_ref(f: &mut OpenFile, line: &mut dyn FnMut(&[u8])) {
+fn flush_partial_ref(f: &mut OpenFile, block: &mut dyn FnMut(&[u8])) {
     if !f.partial.is_empty() {
-        line(&f.partial);
+        block(&f.partial);
         f.partial.clear();
     }
     f.skipping = false;
 }
 
-fn flush_partial(mut f: OpenFile, line: &mut dyn FnMut(&[u8])) {
-    flush_partial_ref(&mut f, line);
+fn flush_partial(mut f: OpenFile, block: &mut dyn FnMut(&[u8])) {
+    flush_partial_ref(&mut f, block);
 }
