@@ -19,6 +19,12 @@
 //!   and the process table.
 //! * [`command`] — `run:` and its alerts ([`command::CommandCheck`]), and
 //!   running a command with a time-out.
+//! * [`sysmetrics`] — system metrics read in-process (`metric:`): what can be
+//!   asked ([`sysmetrics::MetricSpec`]), reading ([`sysmetrics::SystemReader`])
+//!   and the values alerts compare ([`sysmetrics::MetricValue`]).
+//! * [`probe`] — service probes (`probe: tcp|http|ping`): what a probe asks
+//!   ([`probe::ProbeSpec`]), running it ([`probe::Prober`]) and what it found
+//!   ([`probe::ProbeOutcome`]); names resolved without glibc's NSS.
 //! * [`monitors`] — the monitors of one applied configuration.
 //! * [`daemon`] — the async shell: sockets, timers, notifications, shutdown.
 
@@ -28,10 +34,12 @@ pub mod daemon;
 pub mod log_rule;
 pub mod logs;
 pub mod monitors;
+pub mod probe;
 pub mod problems;
 pub mod process;
 pub mod raised;
 pub mod session;
 pub mod spool;
+pub mod sysmetrics;
 pub mod tailer;
 pub mod timers;
