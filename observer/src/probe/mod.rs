@@ -181,7 +181,7 @@ pub enum ProbeFailure {
         expected: String,
     },
     #[error(
-        "the kernel does not allow unprivileged ICMP (ping) sockets for this observer's group (gid {gid}); allow it with: sysctl -w net.ipv4.ping_group_range=\"{gid} {gid}\" (persist it in /etc/sysctl.d/)"
+        "the kernel does not allow unprivileged ICMP (ping) sockets for this observer's group (gid {gid}); allow it with: sysctl -w net.ipv4.ping_group_range=\"{gid} {gid}\" (or any range holding {gid}; persist it in /etc/sysctl.d/)"
     )]
     PingNotPermitted { gid: u32 },
     #[error("ping {target} failed: {reason}")]

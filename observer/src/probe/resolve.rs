@@ -39,6 +39,12 @@ impl Default for ResolverFiles {
 pub enum ResolveError {
     #[error("{name} is not in {hosts} and the name servers know no address for it")]
     NotFound { name: String, hosts: String },
+    #[error("{name} is not in {hosts}, and {resolv_conf} names no name server to ask")]
+    NotInHosts {
+        name: String,
+        hosts: String,
+        resolv_conf: String,
+    },
     #[error("no answer about {name} from the name servers within {:.1} s", after.as_secs_f64())]
     Timeout { name: String, after: Duration },
     #[error("cannot resolve {name}: {reason}")]
@@ -58,6 +64,8 @@ struct Loaded {
     /// Modification times of hosts and resolv.conf when they were read.
     stamps: (Option<SystemTime>, Option<SystemTime>),
     resolver: TokioResolver,
+    /// Whether resolv.conf names any name server.
+    has_servers: bool,
 }
 
 impl std::fmt::Debug for NameResolver {
@@ -91,7 +99,21 @@ impl NameResolver {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![ip]);
         }
-        let resolver = self.resolver()?;
+        let (resolver, has_servers) = self.resolver()?;
+        if !has_servers {
+            // Only the hosts file can answer; hickory would say "no
+            // connections available", which tells the operator nothing.
+            let found = resolver.lookup_ip(host).await.ok();
+            let addresses = found.map(|l| sorted(l.iter())).unwrap_or_default();
+            if addresses.is_empty() {
+                return Err(ResolveError::NotInHosts {
+                    name: host.to_string(),
+                    hosts: self.files.hosts.display().to_string(),
+                    resolv_conf: self.files.resolv_conf.display().to_string(),
+                });
+            }
+            return Ok(addresses);
+        }
         let lookup = match tokio::time::timeout(timeout, resolver.lookup_ip(host)).await {
             Err(_) => {
                 return Err(ResolveError::Timeout {
@@ -110,10 +132,7 @@ impl NameResolver {
             }
             Ok(Ok(lookup)) => lookup,
         };
-        let mut addresses: Vec<IpAddr> = lookup.iter().collect();
-        // IPv4 first: on a LAN it is the address most services listen on.
-        addresses.sort_by_key(|a| a.is_ipv6());
-        addresses.dedup();
+        let addresses = sorted(lookup.iter());
         if addresses.is_empty() {
             return Err(self.not_found(host));
         }
@@ -128,7 +147,7 @@ impl NameResolver {
     }
 
     /// The resolver for the files as they are now, rebuilt if they changed.
-    fn resolver(&self) -> Result<TokioResolver, ResolveError> {
+    fn resolver(&self) -> Result<(TokioResolver, bool), ResolveError> {
         let stamps = (
             modified(&self.files.hosts),
             modified(&self.files.resolv_conf),
@@ -140,14 +159,15 @@ impl NameResolver {
         if let Some(loaded) = current.as_ref()
             && loaded.stamps == stamps
         {
-            return Ok(loaded.resolver.clone());
+            return Ok((loaded.resolver.clone(), loaded.has_servers));
         }
-        let resolver = build(&self.files)?;
+        let (resolver, has_servers) = build(&self.files)?;
         *current = Some(Loaded {
             stamps,
             resolver: resolver.clone(),
+            has_servers,
         });
-        Ok(resolver)
+        Ok((resolver, has_servers))
     }
 }
 
@@ -155,22 +175,37 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn build(files: &ResolverFiles) -> Result<TokioResolver, ResolveError> {
+/// IPv4 first: on a LAN it is the address most services listen on.
+fn sorted(addresses: impl Iterator<Item = IpAddr>) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = addresses.collect();
+    addresses.sort_by_key(|a| a.is_ipv6());
+    addresses.dedup();
+    addresses
+}
+
+fn build(files: &ResolverFiles) -> Result<(TokioResolver, bool), ResolveError> {
     let config_error = |path: &Path, reason: String| ResolveError::Config {
         path: path.display().to_string(),
         reason,
     };
-    // No resolv.conf: names from the hosts file still resolve; others fail
-    // with "not found" (no name server to ask), as with glibc's files-only NSS.
-    let (config, mut options) = match std::fs::read(&files.resolv_conf) {
-        Ok(data) => hickory_resolver::system_conf::parse_resolv_conf(data)
-            .map_err(|e| config_error(&files.resolv_conf, e.to_string()))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (
+    // No resolv.conf, or one without a `nameserver` line: names from the
+    // hosts file still resolve and others are "not found" — no name server
+    // is asked (glibc would try 127.0.0.1; a box without a resolver
+    // configured is better told plainly).
+    let no_server = || {
+        (
             ResolverConfig::from_parts(None, vec![], vec![]),
             ResolverOpts::default(),
-        ),
+        )
+    };
+    let (config, mut options) = match std::fs::read(&files.resolv_conf) {
+        Ok(data) if !has_name_server(&data) => no_server(),
+        Ok(data) => hickory_resolver::system_conf::parse_resolv_conf(data)
+            .map_err(|e| config_error(&files.resolv_conf, e.to_string()))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => no_server(),
         Err(e) => return Err(config_error(&files.resolv_conf, e.to_string())),
     };
+    let has_servers = !config.name_servers().is_empty();
     // The hosts file is ours to read, from the configured path.
     options.use_hosts_file = ResolveHosts::Never;
     let mut resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
@@ -186,5 +221,11 @@ fn build(files: &ResolverFiles) -> Result<TokioResolver, ResolveError> {
         Err(e) => return Err(config_error(&files.hosts, e.to_string())),
     }
     resolver.set_hosts(Arc::new(hosts));
-    Ok(resolver)
+    Ok((resolver, has_servers))
+}
+
+fn has_name_server(resolv_conf: &[u8]) -> bool {
+    String::from_utf8_lossy(resolv_conf)
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("nameserver"))
 }
