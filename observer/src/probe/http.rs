@@ -21,7 +21,7 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{Connector, NextTimeout, TcpConnector};
 
 use super::json_path::{self, JsonCheck};
-use super::tls::{self, RootsSource, TlsConnector};
+use super::tls::{self, TlsConnector};
 use super::{DEFAULT_TIMEOUT, NameResolver, ProbeFailure, ProbeOutcome, ResolveError};
 
 /// Bytes of the body read for the assertions; the rest is not waited for.
@@ -182,34 +182,29 @@ impl std::fmt::Display for ExpectStatus {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     agent: ureq::Agent,
-    roots: RootsSource,
 }
 
 impl HttpClient {
-    /// Trusting the system's roots (or the bundled list). Inside a runtime.
+    /// Trusting the system's roots (or the bundled list), loaded when the
+    /// first HTTPS request needs them. Inside a runtime.
     pub fn with_system_roots(resolver: &NameResolver) -> Result<HttpClient, String> {
-        let (store, source) = tls::system_roots();
-        HttpClient::build(resolver, store, source)
+        let make = Box::new(|| {
+            let (store, _source) = tls::system_roots();
+            tls::client_config(store).map_err(|e| format!("TLS set-up: {e}"))
+        });
+        HttpClient::build(resolver, TlsConnector::new(make))
     }
 
-    /// Trusting only the certificates of a PEM file. Inside a runtime.
+    /// Trusting only the certificates of a PEM file, read now. Inside a runtime.
     pub fn with_ca_file(resolver: &NameResolver, path: &Path) -> Result<HttpClient, String> {
-        let (store, certificates) = tls::roots_from_file(path).map_err(|e| e.to_string())?;
-        let source = RootsSource::File {
-            path: path.to_path_buf(),
-            certificates,
-        };
-        HttpClient::build(resolver, store, source)
+        let (store, _certificates) = tls::roots_from_file(path).map_err(|e| e.to_string())?;
+        let config = tls::client_config(store).map_err(|e| format!("TLS set-up: {e}"))?;
+        HttpClient::build(resolver, TlsConnector::ready(config))
     }
 
-    fn build(
-        resolver: &NameResolver,
-        store: rustls::RootCertStore,
-        roots: RootsSource,
-    ) -> Result<HttpClient, String> {
+    fn build(resolver: &NameResolver, tls: TlsConnector) -> Result<HttpClient, String> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "HTTP probes need the tokio runtime".to_string())?;
-        let tls = tls::client_config(store).map_err(|e| format!("TLS set-up: {e}"))?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -218,19 +213,14 @@ impl HttpClient {
             .proxy(None)
             .user_agent(concat!("436-observer/", env!("CARGO_PKG_VERSION")))
             .build();
-        let connector = ().chain(TcpConnector::default()).chain(TlsConnector { config: tls });
+        let connector = ().chain(TcpConnector::default()).chain(tls);
         let resolver = UreqResolver {
             resolver: resolver.clone(),
             handle,
         };
         Ok(HttpClient {
             agent: ureq::Agent::with_parts(config, connector, resolver),
-            roots,
         })
-    }
-
-    pub fn roots(&self) -> &RootsSource {
-        &self.roots
     }
 
     /// Runs the probe on this (blocking) thread.

@@ -15,10 +15,12 @@ pub mod resolve;
 pub mod tcp;
 pub mod tls;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 pub use http::{ExpectStatus, HttpProbe};
 pub use resolve::{NameResolver, ResolveError, ResolverFiles};
@@ -213,12 +215,18 @@ impl ProbeFailure {
     }
 }
 
+/// HTTP clients by CA file, with the file's modification time when read.
+type CaClients = HashMap<PathBuf, (Option<SystemTime>, http::HttpClient)>;
+
 /// Runs probes; holds what they share (the resolver, the trusted roots).
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Prober {
     resolver: NameResolver,
     default_http: Arc<OnceLock<Result<http::HttpClient, String>>>,
+    /// Clients of `ca=FILE` probes by file, with the file's modification
+    /// time: the file is read again only when it changes.
+    ca_clients: Arc<Mutex<CaClients>>,
 }
 
 impl Prober {
@@ -226,6 +234,7 @@ impl Prober {
         Prober {
             resolver: NameResolver::new(files),
             default_http: Arc::new(OnceLock::new()),
+            ca_clients: Arc::default(),
         }
     }
 
@@ -241,7 +250,7 @@ impl Prober {
             ProbeSpec::Ping(p) => ping::run(&self.resolver, p).await,
             ProbeSpec::Http(p) => {
                 let client = match &p.ca_file {
-                    Some(path) => http::HttpClient::with_ca_file(&self.resolver, path),
+                    Some(path) => self.ca_file_client(path),
                     None => self.default_http_client(),
                 };
                 match client {
@@ -260,6 +269,22 @@ impl Prober {
                 }
             }
         }
+    }
+
+    fn ca_file_client(&self, path: &Path) -> Result<http::HttpClient, String> {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut clients = self
+            .ca_clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((stamp, client)) = clients.get(path)
+            && *stamp == modified
+        {
+            return Ok(client.clone());
+        }
+        let client = http::HttpClient::with_ca_file(&self.resolver, path)?;
+        clients.insert(path.to_path_buf(), (modified, client.clone()));
+        Ok(client)
     }
 
     /// The client for probes without `ca=`, built on first use (reading the

@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -185,10 +185,46 @@ impl ServerCertVerifier for NotingVerifier {
     }
 }
 
-/// ureq connector wrapping the TCP transport in rustls with our configuration.
-#[derive(Debug)]
+/// Makes the rustls configuration when the first HTTPS connection needs it.
+pub(crate) type MakeConfig = Box<dyn Fn() -> Result<Arc<ClientConfig>, String> + Send + Sync>;
+
+/// ureq connector wrapping the TCP transport in rustls with our
+/// configuration, made on first use: plain HTTP probes never load the
+/// system's roots (about 150 certificates parsed and kept in memory).
 pub(crate) struct TlsConnector {
-    pub config: Arc<ClientConfig>,
+    make: MakeConfig,
+    config: OnceLock<Result<Arc<ClientConfig>, String>>,
+}
+
+impl TlsConnector {
+    pub fn new(make: MakeConfig) -> TlsConnector {
+        TlsConnector {
+            make,
+            config: OnceLock::new(),
+        }
+    }
+
+    /// Roots already loaded (a `ca=FILE` checked before any request).
+    pub fn ready(config: Arc<ClientConfig>) -> TlsConnector {
+        let connector = TlsConnector::new(Box::new(|| Err("unreachable".into())));
+        let _ = connector.config.set(Ok(config));
+        connector
+    }
+
+    fn config(&self) -> Result<Arc<ClientConfig>, rustls::Error> {
+        self.config
+            .get_or_init(|| (self.make)())
+            .clone()
+            .map_err(rustls::Error::General)
+    }
+}
+
+impl std::fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("loaded", &self.config.get().is_some())
+            .finish()
+    }
 }
 
 impl<In: Transport> Connector<In> for TlsConnector {
@@ -213,7 +249,11 @@ impl<In: Transport> Connector<In> for TlsConnector {
             .trim_end_matches(']')
             .to_string();
         let name = ServerName::try_from(host).map_err(|_| ureq::Error::Tls("invalid host name"))?;
-        let mut conn = ClientConnection::new(self.config.clone(), name).map_err(|e| {
+        let config = self.config().map_err(|e| {
+            NOTE.with(|n| n.borrow_mut().error = Some(e));
+            ureq::Error::Tls("no TLS configuration")
+        })?;
+        let mut conn = ClientConnection::new(config, name).map_err(|e| {
             NOTE.with(|n| n.borrow_mut().error = Some(e.clone()));
             ureq::Error::Tls("cannot start a TLS session")
         })?;
