@@ -11,7 +11,8 @@
 //! child process on loopback; prints this process's CPU time (user+system,
 //! from getrusage) per 1,000 probes of each kind — the server's CPU is not
 //! counted. `rss`: holds a prober with 10 probes and a reader of every
-//! metric, runs each 5 times, and prints VmRSS/VmHWM before and after.
+//! metric (one probe by name, resolved from /etc/hosts), runs each 5 times,
+//! and prints VmRSS/VmHWM before and after.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -222,6 +223,11 @@ fn rss() {
     for _ in 0..3 {
         probes.extend([tcp.clone(), http.clone(), https.clone()]);
     }
+    // One name, so the resolver (hosts file, resolv.conf, cache) is held too.
+    probes[0] = ProbeSpec::Tcp(TcpProbe {
+        target: HostPort::parse(&format!("localhost:{}", server.plain)).unwrap(),
+        timeout: Duration::from_secs(5),
+    });
     probes.push(ProbeSpec::Ping(PingProbe {
         host: "127.0.0.1".into(),
         timeout: Duration::from_secs(1),
@@ -243,7 +249,19 @@ fn rss() {
     let mut reader = SystemReader::new();
     let mut ok = 0;
     let mut failed = Vec::new();
+    let phase = |name: &str| {
+        println!("  after {name}: VmRSS {} KiB", status_kib("VmRSS"));
+    };
+    phase("server started");
     rt.block_on(async {
+        for spec in &metrics {
+            reader.sample(spec).unwrap();
+        }
+        phase("every metric read once");
+        for spec in &probes {
+            prober.run(spec).await;
+            phase(&spec.to_string());
+        }
         for _ in 0..5 {
             for spec in &probes {
                 let outcome = prober.run(spec).await;

@@ -27,6 +27,9 @@ use super::{DEFAULT_TIMEOUT, NameResolver, ProbeFailure, ProbeOutcome, ResolveEr
 /// Bytes of the body read for the assertions; the rest is not waited for.
 pub const MAX_BODY: u64 = 1 << 20;
 
+/// Bytes of ureq's input and output buffers, and of a response header at most.
+const BUFFER_SIZE: usize = 16 * 1024;
+
 /// `probe: http URL key=value...`
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
@@ -212,6 +215,11 @@ impl HttpClient {
             .max_idle_connections_per_host(0)
             .proxy(None)
             .user_agent(concat!("436-observer/", env!("CARGO_PKG_VERSION")))
+            // ureq's defaults (128 KiB each way, 64 KiB of header) are sized
+            // for throughput; a probe reads one small answer.
+            .input_buffer_size(BUFFER_SIZE)
+            .output_buffer_size(BUFFER_SIZE)
+            .max_response_header_size(BUFFER_SIZE)
             .build();
         let connector = ().chain(TcpConnector::default()).chain(tls);
         let resolver = UreqResolver {
