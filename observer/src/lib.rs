@@ -29,6 +29,12 @@
 //! * [`watch`] — file-change notifications for followed log files.
 //! * [`jobs`] — running checks' blocking work, stopped at shutdown.
 //! * [`service`] — the systemd unit of `observer install`.
+//! * [`sysmetrics`] — system metrics read in-process (`metric:`): what can be
+//!   asked ([`sysmetrics::MetricSpec`]), reading ([`sysmetrics::SystemReader`])
+//!   and the values alerts compare ([`sysmetrics::MetricValue`]).
+//! * [`probe`] — service probes (`probe: tcp|http|ping`): what a probe asks
+//!   ([`probe::ProbeSpec`]), running it ([`probe::Prober`]) and what it found
+//!   ([`probe::ProbeOutcome`]); names resolved without glibc's NSS.
 
 pub mod checks;
 pub mod clock;
@@ -39,6 +45,7 @@ pub mod jobs;
 pub mod log_rule;
 pub mod logs;
 pub mod net;
+pub mod probe;
 pub mod problems;
 pub mod process;
 pub mod raised;
@@ -46,6 +53,7 @@ pub mod scan;
 pub mod service;
 pub mod session;
 pub mod spool;
+pub mod sysmetrics;
 pub mod tailer;
 pub mod timers;
 pub mod watch;
