@@ -301,3 +301,13 @@ pub fn only_stream_files(dir: &Path) -> bool {
         .flatten()
         .all(|e| e.file_name().to_string_lossy().starts_with("events"))
 }
+
+/// A test that needs an outside tool (a browser, a mail server, Prometheus)
+/// which is not installed: says SKIPPED on a developer's machine, and fails
+/// where `AX436_REQUIRE_TOOLS=1` says every tool must be there (CI).
+pub fn missing_tool(why: &str) {
+    if std::env::var_os("AX436_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("required tool missing (AX436_REQUIRE_TOOLS=1): {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
