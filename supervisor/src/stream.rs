@@ -324,7 +324,13 @@ pub fn recently_written(
             return Vec::new();
         }
     };
-    let text = String::from_utf8_lossy(&tail);
+    written_ids(&tail, format)
+}
+
+/// The `(host, id)` of the events on the lines of `tail` (the end of a
+/// stream file, from a line start), as [`recently_written`] reads them back.
+pub fn written_ids(tail: &[u8], format: StreamFormat) -> Vec<(String, u64)> {
+    let text = String::from_utf8_lossy(tail);
     text.lines()
         .filter_map(|line| match format {
             StreamFormat::Classic => {
