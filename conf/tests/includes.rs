@@ -329,6 +329,9 @@ fn files_given_in_memory_load_exactly_as_from_folders() {
     let in_memory = load_host_in_memory(&name, host.as_bytes(), &includes);
     assert_eq!(in_memory.expanded, from_files.expanded);
     assert_eq!(in_memory.errors, from_files.errors);
-    assert_eq!(in_memory.config.group_count(), from_files.config.group_count());
+    assert_eq!(
+        in_memory.config.group_count(),
+        from_files.config.group_count()
+    );
     assert_eq!(from_files.errors.len(), 6, "{:?}", from_files.errors);
 }

@@ -53,7 +53,11 @@ fn main() -> std::io::Result<()> {
             &conf::HostName::new(&host).expect("shipped names are valid"),
         )
         .expect("shipped host files expand");
-        write("host_parse", &format!("expanded-{host}"), expanded.text.as_bytes())?;
+        write(
+            "host_parse",
+            &format!("expanded-{host}"),
+            expanded.text.as_bytes(),
+        )?;
         let mut layout = bytes.clone();
         layout.extend_from_slice(&layout_tail);
         write("host_includes", &host, &layout)?;
@@ -61,7 +65,11 @@ fn main() -> std::io::Result<()> {
     for entry in fs::read_dir(repo.join("includes_436"))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        write("host_parse", &format!("include-{name}"), &fs::read(entry.path())?)?;
+        write(
+            "host_parse",
+            &format!("include-{name}"),
+            &fs::read(entry.path())?,
+        )?;
     }
 
     let conf_text = fs::read_to_string(repo.join("ax436.conf"))?;
@@ -73,14 +81,27 @@ fn main() -> std::io::Result<()> {
     write("supervisor_conf", "json-hourly", variant.as_bytes())?;
 
     // Configuration chunks: a real host file as the text to split.
-    write("chunk_reassembly", "web1", &fs::read(repo.join("hosts_436/web1"))?)?;
-    write("chunk_reassembly", "small", &[1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 2, 1, 0, 3, 0, 0, 4, b'a', b'b'])?;
+    write(
+        "chunk_reassembly",
+        "web1",
+        &fs::read(repo.join("hosts_436/web1"))?,
+    )?;
+    write(
+        "chunk_reassembly",
+        "small",
+        &[
+            1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 2, 1, 0, 3, 0, 0, 4, b'a', b'b',
+        ],
+    )?;
 
     // Stream lines in both formats, as the supervisor writes them.
     let at = FixedOffset::east_opt(3600)
         .and_then(|z| z.timestamp_millis_opt(NOW_MS as i64).single())
         .expect("valid time");
-    for (format, name) in [(StreamFormat::Classic, "classic"), (StreamFormat::Json, "json")] {
+    for (format, name) in [
+        (StreamFormat::Classic, "classic"),
+        (StreamFormat::Json, "json"),
+    ] {
         let received = Received::new(format, &at);
         let mut out = Vec::new();
         for msg in messages() {
@@ -106,29 +127,56 @@ fn messages() -> Vec<Message> {
         message: "upstream timed out %% while reading".into(),
         value,
     };
-    let mut chunks = split_config("web1", 42, b"file: /var/log/x\nmatch: x\nalert_all: tags=t\n")
-        .expect("small text");
+    let mut chunks = split_config(
+        "web1",
+        42,
+        b"file: /var/log/x\nmatch: x\nalert_all: tags=t\n",
+    )
+    .expect("small text");
     vec![
-        Message::Beacon { supervisor: "mon1".into(), run_id: 0x0123_4567_89ab_cdef },
+        Message::Beacon {
+            supervisor: "mon1".into(),
+            run_id: 0x0123_4567_89ab_cdef,
+        },
         Message::ConfigRequest {
             host: "web1".into(),
             have: Some(41),
-            missing: Some(MissingChunks { version: 42, indices: vec![0, 3, 7] }),
+            missing: Some(MissingChunks {
+                version: 42,
+                indices: vec![0, 3, 7],
+            }),
         },
         chunks.remove(0),
-        Message::ConfigUnchanged { host: "web1".into(), version: 42 },
+        Message::ConfigUnchanged {
+            host: "web1".into(),
+            version: 42,
+        },
         Message::NoConfig { host: "db1".into() },
-        Message::Reset { host: "web1".into() },
-        Message::Heartbeat { host: "web1".into(), version: Some(42), queue_len: 3, uptime_secs: 86_400 },
+        Message::Reset {
+            host: "web1".into(),
+        },
+        Message::Heartbeat {
+            host: "web1".into(),
+            version: Some(42),
+            queue_len: 3,
+            uptime_secs: 86_400,
+        },
         Message::Events {
             host: "web1".into(),
             floor: 1_000,
             events: vec![
                 event(1_001, EventKind::Alert, None),
                 event(1_002, EventKind::Metric, Some(97.5)),
-                Event { source: None, tags: "SYSTEM".into(), ..event(1_003, EventKind::System, None) },
+                Event {
+                    source: None,
+                    tags: "SYSTEM".into(),
+                    ..event(1_003, EventKind::System, None)
+                },
             ],
         },
-        Message::Ack { host: "web1".into(), ids: vec![1_001, 1_002, 1_003] },
+        Message::Ack {
+            host: "web1".into(),
+            ids: vec![1_001, 1_002, 1_003],
+        },
     ]
 }

@@ -61,11 +61,17 @@ fn arbitrary_chunks(input: &Input) {
     for c in &input.chunks {
         let data = c.data.bytes();
         let expected = if c.total != total {
-            Err(ChunkError::TotalMismatch { expected: total, got: c.total })
+            Err(ChunkError::TotalMismatch {
+                expected: total,
+                got: c.total,
+            })
         } else if data.len() > CHUNK_DATA {
             Err(ChunkError::ChunkTooLarge(data.len()))
         } else if usize::from(c.index) >= model.len() {
-            Err(ChunkError::OutOfRange { index: c.index, total: c.total })
+            Err(ChunkError::OutOfRange {
+                index: c.index,
+                total: c.total,
+            })
         } else if model[usize::from(c.index)].is_some() {
             Ok(Inserted::Duplicate)
         } else {
@@ -91,7 +97,11 @@ fn check_against_model(r: &Reassembly, model: &[Option<Vec<u8>>]) {
         None => assert!(!missing.is_empty()),
         Some(text) => {
             let whole: Vec<u8> = model.iter().flatten().flatten().copied().collect();
-            assert!(whole.len() <= MAX_CONFIG, "reassembled {} bytes", whole.len());
+            assert!(
+                whole.len() <= MAX_CONFIG,
+                "reassembled {} bytes",
+                whole.len()
+            );
             match text {
                 Ok(t) => assert_eq!(t.as_bytes(), whole),
                 Err(e) => {
@@ -110,13 +120,21 @@ fn split_and_reassemble(input: &Input) {
     let n = chunks.len();
     let picks = input.order.iter().map(|i| usize::from(*i) % n).chain(0..n);
     for pick in picks {
-        let Message::ConfigChunk { version, index, total, data, .. } = &chunks[pick] else {
+        let Message::ConfigChunk {
+            version,
+            index,
+            total,
+            data,
+            ..
+        } = &chunks[pick]
+        else {
             panic!("split_config made {:?}", chunks[pick]);
         };
         assert_eq!(*version, input.version);
         assert!(data.len() <= CHUNK_DATA);
         let r = r.get_or_insert_with(|| Reassembly::new(*version, *total).expect("valid total"));
-        r.insert(*index, *total, data).expect("a chunk of the same split");
+        r.insert(*index, *total, data)
+            .expect("a chunk of the same split");
     }
     let r = r.expect("at least one chunk");
     assert!(r.is_complete());
@@ -129,5 +147,8 @@ fn split_and_reassemble(input: &Input) {
     }
     // The largest chunk, for the longest host name, fits a sealed datagram.
     let len = Codec::open().encode(&chunks[0], 0).expect("encodes").len();
-    assert!(len - OPEN_OVERHEAD + SEALED_OVERHEAD <= MAX_DATAGRAM, "{len}");
+    assert!(
+        len - OPEN_OVERHEAD + SEALED_OVERHEAD <= MAX_DATAGRAM,
+        "{len}"
+    );
 }

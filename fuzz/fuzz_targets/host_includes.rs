@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
         .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
         .collect();
     let host = HostName::new("h").expect("a valid name");
-    let load = black_box(conf::load_host_in_memory(&host, black_box(host_file), &includes));
+    let load = black_box(conf::load_host_in_memory(
+        &host,
+        black_box(host_file),
+        &includes,
+    ));
 
     let text = &load.expanded.text;
     assert!(text.len() <= MAX_EXPANDED_BYTES);
@@ -39,11 +43,14 @@ fuzz_target!(|data: &[u8]| {
         };
         Some(bytes.split(|b| *b == b'\n').count())
     };
-    let names_a_line = |file: &str, line: usize| {
-        lines(file).is_some_and(|n| (1..=n).contains(&line))
-    };
+    let names_a_line =
+        |file: &str, line: usize| lines(file).is_some_and(|n| (1..=n).contains(&line));
     for e in &load.errors {
-        let Origin { file, line, included_from } = &e.origin;
+        let Origin {
+            file,
+            line,
+            included_from,
+        } = &e.origin;
         assert!(names_a_line(file, *line), "{e}");
         for (file, line) in included_from {
             assert!(names_a_line(file, *line), "{e}: chain names {file}:{line}");

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let lines = text.split('\n').count();
     for e in &errors {
         assert_eq!(e.origin.file, UNMARKED_LABEL, "{e}");
-        assert!((1..=lines).contains(&e.origin.line), "{e} (text has {lines} lines)");
+        assert!(
+            (1..=lines).contains(&e.origin.line),
+            "{e} (text has {lines} lines)"
+        );
         assert!(e.origin.included_from.is_empty(), "{e}");
     }
 });

@@ -64,7 +64,16 @@ fuzz_target!(|data: &[u8]| {
         let mut expected = Vec::new();
         for line in &lines {
             match line {
-                Line::Event { host, id, time_ms, tags, source, kind, message, value } => {
+                Line::Event {
+                    host,
+                    id,
+                    time_ms,
+                    tags,
+                    source,
+                    kind,
+                    message,
+                    value,
+                } => {
                     if HostName::new(host).is_err() {
                         continue;
                     }

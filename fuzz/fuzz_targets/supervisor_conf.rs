@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     match black_box(SupervisorConfig::parse(black_box(text), LABEL, base)) {
         Ok(config) => {
             assert!(config.port.checked_add(1).is_some(), "port {}", config.port);
-            assert!(config.event_stream.is_absolute(), "{:?}", config.event_stream);
+            assert!(
+                config.event_stream.is_absolute(),
+                "{:?}",
+                config.event_stream
+            );
             assert!(config.hosts.is_absolute() && config.includes.is_absolute());
         }
         Err(errors) => {

@@ -16,5 +16,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut sealed = Codec::sealed(&test_key());
     let got = black_box(sealed.decode(black_box(data), NOW_MS));
-    assert!(got.is_err(), "a sealed codec accepted {got:?} without the key");
+    assert!(
+        got.is_err(),
+        "a sealed codec accepted {got:?} without the key"
+    );
 });

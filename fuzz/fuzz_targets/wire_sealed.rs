@@ -32,13 +32,26 @@ fuzz_target!(|data: &[u8]| {
     let skew = i32::from_le_bytes(skew.try_into().expect("4 bytes"));
     let now_ms = sent_ms.saturating_add_signed(i64::from(skew));
 
-    let header = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], PROTOCOL_VERSION, MODE_SEALED];
+    let header = [
+        MAGIC[0],
+        MAGIC[1],
+        MAGIC[2],
+        MAGIC[3],
+        PROTOCOL_VERSION,
+        MODE_SEALED,
+    ];
     let mut plain = sent.to_vec();
     plain.extend_from_slice(body);
     let cipher = XChaCha20Poly1305::new(test_key().as_bytes().into());
     let nonce_array = XNonce::try_from(nonce).expect("24 bytes");
     let sealed = cipher
-        .encrypt(&nonce_array, Payload { msg: &plain, aad: &header })
+        .encrypt(
+            &nonce_array,
+            Payload {
+                msg: &plain,
+                aad: &header,
+            },
+        )
         .expect("sealing cannot fail");
     let mut datagram = header.to_vec();
     datagram.extend_from_slice(nonce);
@@ -56,17 +69,31 @@ fuzz_target!(|data: &[u8]| {
                 Message::Events { .. } | Message::Ack { .. } | Message::Heartbeat { .. }
             );
             if control {
-                assert_eq!(second, Err(DecodeError::Replay), "a control message was replayed");
+                assert_eq!(
+                    second,
+                    Err(DecodeError::Replay),
+                    "a control message was replayed"
+                );
             } else {
-                assert!(second.is_ok(), "an idempotent message was refused again: {second:?}");
+                assert!(
+                    second.is_ok(),
+                    "an idempotent message was refused again: {second:?}"
+                );
             }
         }
-        Err(e) => assert_eq!(&second, &Err(e.clone()), "the same datagram decoded differently"),
+        Err(e) => assert_eq!(
+            &second,
+            &Err(e.clone()),
+            "the same datagram decoded differently"
+        ),
     }
 
     // One byte changed anywhere (chosen by the input) must be refused.
     let at = usize::from(data[0]) * datagram.len() / 256;
     datagram[at] ^= 1 | data[1];
     let tampered = Codec::sealed(&test_key()).decode(&datagram, now_ms);
-    assert!(tampered.is_err(), "a tampered datagram was accepted: {tampered:?}");
+    assert!(
+        tampered.is_err(),
+        "a tampered datagram was accepted: {tampered:?}"
+    );
 });
