@@ -33,7 +33,7 @@ pub mod version;
 pub mod windows;
 
 pub use error::{ConfError, ConfErrors};
-pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host};
+pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host, load_host_in_memory};
 pub use host::parse_host;
 pub use hostname::{HostName, InvalidHostName};
 pub use model::*;

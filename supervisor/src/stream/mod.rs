@@ -16,4 +16,4 @@ pub use file::{EventStream, StreamError};
 pub use lines::{
     Received, SYSTEM_TAGS, append_event_line, append_system_line, host_and_id, local_time,
 };
-pub use read_back::recently_written;
+pub use read_back::{recently_written, written_ids};

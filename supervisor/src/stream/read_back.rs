@@ -33,7 +33,13 @@ pub fn recently_written(
             return Vec::new();
         }
     };
-    let text = String::from_utf8_lossy(&tail);
+    written_ids(&tail, format)
+}
+
+/// The `(host, id)` of every observer event in `tail`, the last bytes of a
+/// stream file in `format` (supervisor-raised lines, id 0, are left out).
+pub fn written_ids(tail: &[u8], format: StreamFormat) -> Vec<(String, u64)> {
+    let text = String::from_utf8_lossy(tail);
     text.lines()
         .filter_map(|line| host_and_id(format, line))
         .filter(|(_, id)| *id != 0)
