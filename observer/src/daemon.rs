@@ -21,6 +21,7 @@ use crate::core::{Observer, Spooled};
 use crate::jobs::JobRunner;
 pub use crate::net::node_name;
 use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
+use crate::positions::{Positions, positions_path};
 use crate::spool::{EventSpool, SpoolError};
 use crate::timers::SPOOL_FAILURE_LOG_INTERVAL;
 use crate::watch::FileWatch;
@@ -55,6 +56,8 @@ struct Shell {
     decode_log: DecodeLog,
     send_errors: u64,
     compact_failure_said: Option<std::time::Instant>,
+    positions_path: PathBuf,
+    positions_failure_said: Option<std::time::Instant>,
 }
 
 /// Runs the observer until `shutdown` completes, then stops every job and
@@ -87,15 +90,24 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         next_id: replayed.next_id,
         events: replayed.events,
     };
+    let positions_path = positions_path(&opts.spool_dir, &host);
+    let mut core = Observer::new(&host, sizing, Now::read(), spooled);
+    match Positions::load(&positions_path) {
+        Ok(p) => core.resume_from(p),
+        // Followed from their ends, as on a first start.
+        Err(e) => tracing::warn!("{e}; log files are followed from their ends"),
+    }
     let mut shell = Shell {
         codec,
-        core: Observer::new(&host, sizing, Now::read(), spooled),
+        core,
         spool,
         files: FileWatch::new(),
         jobs: JobRunner::new(),
         decode_log: DecodeLog::default(),
         send_errors: 0,
         compact_failure_said: None,
+        positions_path,
+        positions_failure_said: None,
     };
     tracing::info!(
         host = %host,
@@ -133,6 +145,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     // can be written.
     shell.write_spool(Now::read());
     shell.spool.flush()?;
+    shell.save_positions(Now::read(), true);
     Ok(())
 }
 
@@ -161,6 +174,7 @@ impl Shell {
     /// is written (and reported) before the datagrams it releases are sent.
     async fn carry_out(&mut self, now: Now, sock: &UdpSocket) {
         self.write_spool(now);
+        self.save_positions(now, false);
         while let Some(job) = self.core.poll_job() {
             self.jobs.start(job);
         }
@@ -197,6 +211,25 @@ impl Shell {
                     self.compact_failure_said = Some(now.mono);
                     tracing::error!("spool compaction failed: {e}");
                 }
+            }
+        }
+    }
+
+    /// Writes the read positions the core released, right after the spool
+    /// write that released them.
+    fn save_positions(&mut self, now: Now, final_write: bool) {
+        let Some(p) = self.core.take_positions(now.mono, final_write) else {
+            return;
+        };
+        if let Err(e) = p.save(&self.positions_path) {
+            // A full disk: the lines since the last written positions are
+            // read again after a restart. Said once a minute at most.
+            if self
+                .positions_failure_said
+                .is_none_or(|t| now.mono >= t + SPOOL_FAILURE_LOG_INTERVAL)
+            {
+                self.positions_failure_said = Some(now.mono);
+                tracing::error!("{e}");
             }
         }
     }
