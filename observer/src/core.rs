@@ -37,7 +37,7 @@ use wire::{Codec, Event, Message};
 use crate::checks::{Checks, Job, JobResult};
 use crate::clock::Now;
 use crate::logs::{LOG_PROBLEM_PREFIX, LogFiles};
-use crate::positions::{PositionGate, Positions};
+use crate::positions::{PositionGate, Positions, PositionsFile};
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
 use crate::session::{Session, SessionEvent};
@@ -143,6 +143,13 @@ impl Observer {
     pub fn resume_from(&mut self, positions: Positions) {
         self.logs.resume_from(positions.clone());
         self.positions = PositionGate::new(positions);
+    }
+
+    /// The positions file to write before `batch` goes to the spool (see
+    /// [`crate::positions`]), if the batch carries events and log files
+    /// were read since the last positions were written.
+    pub fn positions_before(&self, batch: &SpoolBatch) -> Option<PositionsFile> {
+        self.positions.before_batch(batch.events.first()?.id)
     }
 
     /// Read positions to write to the positions file now (see the module

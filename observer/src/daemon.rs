@@ -21,7 +21,7 @@ use crate::core::{Observer, Spooled};
 use crate::jobs::JobRunner;
 pub use crate::net::node_name;
 use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
-use crate::positions::{Positions, positions_path};
+use crate::positions::{PositionsFile, positions_path};
 use crate::spool::{EventSpool, SpoolError};
 use crate::timers::SPOOL_FAILURE_LOG_INTERVAL;
 use crate::watch::FileWatch;
@@ -86,16 +86,22 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             replayed.cut_bytes
         );
     }
+    let positions_path = positions_path(&opts.spool_dir, &host);
+    let positions = match PositionsFile::load(&positions_path) {
+        Ok(file) => Some(file.resolve(replayed.events.iter().map(|e| e.id))),
+        // Followed from their ends, as on a first start.
+        Err(e) => {
+            tracing::warn!("{e}; log files are followed from their ends");
+            None
+        }
+    };
     let spooled = Spooled {
         next_id: replayed.next_id,
         events: replayed.events,
     };
-    let positions_path = positions_path(&opts.spool_dir, &host);
     let mut core = Observer::new(&host, sizing, Now::read(), spooled);
-    match Positions::load(&positions_path) {
-        Ok(p) => core.resume_from(p),
-        // Followed from their ends, as on a first start.
-        Err(e) => tracing::warn!("{e}; log files are followed from their ends"),
+    if let Some(p) = positions {
+        core.resume_from(p);
     }
     let mut shell = Shell {
         codec,
@@ -191,6 +197,9 @@ impl Shell {
         let Some(batch) = self.core.take_spool_batch(now.mono) else {
             return;
         };
+        if let Some(file) = self.core.positions_before(&batch) {
+            self.write_positions(now, &file);
+        }
         // A failure is reported by the core as the `spool` problem (logged
         // once, sent as a SYSTEM event).
         let result = self.spool.write(&batch);
@@ -218,10 +227,18 @@ impl Shell {
     /// Writes the read positions the core released, right after the spool
     /// write that released them.
     fn save_positions(&mut self, now: Now, final_write: bool) {
-        let Some(p) = self.core.take_positions(now.mono, final_write) else {
+        let Some(positions) = self.core.take_positions(now.mono, final_write) else {
             return;
         };
-        if let Err(e) = p.save(&self.positions_path) {
+        let file = PositionsFile {
+            positions,
+            pending: None,
+        };
+        self.write_positions(now, &file);
+    }
+
+    fn write_positions(&mut self, now: Now, file: &PositionsFile) {
+        if let Err(e) = file.save(&self.positions_path) {
             // A full disk: the lines since the last written positions are
             // read again after a restart. Said once a minute at most.
             if self

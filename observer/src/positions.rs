@@ -4,7 +4,8 @@
 //!
 //! The file: the line `436POS1`, then one line per file being read,
 //! `DEV INO HEAD_LEN HEAD_HASH OFFSET PATH` (decimal numbers, the hash in
-//! hex, the followed path to the end of the line). It is written whole to
+//! hex, the followed path to the end of the line); optionally the line
+//! `pending ID` followed by more such lines. It is written whole to
 //! `observer-HOST.positions.tmp`, fsynced and renamed over, so a crash
 //! leaves the old or the new file, never a mix.
 //!
@@ -12,9 +13,17 @@
 //! after each pass over the files, together with the id the next event
 //! will get. A position is released for writing only once every event
 //! raised before it is in the spool, so a restart never skips a line whose
-//! event was lost — and never reads again a line whose event is already
-//! spooled, except in the short moment between the spool write and the
-//! rename of the positions file (see docs/RELIABILITY.md).
+//! event was lost.
+//!
+//! Nor does it read a line again whose event is spooled: just before a
+//! batch of events (ids from `ID` on) is written to the spool, the
+//! positions it will release are written as `pending ID`; after the batch
+//! they are written as the positions. A kill between the two writes leaves
+//! a pending part, and the restart takes it exactly when the spool holds an
+//! event with an id from `ID` on ([`PositionsFile::resolve`]): such an id
+//! can only come from that batch, and none of its events can have been
+//! acknowledged (and so dropped from the spool) yet, because nothing of it
+//! is sent before the second write.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -51,13 +60,22 @@ pub fn positions_path(spool_dir: &Path, host: &str) -> PathBuf {
     spool_dir.join(format!("observer-{host}.positions"))
 }
 
-impl Positions {
+/// The positions file as read: the positions, and those of a batch that may
+/// or may not have reached the spool (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PositionsFile {
+    pub positions: Positions,
+    /// The first event id of the batch, and the positions after it.
+    pub pending: Option<(u64, Positions)>,
+}
+
+impl PositionsFile {
     /// Reads the positions file; a missing file is no positions (the first
     /// start: every file is followed from its end).
-    pub fn load(path: &Path) -> Result<Positions, PositionsError> {
+    pub fn load(path: &Path) -> Result<PositionsFile, PositionsError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Positions::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PositionsFile::default()),
             Err(source) => {
                 return Err(PositionsError::Io {
                     path: path.to_path_buf(),
@@ -78,26 +96,40 @@ impl Positions {
         if lines.next() != Some(TAG) {
             return Err(bad(1));
         }
-        let mut files = Vec::new();
+        let mut file = PositionsFile::default();
         for (i, line) in lines.enumerate() {
-            files.push(parse_line(line).ok_or_else(|| bad(i + 2))?);
+            if let Some(id) = line.strip_prefix("pending ") {
+                let id = id.parse().map_err(|_| bad(i + 2))?;
+                if file.pending.replace((id, Positions::default())).is_some() {
+                    return Err(bad(i + 2));
+                }
+                continue;
+            }
+            let entry = parse_line(line).ok_or_else(|| bad(i + 2))?;
+            match &mut file.pending {
+                Some((_, p)) => p.files.push(entry),
+                None => file.positions.files.push(entry),
+            }
         }
-        Ok(Positions { files })
+        Ok(file)
+    }
+
+    /// The positions to resume from, given the ids of the events the spool
+    /// holds: the pending ones if their batch reached the spool.
+    pub fn resolve(self, mut spooled_ids: impl Iterator<Item = u64>) -> Positions {
+        match self.pending {
+            Some((first, p)) if spooled_ids.any(|id| id >= first) => p,
+            _ => self.positions,
+        }
     }
 
     /// Writes the file atomically: temporary file, fsync, rename.
     pub fn save(&self, path: &Path) -> Result<(), PositionsError> {
         let mut text = format!("{TAG}\n");
-        for (p, cp) in &self.files {
-            let Some(p) = p.to_str().filter(|p| !p.contains('\n')) else {
-                // Such a path cannot come from a host file; never written.
-                continue;
-            };
-            let f = &cp.fingerprint;
-            text.push_str(&format!(
-                "{} {} {} {:x} {} {p}\n",
-                f.dev, f.ino, f.head_len, f.head_hash, cp.offset
-            ));
+        write_lines(&mut text, &self.positions);
+        if let Some((id, p)) = &self.pending {
+            text.push_str(&format!("pending {id}\n"));
+            write_lines(&mut text, p);
         }
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
@@ -114,7 +146,23 @@ impl Positions {
         f.sync_all().map_err(io("synced"))?;
         std::fs::rename(&tmp, path).map_err(io("renamed"))
     }
+}
 
+fn write_lines(text: &mut String, positions: &Positions) {
+    for (p, cp) in &positions.files {
+        let Some(p) = p.to_str().filter(|p| !p.contains('\n')) else {
+            // Such a path cannot come from a host file; never written.
+            continue;
+        };
+        let f = &cp.fingerprint;
+        text.push_str(&format!(
+            "{} {} {} {:x} {} {p}\n",
+            f.dev, f.ino, f.head_len, f.head_hash, cp.offset
+        ));
+    }
+}
+
+impl Positions {
     /// The checkpoints of `path`, in the order they were taken.
     pub fn of(&self, path: &Path) -> Vec<Checkpoint> {
         self.files
@@ -187,6 +235,17 @@ impl PositionGate {
         }
     }
 
+    /// The file to write before a batch of events from `first_id` on goes to
+    /// the spool: the positions written so far, and as pending those the
+    /// batch will release (every one taken so far), if any.
+    pub fn before_batch(&self, first_id: u64) -> Option<PositionsFile> {
+        let (_, newest) = self.taken.back()?;
+        Some(PositionsFile {
+            positions: self.written.clone(),
+            pending: Some((first_id, newest.clone())),
+        })
+    }
+
     /// Every event with an id below `below` is in the spool.
     pub fn spooled_below(&mut self, below: u64, events_spooled: bool) {
         while self.taken.front().is_some_and(|(mark, _)| *mark <= below) {
@@ -239,15 +298,33 @@ mod tests {
     fn a_saved_file_loads_back_and_a_torn_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = positions_path(dir.path(), "h");
-        assert_eq!(Positions::load(&path).unwrap(), Positions::default());
-        cp(1234).save(&path).unwrap();
-        assert_eq!(Positions::load(&path).unwrap(), cp(1234));
+        assert_eq!(
+            PositionsFile::load(&path).unwrap(),
+            PositionsFile::default()
+        );
+        let file = PositionsFile {
+            positions: cp(1234),
+            pending: Some((77, cp(2000))),
+        };
+        file.save(&path).unwrap();
+        assert_eq!(PositionsFile::load(&path).unwrap(), file);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, &text[..text.len() - 1]).unwrap();
         assert!(matches!(
-            Positions::load(&path),
-            Err(PositionsError::Bad { line: 2, .. })
+            PositionsFile::load(&path),
+            Err(PositionsError::Bad { line: 4, .. })
         ));
+    }
+
+    #[test]
+    fn pending_positions_count_only_when_their_batch_is_in_the_spool() {
+        let file = PositionsFile {
+            positions: cp(1234),
+            pending: Some((77, cp(2000))),
+        };
+        assert_eq!(file.clone().resolve([70, 76].into_iter()), cp(1234));
+        assert_eq!(file.clone().resolve([70, 77].into_iter()), cp(2000));
+        assert_eq!(file.resolve(std::iter::empty()), cp(1234));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{ObserverProcess, append, error_watch, test_port};
-use observer::positions::{Positions, positions_path};
+use observer::positions::{PositionsFile, positions_path};
 use observer::tailer::{Checkpoint, LogTailer};
 use observer::timers::RESUME_MAX_BEHIND;
 
@@ -315,7 +315,7 @@ fn a_damaged_positions_file_falls_back_to_the_end_of_each_file() {
     let log = dir.path().join("app.log");
     std::fs::File::create(&log).unwrap();
     std::fs::write(positions_path(dir.path(), "resume-four"), "garbage\n").unwrap();
-    assert!(Positions::load(&positions_path(dir.path(), "resume-four")).is_err());
+    assert!(PositionsFile::load(&positions_path(dir.path(), "resume-four")).is_err());
     append(&log, "ERROR before the start\n");
     let port = test_port(4);
     let sup = InProcessSupervisor::start(dir.path(), port, "resume-four", error_watch(&log));
