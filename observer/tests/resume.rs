@@ -3,7 +3,8 @@
 //! from the checkpoint. Then the real observer binary against the real
 //! supervisor (in-process, loopback): killed with SIGKILL while its log
 //! grows, its log rotated while it is down, and a log grown past the bound
-//! — every line in the stream exactly once, or the skip reported once.
+//! — every line in the stream exactly once, or the skip reported once; lines
+//! read again after a restart while their window is inactive stay silent.
 
 mod common;
 
@@ -322,4 +323,65 @@ fn a_damaged_positions_file_falls_back_to_the_end_of_each_file() {
     let _obs = ObserverProcess::start(port, "resume-four", dir.path());
     wait_until_followed(&sup, &log, "first");
     assert!(!sup.counts().contains_key("ERROR before the start"));
+}
+
+#[test]
+fn lines_replayed_while_their_window_is_inactive_stay_silent() {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let probe = dir.path().join("probe.log");
+    std::fs::File::create(&log).unwrap();
+    // A one-minute window three days from today: inactive now.
+    let day = (chrono::Local::now().weekday().num_days_from_sunday() + 3) % 7;
+    let text = format!(
+        "file: {}\nmatch: ERROR\nactive: {day};10:00-10:01\nalert_all: tags=app\n\
+         file: {}\nmatch: ERROR\nalert_all: tags=always\n\
+         file: {}\nmatch: ERROR\nalert_all: tags=probe\n",
+        log.display(),
+        log.display(),
+        probe.display()
+    );
+    let port = test_port(5);
+    let sup = InProcessSupervisor::start(dir.path(), port, "resume-five", text);
+    let probe_arrives = |n: &mut usize| {
+        let deadline = Instant::now() + WAIT;
+        let seen = |s: &InProcessSupervisor| s.messages("probe").len();
+        let before = seen(&sup);
+        while seen(&sup) == before {
+            *n += 1;
+            append(&probe, format!("ERROR probe {n}\n"));
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(Instant::now() < deadline, "probe never arrived");
+        }
+    };
+    let mut n = 0;
+    let mut obs = ObserverProcess::start(port, "resume-five", dir.path());
+    probe_arrives(&mut n);
+    obs.kill9();
+    write_lines(&log, &lines(0, 10));
+    let _obs = ObserverProcess::start(port, "resume-five", dir.path());
+    probe_arrives(&mut n);
+    // Read again after the restart (the group without a window raises
+    // them) and judged now, so the windowed group stays silent.
+    sup.wait_for("the replayed lines", |s| {
+        s.messages("always") == lines(0, 10)
+    });
+    let size = std::fs::metadata(&log).unwrap().len();
+    let path = positions_path(dir.path(), "resume-five");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let file = PositionsFile::load(&path).unwrap();
+        let read = file
+            .positions
+            .of(&log)
+            .last()
+            .is_some_and(|c| c.offset == size);
+        if read {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log:?} never read to {size}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sup.messages("app").is_empty(), "{:?}", sup.messages("app"));
 }
