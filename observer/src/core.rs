@@ -18,6 +18,12 @@
 //! records with its next write, and a `spool` problem is reported — losing
 //! alerts about a full disk to the full disk would be worse.
 //!
+//! Read positions pass the same gate ([`PositionGate`]): the positions after
+//! a pass over the log files are released for the positions file only once
+//! every event raised up to then is in the spool (a batch written, not
+//! merely sent), so a restart resumes after exactly the lines whose events
+//! survived.
+//!
 //! Log files are read by the core itself (through the tailers of
 //! [`LogFiles`]): page-cache reads are short and bounded per pass.
 
@@ -31,6 +37,7 @@ use wire::{Codec, Event, Message};
 use crate::checks::{Checks, Job, JobResult};
 use crate::clock::Now;
 use crate::logs::{LOG_PROBLEM_PREFIX, LogFiles};
+use crate::positions::{PositionGate, Positions, PositionsFile};
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
 use crate::session::{Session, SessionEvent};
@@ -92,6 +99,10 @@ pub struct Observer {
     follow: Option<Vec<PathBuf>>,
     poll_files_now: bool,
     next_file_poll: Instant,
+    positions: PositionGate,
+    /// The lowest id whose record the spool failed to write and still
+    /// holds (written with its next batch).
+    records_unwritten_from: Option<u64>,
 }
 
 impl Observer {
@@ -122,7 +133,34 @@ impl Observer {
             follow: None,
             poll_files_now: false,
             next_file_poll: now.mono + LOG_POLL_INTERVAL,
+            positions: PositionGate::new(Positions::default()),
+            records_unwritten_from: None,
         }
+    }
+
+    /// The read positions of the last run (the positions file): files the
+    /// configuration follows resume from them.
+    pub fn resume_from(&mut self, positions: Positions) {
+        self.logs.resume_from(positions.clone());
+        self.positions = PositionGate::new(positions);
+    }
+
+    /// The positions file to write before `batch` goes to the spool (see
+    /// [`crate::positions`]), if the batch carries events and log files
+    /// were read since the last positions were written.
+    pub fn positions_before(&self, batch: &SpoolBatch) -> Option<PositionsFile> {
+        self.positions.before_batch(batch.events.first()?.id)
+    }
+
+    /// Read positions to write to the positions file now (see the module
+    /// doc); `final_write` at shutdown, when no interval is waited for.
+    pub fn take_positions(&mut self, now: Instant, final_write: bool) -> Option<Positions> {
+        let at = if final_write {
+            now + CHECKPOINT_INTERVAL
+        } else {
+            now
+        };
+        self.positions.take_due(at)
     }
 
     /// The protocol state (read-only: for tests and status).
@@ -160,17 +198,22 @@ impl Observer {
         }
         let followed: Vec<PathBuf> = self.logs.paths().map(PathBuf::from).collect();
         let mut raised = Vec::new();
+        let mut read = false;
         for f in followed {
             let hit = changed
                 .iter()
                 .any(|c| *c == f || Some(c.as_path()) == f.parent());
             if hit {
+                read = true;
                 self.poll_files_now |=
                     self.logs
                         .poll_file(&f, now, &mut self.problems, &mut raised);
             }
         }
         self.raise(raised);
+        if read {
+            self.take_read_positions();
+        }
     }
 
     /// A finished job of a check.
@@ -190,13 +233,18 @@ impl Observer {
         self.session.handle_timeout(now.mono);
         self.after_input(now);
         let mut raised = Vec::new();
+        let mut read = false;
         if (self.poll_files_now || now.mono >= self.next_file_poll) && self.logs_have_room() {
+            read = true;
             self.poll_files_now = false;
             self.next_file_poll = now.mono + LOG_POLL_INTERVAL;
             self.poll_files_now = self.logs.poll_all(now, &mut self.problems, &mut raised);
         }
         self.logs.tick(now, &mut raised);
         self.raise(raised);
+        if read {
+            self.take_read_positions();
+        }
         self.jobs.extend(self.checks.due_jobs(now.mono));
         self.spool_capacity(now);
     }
@@ -221,8 +269,11 @@ impl Observer {
         let Some(events) = self.writing.take() else {
             return;
         };
+        let first_id = events.first().map(|e| e.id);
         let release = match &result {
             Ok(()) => {
+                // The records a failed write left behind went with this one.
+                self.records_unwritten_from = None;
                 self.spool_retry_at = None;
                 if std::mem::take(&mut self.spool_failing) {
                     let cleared = self.problems.clear(SPOOL_PROBLEM, now.wall_ms);
@@ -237,7 +288,10 @@ impl Observer {
                 self.unwritten.extend(later);
                 false
             }
-            Err(SpoolFailure::RecordsNotWritten(_)) => true,
+            Err(SpoolFailure::RecordsNotWritten(_)) => {
+                self.records_unwritten_from = self.records_unwritten_from.or(first_id);
+                true
+            }
         };
         if let Err(e) = &result {
             self.spool_failing = true;
@@ -246,10 +300,12 @@ impl Observer {
                 .raise(SPOOL_PROBLEM, &e.to_string(), now.wall_ms);
             self.raise(raised.into_iter().collect());
         }
+        let spooled = result.is_ok() && first_id.is_some();
         if release {
             self.session.queue_events(now.mono, events);
             self.spool_capacity(now);
         }
+        self.release_positions(spooled);
     }
 
     /// A datagram to send.
@@ -307,6 +363,26 @@ impl Observer {
     /// Whether log files may be read now (see [`READ_PAUSE_QUEUE`]).
     fn logs_have_room(&self) -> bool {
         self.session.queue_len() + self.unwritten_len() < READ_PAUSE_QUEUE
+    }
+
+    /// Positions after a pass over the log files, behind every event raised
+    /// so far.
+    fn take_read_positions(&mut self) {
+        self.positions.taken(self.next_id, self.logs.checkpoints());
+        self.release_positions(false);
+    }
+
+    /// Releases the positions whose events are all in the spool.
+    fn release_positions(&mut self, events_spooled: bool) {
+        let below = [
+            self.records_unwritten_from,
+            self.writing.as_ref().and_then(|w| w.first()).map(|e| e.id),
+            self.unwritten.first().map(|e| e.id),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.next_id, u64::min);
+        self.positions.spooled_below(below, events_spooled);
     }
 
     /// Gives `raised` their ids; they wait for the next spool batch.
@@ -404,6 +480,7 @@ impl Observer {
             now.wall_ms,
         ));
         self.raise(raised);
+        self.take_read_positions();
         self.follow = Some(files);
         self.poll_files_now = true;
     }

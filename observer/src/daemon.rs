@@ -21,6 +21,7 @@ use crate::core::{Observer, Spooled};
 use crate::jobs::JobRunner;
 pub use crate::net::node_name;
 use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
+use crate::positions::{PositionsFile, positions_path};
 use crate::spool::{EventSpool, SpoolError};
 use crate::timers::SPOOL_FAILURE_LOG_INTERVAL;
 use crate::watch::FileWatch;
@@ -55,6 +56,8 @@ struct Shell {
     decode_log: DecodeLog,
     send_errors: u64,
     compact_failure_said: Option<std::time::Instant>,
+    positions_path: PathBuf,
+    positions_failure_said: Option<std::time::Instant>,
 }
 
 /// Runs the observer until `shutdown` completes, then stops every job and
@@ -83,19 +86,34 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             replayed.cut_bytes
         );
     }
+    let positions_path = positions_path(&opts.spool_dir, &host);
+    let positions = match PositionsFile::load(&positions_path) {
+        Ok(file) => Some(file.resolve(replayed.events.iter().map(|e| e.id))),
+        // Followed from their ends, as on a first start.
+        Err(e) => {
+            tracing::warn!("{e}; log files are followed from their ends");
+            None
+        }
+    };
     let spooled = Spooled {
         next_id: replayed.next_id,
         events: replayed.events,
     };
+    let mut core = Observer::new(&host, sizing, Now::read(), spooled);
+    if let Some(p) = positions {
+        core.resume_from(p);
+    }
     let mut shell = Shell {
         codec,
-        core: Observer::new(&host, sizing, Now::read(), spooled),
+        core,
         spool,
         files: FileWatch::new(),
         jobs: JobRunner::new(),
         decode_log: DecodeLog::default(),
         send_errors: 0,
         compact_failure_said: None,
+        positions_path,
+        positions_failure_said: None,
     };
     tracing::info!(
         host = %host,
@@ -133,6 +151,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     // can be written.
     shell.write_spool(Now::read());
     shell.spool.flush()?;
+    shell.save_positions(Now::read(), true);
     Ok(())
 }
 
@@ -161,6 +180,7 @@ impl Shell {
     /// is written (and reported) before the datagrams it releases are sent.
     async fn carry_out(&mut self, now: Now, sock: &UdpSocket) {
         self.write_spool(now);
+        self.save_positions(now, false);
         while let Some(job) = self.core.poll_job() {
             self.jobs.start(job);
         }
@@ -177,6 +197,9 @@ impl Shell {
         let Some(batch) = self.core.take_spool_batch(now.mono) else {
             return;
         };
+        if let Some(file) = self.core.positions_before(&batch) {
+            self.write_positions(now, &file);
+        }
         // A failure is reported by the core as the `spool` problem (logged
         // once, sent as a SYSTEM event).
         let result = self.spool.write(&batch);
@@ -197,6 +220,33 @@ impl Shell {
                     self.compact_failure_said = Some(now.mono);
                     tracing::error!("spool compaction failed: {e}");
                 }
+            }
+        }
+    }
+
+    /// Writes the read positions the core released, right after the spool
+    /// write that released them.
+    fn save_positions(&mut self, now: Now, final_write: bool) {
+        let Some(positions) = self.core.take_positions(now.mono, final_write) else {
+            return;
+        };
+        let file = PositionsFile {
+            positions,
+            pending: None,
+        };
+        self.write_positions(now, &file);
+    }
+
+    fn write_positions(&mut self, now: Now, file: &PositionsFile) {
+        if let Err(e) = file.save(&self.positions_path) {
+            // A full disk: the lines since the last written positions are
+            // read again after a restart. Said once a minute at most.
+            if self
+                .positions_failure_said
+                .is_none_or(|t| now.mono >= t + SPOOL_FAILURE_LOG_INTERVAL)
+            {
+                self.positions_failure_said = Some(now.mono);
+                tracing::error!("{e}");
             }
         }
     }

@@ -16,6 +16,8 @@
 //! * [`tailer`] — following one log file across rotations ([`tailer::LogTailer`]).
 //! * [`scan`] — finding the lines any pattern of a file may match, a block at
 //!   a time ([`scan::LineScan`]).
+//! * [`positions`] — read positions kept across restarts, written once
+//!   the events of their lines are spooled ([`positions::PositionGate`]).
 //! * [`logs`] — every followed file and the groups fed by each.
 //! * [`process`] — `process:` / `alert_running:` ([`process::ProcessCheck`])
 //!   and the process table.
@@ -45,6 +47,7 @@ pub mod jobs;
 pub mod log_rule;
 pub mod logs;
 pub mod net;
+pub mod positions;
 pub mod probe;
 pub mod problems;
 pub mod process;

@@ -2,7 +2,9 @@
 //! several groups is opened once and searched a block of lines at a time
 //! for any pattern of any of its groups ([`LineScan`]); each line found is
 //! matched once per group. Applying a new configuration keeps the tailers
-//! (and so the read positions) of files that are still followed.
+//! (and so the read positions) of files that are still followed; a file
+//! newly followed resumes from the positions read at start
+//! ([`LogFiles::resume_from`]), if any, or starts at its end.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use conf::host::REGEX_SIZE_LIMIT;
 
 use crate::clock::Now;
 use crate::log_rule::LogRule;
+use crate::positions::Positions;
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
 use crate::scan::{GroupPatterns, LineScan};
@@ -37,6 +40,11 @@ pub struct LogFiles {
     files: BTreeMap<PathBuf, FollowedFile>,
     /// One read buffer for every file.
     buf: Vec<u8>,
+    /// Positions from the last run, until the first configuration is
+    /// applied.
+    resume: Option<Positions>,
+    /// Files resumed with bytes skipped, not reported yet.
+    skipped: Vec<(PathBuf, u64)>,
 }
 
 /// Problem keys of log files start with this.
@@ -52,23 +60,54 @@ impl LogFiles {
         Self::default()
     }
 
+    /// Positions of the last run: files the next configuration follows
+    /// resume from them.
+    pub fn resume_from(&mut self, positions: Positions) {
+        self.resume = Some(positions);
+    }
+
+    /// The read positions of every followed file (and, before the first
+    /// configuration, those of the last run, kept as they were).
+    pub fn checkpoints(&self) -> Positions {
+        if let Some(p) = &self.resume {
+            return p.clone();
+        }
+        let files = self.files.iter().flat_map(|(path, f)| {
+            f.tailer
+                .checkpoints()
+                .into_iter()
+                .map(move |cp| (path.clone(), cp))
+        });
+        Positions {
+            files: files.collect(),
+        }
+    }
+
     /// Follows exactly the files of `watches`; tailers of files already
-    /// followed keep their position, new ones start at the end.
+    /// followed keep their position, new ones resume from the positions of
+    /// the last run or start at the end.
     pub fn apply(&mut self, watches: &[LogWatch], now: Instant) {
         let mut old = std::mem::take(&mut self.files);
+        let resume = self.resume.take().unwrap_or_default();
         for w in watches {
             let path = PathBuf::from(&w.file);
-            let entry = self
-                .files
-                .entry(path.clone())
-                .or_insert_with(|| FollowedFile {
-                    tailer: match old.remove(&path) {
-                        Some(f) => f.tailer,
-                        None => LogTailer::at_end(&path, now),
-                    },
+            let entry = self.files.entry(path.clone()).or_insert_with(|| {
+                let tailer = match old.remove(&path) {
+                    Some(f) => f.tailer,
+                    None => {
+                        let (t, resumed) = LogTailer::resume(&path, &resume.of(&path), now);
+                        if resumed.skipped > 0 {
+                            self.skipped.push((path.clone(), resumed.skipped));
+                        }
+                        t
+                    }
+                };
+                FollowedFile {
+                    tailer,
                     groups: Vec::new(),
                     scan: LineScan::new([], 0),
-                });
+                }
+            });
             entry.groups.push(Group {
                 patterns: GroupPatterns::new(&w.set, REGEX_SIZE_LIMIT),
                 rule: LogRule::new(w, now),
@@ -98,6 +137,17 @@ impl LogFiles {
         let Some(f) = self.files.get_mut(path) else {
             return false;
         };
+        if let Some(i) = self.skipped.iter().position(|(p, _)| p == path) {
+            let (_, bytes) = self.skipped.swap_remove(i);
+            let msg = format!(
+                "log file {}: {bytes} bytes written while the observer was down were skipped \
+                 (it resumes at most {} MiB behind the end)",
+                path.display(),
+                crate::timers::RESUME_MAX_BEHIND >> 20
+            );
+            tracing::warn!("{msg}");
+            out.push(Raised::system(time_ms, msg));
+        }
         for g in &mut f.groups {
             out.extend(g.rule.on_tick(now, local, time_ms));
         }

@@ -85,6 +85,13 @@ pub const READ_BUDGET: usize = 1 << 20;
 pub const READ_PAUSE_QUEUE: usize = SPOOL_CAPACITY / 4;
 /// A rotated-away file is still read until it has been quiet this long.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+/// On start, a followed file is resumed at most this far before its end;
+/// what lies before is skipped (and reported in one event).
+pub const RESUME_MAX_BEHIND: u64 = 64 << 20;
+/// Read positions that only cover lines which raised nothing are written
+/// at most this often (positions that cover spooled events are written at
+/// once).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Watches on missing directories are retried this often.
 pub const WATCH_RETRY: Duration = Duration::from_secs(10);
 
