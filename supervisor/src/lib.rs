@@ -13,6 +13,9 @@
 //!   and the read-back at restart.
 //! * [`own_log`] — the supervisor's own log; [`rolling`] — file names and
 //!   rotation shared by it and the stream.
+//! * [`problems`] — problems as state: each host's open problems, and the
+//!   happenings the notifications are fed; [`fleet_state`] — the hosts'
+//!   states and open problems saved beside the stream across a restart.
 //! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
 //!   machine; `stream_gate` — its write-then-acknowledge gate; `serve` —
 //!   which datagrams answer a configuration request.
@@ -37,6 +40,7 @@ pub mod check;
 pub mod counters;
 pub mod dedup;
 pub mod fleet;
+pub mod fleet_state;
 pub mod http;
 pub mod liveness;
 pub mod logbook;
@@ -44,6 +48,7 @@ pub mod net;
 pub mod notes;
 pub mod notify;
 pub mod own_log;
+pub mod problems;
 pub mod protocol;
 pub mod rolling;
 mod serve;

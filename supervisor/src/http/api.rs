@@ -247,6 +247,7 @@ mod tests {
             spool_backlog: Some(12),
             uptime_secs: Some(99),
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         }

@@ -318,6 +318,7 @@ mod tests {
             spool_backlog: Some(3),
             uptime_secs: None,
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         }

@@ -269,6 +269,7 @@ mod tests {
             spool_backlog: Some(4),
             uptime_secs: Some(60),
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         };
