@@ -82,7 +82,11 @@ impl fmt::Display for Counters {
             write!(f, ", log notes dropped {}", self.notes_dropped)?;
         }
         if self.happenings_dropped > 0 {
-            write!(f, ", notification inputs dropped {}", self.happenings_dropped)?;
+            write!(
+                f,
+                ", notification inputs dropped {}",
+                self.happenings_dropped
+            )?;
         }
         Ok(())
     }

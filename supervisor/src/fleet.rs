@@ -364,10 +364,7 @@ pub(crate) fn snapshot(
                 acknowledged: p.acknowledged.clone(),
             });
         }
-        if entry.is_some()
-            && !record.stopped
-            && state.liveness.is_some_and(|l| !l.is_inactive())
-        {
+        if entry.is_some() && !record.stopped && state.liveness.is_some_and(|l| !l.is_inactive()) {
             alive += 1;
         }
         views.push(HostView {
@@ -422,6 +419,21 @@ pub(crate) fn snapshot(
         hosts: views,
         problems,
     }
+}
+
+/// Acknowledgements waiting for the loop at most; more are refused (`503`).
+pub const MAX_PENDING_ACKS: usize = 64;
+
+/// An operator's acknowledgement, sent by the window to the loop (which
+/// alone touches the state machine) and answered through `reply`: the
+/// acknowledgement as recorded, or `None` when no such problem is open.
+#[derive(Debug)]
+pub struct AckRequest {
+    pub host: String,
+    pub check: String,
+    pub by: String,
+    pub note: String,
+    pub reply: tokio::sync::oneshot::Sender<Option<Acknowledgement>>,
 }
 
 /// What the shell adds to each snapshot from outside the state machine.
@@ -514,6 +526,12 @@ impl SnapshotPublisher {
         if !self.asked || now < self.next {
             return;
         }
+        self.publish(now, build);
+    }
+
+    /// Publishes `build()` now, whatever the interval: after an operator's
+    /// action, which the next page they load must show.
+    pub fn publish(&mut self, now: Instant, build: impl FnOnce() -> FleetSnapshot) {
         self.asked = false;
         let mut snapshot = build();
         // A very large fleet makes building slow: space snapshots so that

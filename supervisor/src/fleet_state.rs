@@ -19,10 +19,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::problems::ProblemRecord;
+use crate::timers::FLEET_SAVE_INTERVAL;
 
 /// The name of the file, in the stream's folder.
 pub const FLEET_STATE_FILE: &str = "fleet-state.json";
@@ -131,6 +133,66 @@ impl FleetState {
             let _ = dir.sync_all();
         }
         Ok(())
+    }
+}
+
+/// The shell's saving of the fleet state: at most once per
+/// [`FLEET_SAVE_INTERVAL`] while it changes, and at stop.
+#[derive(Debug)]
+pub struct FleetSaver {
+    path: PathBuf,
+    pending: bool,
+    next: Instant,
+    /// The last save failed (logged once until one succeeds).
+    failing: bool,
+}
+
+impl FleetSaver {
+    pub fn new(path: PathBuf, now: Instant) -> Self {
+        FleetSaver {
+            path,
+            pending: false,
+            next: now,
+            failing: false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// After a turn of the loop: saves what `sup` holds if it changed and
+    /// the interval allows; returns when to come back for a change not
+    /// saved yet.
+    pub fn turn(&mut self, now: Instant, sup: &mut crate::Supervisor) -> Option<Instant> {
+        self.pending |= sup.take_fleet_changed();
+        if !self.pending {
+            return None;
+        }
+        if now < self.next {
+            return Some(self.next);
+        }
+        self.save(sup);
+        self.next = now + FLEET_SAVE_INTERVAL;
+        None
+    }
+
+    /// Saves now (at stop).
+    pub fn save(&mut self, sup: &crate::Supervisor) {
+        self.pending = false;
+        match sup.fleet_state().save(&self.path) {
+            Ok(()) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!("the fleet state is saved again");
+                }
+            }
+            Err(e) => {
+                if !self.failing {
+                    tracing::error!("{e}; a restart will learn open problems from heartbeats");
+                }
+                self.failing = true;
+            }
+        }
     }
 }
 

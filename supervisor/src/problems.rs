@@ -284,7 +284,10 @@ mod tests {
         assert_eq!(p.get("cmd-1").unwrap().message, "full [93]");
         assert_eq!(p.get("cmd-1").unwrap().opened_ms, 1000);
         let clear = check_event("cmd-1", Transition::Clear { open_ms: 9 }, "x", 9000);
-        assert_eq!(p.event(&clear), Some(ProblemChange::Cleared("cmd-1".into())));
+        assert_eq!(
+            p.event(&clear),
+            Some(ProblemChange::Cleared("cmd-1".into()))
+        );
         assert_eq!(p.event(&clear), None);
         assert!(p.is_empty());
     }

@@ -52,8 +52,8 @@ use crate::serve::{self, ConfigAnswer};
 use crate::stream::{Received, append_check_event_line, append_event_line, local_time};
 use crate::stream_gate::{OwedAck, StreamGate, Written};
 use crate::timers::{
-    MAX_QUEUED_HAPPENINGS, MAX_QUEUED_NOTES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS, RESET_MIN_INTERVAL, Timer,
-    TimerTable,
+    MAX_QUEUED_HAPPENINGS, MAX_QUEUED_NOTES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS,
+    RESET_MIN_INTERVAL, Timer, TimerTable,
 };
 
 /// Stream messages of supervisor-raised events.
@@ -559,10 +559,15 @@ impl Supervisor {
             return;
         };
         state.addr = Some(from);
+        let first = state.record.first_heard_ms.is_none();
         state.record.heard(now.wall_ms);
         if protocol != 0 {
             state.record.protocol = Some(protocol);
         }
+        self.fleet_changed |= first;
+        let Some(state) = self.hosts.get_mut(host) else {
+            return;
+        };
         if std::mem::take(&mut state.record.stopped) {
             // Stopped hosts are not watched for silence: the clock starts
             // again now.
@@ -1031,10 +1036,7 @@ impl Supervisor {
         }
         self.counters.duplicates += duplicates;
         self.gate.owe_ack(from, host, ids, new_ids);
-        if happenings
-            .iter()
-            .any(|h| !matches!(h, Happening::Point(_)))
-        {
+        if happenings.iter().any(|h| !matches!(h, Happening::Point(_))) {
             self.fleet_changed = true;
         }
         for h in happenings {

@@ -73,12 +73,7 @@ pub fn append_event_line(out: &mut Vec<u8>, received: &Received, host: &str, eve
 }
 
 /// The line of a protocol-2 event: its check and problem state too.
-pub fn append_check_event_line(
-    out: &mut Vec<u8>,
-    received: &Received,
-    host: &str,
-    e: &CheckEvent,
-) {
+pub fn append_check_event_line(out: &mut Vec<u8>, received: &Received, host: &str, e: &CheckEvent) {
     let cleared;
     let message = match e.transition {
         Transition::Clear { open_ms } => {
@@ -391,14 +386,21 @@ pub(crate) mod tests {
         let mut open = Vec::new();
         append_check_event_line(&mut open, &classic, "web1", &check_event(Transition::Open));
         let mut plain = Vec::new();
-        append_event_line(&mut plain, &classic, "web1", &check_event(Transition::Open).event);
+        append_event_line(
+            &mut plain,
+            &classic,
+            "web1",
+            &check_event(Transition::Open).event,
+        );
         assert_eq!(open, plain);
         let mut out = Vec::new();
         let clear = check_event(Transition::Clear { open_ms: 312_400 });
         append_check_event_line(&mut out, &classic, "web1", &clear);
         let line = String::from_utf8(out).unwrap();
         assert!(
-            line.ends_with("%%/var/log/syslog%%Root file system nearly full [91] cleared after 5m12s\n"),
+            line.ends_with(
+                "%%/var/log/syslog%%Root file system nearly full [91] cleared after 5m12s\n"
+            ),
             "{line}"
         );
     }
