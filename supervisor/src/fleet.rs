@@ -234,6 +234,8 @@ pub struct SupervisorView {
     pub stream_writable: bool,
     /// Size of the current stream file, when the shell could read it.
     pub stream_bytes: Option<u64>,
+    /// Each notification channel's state; `None` without notifications.
+    pub notify_channels: Option<Vec<crate::notify::ChannelHealth>>,
 }
 
 /// [`Counters`] in a form that serialises with stable names.
@@ -303,6 +305,7 @@ impl FleetSnapshot {
                 stream_path: String::new(),
                 stream_writable: true,
                 stream_bytes: None,
+                notify_channels: None,
             },
             hosts: Vec::new(),
             problems: Vec::new(),
@@ -415,6 +418,7 @@ pub(crate) fn snapshot(
             stream_path: String::new(),
             stream_writable: !stream_failing,
             stream_bytes: None,
+            notify_channels: None,
         },
         hosts: views,
         problems,

@@ -271,7 +271,12 @@ pub async fn run(
             wake = wake.min(due);
         }
         if let Some(publisher) = publisher.as_mut() {
-            publisher.maybe_publish(Instant::now(), || sup.fleet_snapshot(now()));
+            publisher.maybe_publish(Instant::now(), || {
+                let mut snapshot = sup.fleet_snapshot(now());
+                snapshot.supervisor.notify_channels =
+                    notifications.as_ref().and_then(|n| n.health());
+                snapshot
+            });
             if let Some(due) = publisher.next_due() {
                 wake = wake.min(due);
             }
@@ -305,7 +310,12 @@ pub async fn run(
                 if recorded.is_some() {
                     tracing::info!("{}/{} acknowledged by {}", ack.host, ack.check, ack.by);
                     if let Some(publisher) = publisher.as_mut() {
-                        publisher.publish(Instant::now(), || sup.fleet_snapshot(at));
+                        publisher.publish(Instant::now(), || {
+                            let mut snapshot = sup.fleet_snapshot(at);
+                            snapshot.supervisor.notify_channels =
+                                notifications.as_ref().and_then(|n| n.health());
+                            snapshot
+                        });
                     }
                 }
                 // The asker may have given up waiting: nothing to do then.

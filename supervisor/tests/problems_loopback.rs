@@ -299,7 +299,8 @@ fn read_body(conn: TcpStream) -> Option<String> {
 #[test]
 fn a_problem_opened_by_a_datagram_reaches_a_webhook_and_so_does_its_clearing() {
     let hook = Hook::start();
-    let mut fx = Fixture::new("notify: notify.conf\n");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let mut fx = Fixture::new(&format!("notify: notify.conf\nhttp: {addr}\n"));
     fx.write("hosts/web1", WEB1);
     fx.write(
         "notify.conf",
@@ -331,5 +332,18 @@ fn a_problem_opened_by_a_datagram_reaches_a_webhook_and_so_does_its_clearing() {
     );
     // The queue lives beside the stream.
     assert!(fx.path("stream/notify.db").exists());
+    // The channel's health is shown.
+    let doc = wait_json(addr, "/api/v1/supervisor", |d| {
+        d["notify_channels"][0]["delivered"] == 2
+    });
+    assert_eq!(doc["notify_channels"][0]["channel"], "ops");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut metrics = String::new();
+    s.read_to_string(&mut metrics).unwrap();
+    assert!(
+        metrics.contains("ax436_notify_delivered_total{channel=\"ops\"} 2\n"),
+        "{metrics}"
+    );
     assert_eq!(fx.terminate().code(), Some(0));
 }

@@ -218,6 +218,7 @@ pub fn supervisor(s: &FleetSnapshot, http: &HttpCounts) -> Value {
             "send_failures": c.send_failures,
             "system_lines_dropped": c.system_lines_dropped,
         },
+        "notify_channels": v.notify_channels,
         "http": {
             "requests": http.requests,
             "connections": http.connections,
