@@ -137,12 +137,16 @@ impl FleetState {
 }
 
 /// The shell's saving of the fleet state: at most once per
-/// [`FLEET_SAVE_INTERVAL`] while it changes, and at stop.
+/// [`FLEET_SAVE_INTERVAL`] while it changes, and at stop. The state is
+/// taken on the loop (a copy), and written and flushed to disk on a thread
+/// of its own, so a slow disk never delays an acknowledgement; one write at
+/// a time.
 #[derive(Debug)]
 pub struct FleetSaver {
     path: PathBuf,
     pending: bool,
     next: Instant,
+    writing: Option<std::thread::JoinHandle<Result<(), FleetStateError>>>,
     /// The last save failed (logged once until one succeeds).
     failing: bool,
 }
@@ -153,6 +157,7 @@ impl FleetSaver {
             path,
             pending: false,
             next: now,
+            writing: None,
             failing: false,
         }
     }
@@ -161,26 +166,50 @@ impl FleetSaver {
         &self.path
     }
 
-    /// After a turn of the loop: saves what `sup` holds if it changed and
-    /// the interval allows; returns when to come back for a change not
-    /// saved yet.
+    /// After a turn of the loop: starts saving what `sup` holds if it
+    /// changed and the interval allows; returns when to come back for a
+    /// change not saved yet.
     pub fn turn(&mut self, now: Instant, sup: &mut crate::Supervisor) -> Option<Instant> {
         self.pending |= sup.take_fleet_changed();
+        if self.writing.as_ref().is_some_and(|w| w.is_finished()) {
+            self.finish();
+        }
         if !self.pending {
             return None;
         }
-        if now < self.next {
-            return Some(self.next);
+        if now < self.next || self.writing.is_some() {
+            return Some(self.next.max(now + FLEET_SAVE_INTERVAL / 10));
         }
-        self.save(sup);
+        self.pending = false;
         self.next = now + FLEET_SAVE_INTERVAL;
-        None
+        let state = sup.fleet_state();
+        let path = self.path.clone();
+        match std::thread::Builder::new()
+            .name("fleet-state".into())
+            .spawn(move || state.save(&path))
+        {
+            Ok(handle) => self.writing = Some(handle),
+            Err(e) => {
+                tracing::error!("cannot start writing the fleet state: {e}");
+                self.pending = true;
+            }
+        }
+        self.pending.then_some(self.next)
     }
 
-    /// Saves now (at stop).
-    pub fn save(&mut self, sup: &crate::Supervisor) {
-        self.pending = false;
-        match sup.fleet_state().save(&self.path) {
+    /// Waits for a write in progress and logs how it went.
+    fn finish(&mut self) {
+        let Some(handle) = self.writing.take() else {
+            return;
+        };
+        match handle.join() {
+            Ok(result) => self.outcome(result),
+            Err(_) => tracing::error!("writing the fleet state panicked"),
+        }
+    }
+
+    fn outcome(&mut self, result: Result<(), FleetStateError>) {
+        match result {
             Ok(()) => {
                 if std::mem::take(&mut self.failing) {
                     tracing::info!("the fleet state is saved again");
@@ -193,6 +222,14 @@ impl FleetSaver {
                 self.failing = true;
             }
         }
+    }
+
+    /// Saves now, on this thread (at stop), after a write in progress.
+    pub fn save(&mut self, sup: &crate::Supervisor) {
+        self.finish();
+        self.pending = false;
+        let result = sup.fleet_state().save(&self.path);
+        self.outcome(result);
     }
 }
 

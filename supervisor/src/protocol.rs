@@ -784,9 +784,10 @@ impl Supervisor {
         }
     }
 
-    /// Open problems and host states as happenings, for notifications
-    /// started after the machine (at start, from the restored state):
-    /// the problems open now, then the hosts inactive or stopped.
+    /// The problems open now (the host's own inactivity left out, see
+    /// [`Supervisor::hosts_down`]), each with whether it is acknowledged:
+    /// for notifications started after the machine (at start, from the
+    /// restored state).
     pub fn open_problems(&self) -> Vec<(crate::notify::ProblemOpened, bool)> {
         let mut out = Vec::new();
         for (name, s) in &self.hosts {
