@@ -13,6 +13,9 @@
 //!   and the read-back at restart.
 //! * [`own_log`] — the supervisor's own log; [`rolling`] — file names and
 //!   rotation shared by it and the stream.
+//! * [`problems`] — problems as state: each host's open problems, and the
+//!   happenings the notifications are fed; [`fleet_state`] — the hosts'
+//!   states and open problems saved beside the stream across a restart.
 //! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
 //!   machine; `stream_gate` — its write-then-acknowledge gate; `serve` —
 //!   which datagrams answer a configuration request.
@@ -37,6 +40,7 @@ pub mod check;
 pub mod counters;
 pub mod dedup;
 pub mod fleet;
+pub mod fleet_state;
 pub mod http;
 pub mod liveness;
 pub mod logbook;
@@ -44,6 +48,7 @@ pub mod net;
 pub mod notes;
 pub mod notify;
 pub mod own_log;
+pub mod problems;
 pub mod protocol;
 pub mod rolling;
 mod serve;
@@ -190,6 +195,11 @@ pub async fn run(
         config.event_stream.display(),
     );
     let started = now();
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel(fleet::MAX_PENDING_ACKS);
+    let status_url = http_settings.as_ref().map(|h| {
+        let scheme = if h.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", status::local_address(h.addr))
+    });
     let (mut publisher, http) = match http_settings {
         Some(http_settings) => {
             let facts = fleet::ShellFacts {
@@ -201,12 +211,30 @@ pub async fn run(
                 fleet::SnapshotPublisher::new(&settings.supervisor_name, facts);
             (
                 Some(publisher),
-                Some(http::HttpServer::start(http_settings, reader)),
+                Some(http::HttpServer::start(http_settings, reader, ack_tx)),
             )
         }
         None => (None, None),
     };
     let mut sup = Supervisor::new(settings, codec, started, initial);
+    let fleet_path = fleet_state::FleetState::path_beside(&config.event_stream);
+    match fleet_state::FleetState::load(&fleet_path) {
+        Ok(Some(saved)) => {
+            tracing::info!(
+                "fleet state of {} hosts read back from {}",
+                saved.hosts.len(),
+                fleet_path.display()
+            );
+            sup.restore_fleet(started, saved);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}; open problems will be learned from heartbeats"),
+    }
+    let mut saver = fleet_state::FleetSaver::new(fleet_path, started.mono);
+    sup.report_happenings(config.notify.is_some());
+    let mut notifications = config.notify.as_ref().map(|file| {
+        notify::LoopNotifications::start(file, &config.event_stream, status_url, &sup, started)
+    });
     let written = stream::recently_written(
         &config.event_stream,
         config.stream_rotation,
@@ -232,8 +260,23 @@ pub async fn run(
         sup.handle_timeout(now());
         shell.flush(&mut sup, &mut stream).await;
         let mut wake = sup.poll_timeout().min(shell.logbook.next_counters());
+        if let Some(n) = notifications.as_mut() {
+            let at = now();
+            while let Some(h) = sup.poll_happening() {
+                n.feed(at, h);
+            }
+            wake = wake.min(n.turn(at, &sup));
+        }
+        if let Some(due) = saver.turn(Instant::now(), &mut sup) {
+            wake = wake.min(due);
+        }
         if let Some(publisher) = publisher.as_mut() {
-            publisher.maybe_publish(Instant::now(), || sup.fleet_snapshot(now()));
+            publisher.maybe_publish(Instant::now(), || {
+                let mut snapshot = sup.fleet_snapshot(now());
+                snapshot.supervisor.notify_channels =
+                    notifications.as_ref().and_then(|n| n.health());
+                snapshot
+            });
             if let Some(due) = publisher.next_due() {
                 wake = wake.min(due);
             }
@@ -261,11 +304,36 @@ pub async fn run(
                     publisher.asked();
                 }
             }
+            Some(ack) = ack_rx.recv() => {
+                let at = now();
+                let recorded = sup.handle_ack(at, &ack.host, &ack.check, &ack.by, &ack.note);
+                if recorded.is_some() {
+                    tracing::info!("{}/{} acknowledged by {}", ack.host, ack.check, ack.by);
+                    if let Some(publisher) = publisher.as_mut() {
+                        publisher.publish(Instant::now(), || {
+                            let mut snapshot = sup.fleet_snapshot(at);
+                            snapshot.supervisor.notify_channels =
+                                notifications.as_ref().and_then(|n| n.health());
+                            snapshot
+                        });
+                    }
+                }
+                // The asker may have given up waiting: nothing to do then.
+                let _ = ack.reply.send(recorded);
+            }
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
     tracing::info!("shutting down: writing what was received");
     shell.flush(&mut sup, &mut stream).await;
+    saver.save(&sup);
+    if let Some(mut n) = notifications {
+        let at = now();
+        while let Some(h) = sup.poll_happening() {
+            n.feed(at, h);
+        }
+        n.stop(at);
+    }
     tracing::info!("counters at exit: {}", sup.counters());
     if let Some(http) = http {
         http.stop().await;

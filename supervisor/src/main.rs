@@ -1,6 +1,6 @@
 //! `supervisor [--check] [--gen-key FILE] CONFIG`, `supervisor status
-//! CONFIG`, `supervisor hash-password NAME ROLE` and `supervisor
-//! install|uninstall`: the thin binary around [`supervisor::run`]:
+//! CONFIG`, `supervisor ack HOST CHECK`, `supervisor hash-password NAME
+//! ROLE` and `supervisor install|uninstall`: the thin binary around [`supervisor::run`]:
 //! arguments, logging, signals.
 
 use std::io::IsTerminal;
@@ -52,6 +52,21 @@ enum Command {
         /// Path of ax436.conf
         config: PathBuf,
     },
+    /// Acknowledge an open problem through the running supervisor's API:
+    /// no more reminders or escalations for it (credentials from
+    /// AX436_HTTP_USER and AX436_HTTP_PASSWORD; needs the operator role)
+    Ack {
+        /// The host the problem is on
+        host: String,
+        /// The problem's check id (as `supervisor status` shows it)
+        check: String,
+        /// A note kept with the acknowledgement
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Path of ax436.conf
+        #[arg(long, default_value = "/etc/436/ax436.conf")]
+        config: PathBuf,
+    },
     /// Read a password (from the terminal, or one line of standard input)
     /// and print the `NAME ROLE HASH` line of the HTTP users file
     HashPassword {
@@ -83,6 +98,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match &args.command {
         Some(Command::Status { config }) => return status(config),
+        Some(Command::Ack {
+            host,
+            check,
+            note,
+            config,
+        }) => return ack(config, host, check, note),
         Some(Command::HashPassword { name, role }) => return hash_password(name, role),
         Some(Command::Install { config, root }) => {
             let mut out = std::io::stdout().lock();
@@ -185,6 +206,26 @@ fn status(config_path: &Path) -> ExitCode {
     match supervisor::status::status(&config) {
         Ok(report) => {
             print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ack(config_path: &Path, host: &str, check: &str, note: &str) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match supervisor::status::acknowledge(&config, host, check, note) {
+        Ok(report) => {
+            println!("{report}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -46,7 +46,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-use crate::fleet::SnapshotReader;
+use crate::fleet::{AckRequest, SnapshotReader};
 use refusal::{HttpCounters, Refusal};
 use users::Users;
 
@@ -145,11 +145,16 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts the listener task on the current runtime.
-    pub fn start(settings: HttpSettings, snapshots: SnapshotReader) -> HttpServer {
+    /// Starts the listener task on the current runtime; acknowledgements
+    /// go to the loop through `acks`.
+    pub fn start(
+        settings: HttpSettings,
+        snapshots: SnapshotReader,
+        acks: tokio::sync::mpsc::Sender<AckRequest>,
+    ) -> HttpServer {
         let counters = Arc::new(HttpCounters::default());
         let (stop, stop_rx) = watch::channel(false);
-        let state = routes::AppState::new(snapshots, settings.users, counters.clone());
+        let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone());
         let router = routes::router(state);
         let task = tokio::spawn(accept_loop(
             settings.addr,

@@ -230,6 +230,26 @@ pub fn supervisor(s: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> String {
             @for (kind, n) in &c.accepted { tr { th { "datagrams: " (kind) } td { (n) } } }
             @for (reason, n) in &c.dropped { tr { th { "dropped: " (reason) } td { (n) } } }
         }
+        @if let Some(channels) = &v.notify_channels {
+            h2 { "Notification channels" }
+            @if channels.is_empty() { p.muted { "No channel has been used yet." } }
+            @else {
+                table {
+                    tr { th { "Channel" } th { "State" } th { "Waiting" } th { "Delivered" } th { "Rejected" } th { "Expired" } th { "Last error" } }
+                    @for ch in channels {
+                        tr {
+                            td { (ch.channel) }
+                            td { @if ch.is_failing() { span.err { "FAILING (" (ch.consecutive_failures) " attempts)" } } @else { span.up { "ok" } } }
+                            td { (ch.pending) }
+                            td { (ch.delivered) }
+                            td { (ch.rejected) }
+                            td { (ch.expired) }
+                            td { @if let Some(e) = &ch.last_error { (e) } @else { span.muted { "—" } } }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "HTTP" }
         table {
             tr { th { "requests" } td { (http.requests) } }
@@ -269,6 +289,7 @@ mod tests {
             spool_backlog: Some(4),
             uptime_secs: Some(60),
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         };

@@ -33,7 +33,18 @@ use super::refusal::{HttpCounters, Refusal};
 use super::users::{CredentialCache, Role, Users};
 use super::view::{Filter, FilterQuery};
 use super::{api, metrics, pages};
-use crate::fleet::{FleetSnapshot, SnapshotReader};
+use crate::fleet::{AckRequest, FleetSnapshot, SnapshotReader};
+
+/// Longest wait for the loop to record an acknowledgement.
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest note kept with an acknowledgement, in bytes.
+pub const MAX_ACK_NOTE: usize = 1000;
+
+/// Who made a request: the user name of its credentials, or `local`
+/// without a users file.
+#[derive(Debug, Clone)]
+struct Who(String);
 
 /// Password checks (Argon2, tens of milliseconds each) run at once at most;
 /// more wait. Keeps a guessing client from taking every core.
@@ -42,6 +53,7 @@ const PARALLEL_PASSWORD_CHECKS: usize = 2;
 /// Shared by every request.
 pub struct AppState {
     snapshots: SnapshotReader,
+    acks: tokio::sync::mpsc::Sender<AckRequest>,
     users: Option<Arc<Users>>,
     cache: Mutex<CredentialCache>,
     checks: Semaphore,
@@ -51,11 +63,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         snapshots: SnapshotReader,
+        acks: tokio::sync::mpsc::Sender<AckRequest>,
         users: Option<Users>,
         counters: Arc<HttpCounters>,
     ) -> Arc<AppState> {
         Arc::new(AppState {
             snapshots,
+            acks,
             users: users.map(Arc::new),
             cache: Mutex::new(CredentialCache::default()),
             checks: Semaphore::new(PARALLEL_PASSWORD_CHECKS),
@@ -142,9 +156,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
     })())
 }
 
-async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Response> {
+async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<(Role, String), Response> {
     let Some(users) = state.users.clone() else {
-        return Ok(Role::Operator);
+        return Ok((Role::Operator, "local".to_string()));
     };
     let (user, password) = match basic_credentials(headers) {
         None => return Err(unauthorized(state, Refusal::Unauthenticated)),
@@ -155,9 +169,10 @@ async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Respo
     if let Ok(mut cache) = state.cache.lock()
         && let Some(role) = cache.get(&key, Instant::now())
     {
-        return Ok(role);
+        return Ok((role, user));
     }
     let permit = state.checks.acquire().await;
+    let name = user.clone();
     let checked = tokio::task::spawn_blocking(move || users.check(&user, &password)).await;
     drop(permit);
     match checked {
@@ -165,7 +180,7 @@ async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Respo
             if let Ok(mut cache) = state.cache.lock() {
                 cache.insert(key, role, Instant::now());
             }
-            Ok(role)
+            Ok((role, name))
         }
         _ => Err(unauthorized(state, Refusal::BadCredentials)),
     }
@@ -193,12 +208,13 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     false
 }
 
-async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+async fn guard(State(state): State<Shared>, mut request: Request, next: Next) -> Response {
     state.counters.request();
-    let role = match authenticate(&state, request.headers()).await {
-        Ok(role) => role,
+    let (role, who) = match authenticate(&state, request.headers()).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
+    request.extensions_mut().insert(Who(who));
     let reading = request.method() == Method::GET || request.method() == Method::HEAD;
     if !reading {
         if cross_site(request.headers()) {
@@ -346,21 +362,80 @@ async fn api_problems(
     )
 }
 
-/// `POST /api/v1/problems/ID/ack`: guarded like every action. Problems are
-/// not kept as state yet, so no id is open and the answer is `404`.
-async fn api_ack(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let snapshot = state.snapshot().await;
-    if snapshot.problems.iter().any(|p| p.id == id) {
-        return json(
-            StatusCode::NOT_IMPLEMENTED,
-            api::error("acknowledgements are not recorded yet"),
+/// The body of `POST /api/v1/problems/ID/ack` (optional).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /api/v1/problems/ID/ack` (ID is `HOST/CHECK`, its `/` written
+/// `%2F`): guarded like every action. The acknowledgement goes to the loop,
+/// which records it in the state machine and publishes a snapshot showing
+/// it before answering, so the next page shows it.
+async fn api_ack(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    axum::Extension(Who(by)): axum::Extension<Who>,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AckBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return bad_query(&state, format!("the body must be {{\"note\": TEXT}}: {e}"));
+            }
+        }
+    };
+    let mut note = body.note;
+    if note.len() > MAX_ACK_NOTE {
+        return bad_query(
+            &state,
+            format!("the note is longer than {MAX_ACK_NOTE} bytes"),
         );
     }
-    state.refuse(Refusal::NotFound);
-    json(
-        StatusCode::NOT_FOUND,
-        api::error(&format!("no open problem `{id}`")),
-    )
+    note.retain(|c| !c.is_control());
+    let Some((host, check)) = id.split_once('/') else {
+        state.refuse(Refusal::NotFound);
+        return json(
+            StatusCode::NOT_FOUND,
+            api::error(&format!("no open problem `{id}` (ids are HOST/CHECK)")),
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = AckRequest {
+        host: host.to_string(),
+        check: check.to_string(),
+        by,
+        note,
+        reply,
+    };
+    if state.acks.try_send(request).is_err() {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            api::error("the supervisor is busy or stopping; try again"),
+        );
+    }
+    match tokio::time::timeout(ACK_TIMEOUT, answer).await {
+        Ok(Ok(Some(ack))) => json(
+            StatusCode::OK,
+            serde_json::json!({ "id": id, "acknowledged": api::ack(&ack) }),
+        ),
+        Ok(Ok(None)) => {
+            state.refuse(Refusal::NotFound);
+            json(
+                StatusCode::NOT_FOUND,
+                api::error(&format!("no open problem `{id}`")),
+            )
+        }
+        _ => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            api::error("the supervisor did not record it in time; try again"),
+        ),
+    }
 }
 
 async fn api_supervisor(State(state): State<Shared>) -> Response {

@@ -14,6 +14,7 @@ pub mod read_back;
 
 pub use file::{EventStream, StreamError};
 pub use lines::{
-    Received, SYSTEM_TAGS, append_event_line, append_system_line, host_and_id, local_time,
+    Received, SYSTEM_TAGS, append_check_event_line, append_event_line, append_system_line,
+    duration_text, host_and_id, local_time,
 };
 pub use read_back::{recently_written, written_ids};

@@ -163,7 +163,12 @@ impl Fixture {
     /// Every line of every stream file, in file-name order.
     pub fn stream_text(&self) -> String {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.path("stream"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !kept_beside_stream(&e.file_name().to_string_lossy()))
+                    .map(|e| e.path())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -177,6 +182,7 @@ impl Fixture {
             .map(|d| {
                 d.flatten()
                     .map(|e| e.file_name().into_string().unwrap())
+                    .filter(|n| !kept_beside_stream(n))
                     .collect()
             })
             .unwrap_or_default();
@@ -294,12 +300,19 @@ impl TestObserver {
     }
 }
 
-/// The stream files' folder holds only the stream.
+/// Files the supervisor keeps beside the stream that are not the stream:
+/// the fleet state and the notification queue.
+pub fn kept_beside_stream(name: &str) -> bool {
+    name.starts_with("fleet-state.json") || name.starts_with("notify.db")
+}
+
+/// The stream files' folder holds only the stream (and the files kept
+/// beside it).
 pub fn only_stream_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .all(|e| e.file_name().to_string_lossy().starts_with("events"))
+    std::fs::read_dir(dir).unwrap().flatten().all(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("events") || kept_beside_stream(&name)
+    })
 }
 
 /// A test that needs an outside tool (a browser, a mail server, Prometheus)
