@@ -147,6 +147,8 @@ mod tests {
             tags: "app".into(),
             alert,
             active: active.map(|a| ActiveWindows::parse(a).unwrap()),
+            check: conf::CheckId::named("log-test"),
+            state: conf::StateKeys::DEFAULT,
             origin: Origin {
                 file: "hosts/h".into(),
                 line: 3,

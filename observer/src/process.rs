@@ -235,6 +235,8 @@ mod tests {
             max,
             message: "nginx count".into(),
             active: None,
+            check: conf::CheckId::named("proc-test"),
+            state: conf::StateKeys::PROCESS_DEFAULT,
             origin: Origin {
                 file: "hosts/h".into(),
                 line: 1,

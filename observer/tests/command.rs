@@ -45,6 +45,8 @@ fn df_watch(command: &[&str]) -> CommandWatch {
         },
         rule,
         active: None,
+        check: conf::CheckId::named("cmd-test"),
+        state: conf::StateKeys::DEFAULT,
         origin: origin(),
     };
     CommandWatch {
