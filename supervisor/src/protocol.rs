@@ -231,6 +231,35 @@ impl Supervisor {
             }
         };
         self.counters.decoded(msg.kind());
+        // TEMPORARY (protocol 2, minimal): EventsV2 is taken as Events and
+        // HeartbeatV2 as Heartbeat (check, transition and open problems
+        // ignored); Goodbye is ignored. Replaced by the full protocol-2
+        // handling of the supervisor side.
+        let msg = match msg {
+            Message::EventsV2 {
+                host,
+                floor,
+                events,
+            } => Message::Events {
+                host,
+                floor,
+                events: events.into_iter().map(|e| e.event).collect(),
+            },
+            Message::HeartbeatV2 {
+                host,
+                version,
+                queue_len,
+                uptime_secs,
+                ..
+            } => Message::Heartbeat {
+                host,
+                version,
+                queue_len,
+                uptime_secs,
+            },
+            Message::Goodbye { .. } => return,
+            other => other,
+        };
         match msg {
             Message::ConfigRequest {
                 host,
