@@ -546,4 +546,56 @@ mod tests {
                 .starts_with("events cannot be written")
         );
     }
+
+    #[test]
+    fn heartbeats_carry_the_open_problems_and_the_chosen_supervisors_run_id() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let mut o = observer(t0, sup);
+        o.handle_raised(vec![alert("a")]);
+        let _batch = o.take_spool_batch(t0).unwrap();
+        o.handle_spool_written(
+            at(t0, 1),
+            Err(SpoolFailure::RecordsNotWritten("no space".into())),
+        );
+        let mut seen = None;
+        for ms in (1_000..40_000).step_by(1_000) {
+            if ms % 5_000 == 0 {
+                let beacon = Message::Beacon {
+                    supervisor: "s".into(),
+                    run_id: 1,
+                };
+                o.handle_datagram(at(t0, ms), sup, beacon);
+            }
+            o.handle_timeout(at(t0, ms));
+            while let Some((to, m)) = o.poll_transmit() {
+                assert!(!matches!(
+                    m,
+                    Message::Heartbeat { .. } | Message::Events { .. }
+                ));
+                if let Message::HeartbeatV2 {
+                    chosen, problems, ..
+                } = m
+                {
+                    assert_eq!(to, sup);
+                    seen = Some((chosen, problems));
+                }
+            }
+        }
+        let (chosen, problems) = seen.expect("no heartbeat in 40 s");
+        assert_eq!(chosen, Some(1));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].check, SPOOL_PROBLEM);
+        assert_eq!(problems[0].tags, "SYSTEM");
+        assert_eq!(problems[0].since_ms, 1_001);
+    }
+
+    #[test]
+    fn goodbyes_go_to_every_supervisor_heard() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let o = observer(t0, sup);
+        let g = o.goodbyes(t0 + std::time::Duration::from_secs(1));
+        assert_eq!(g, [(sup, Message::Goodbye { host: "h".into() })]);
+    }
 }

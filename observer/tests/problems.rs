@@ -352,3 +352,22 @@ fn a_missing_log_file_is_an_observer_problem_opened_once() {
     assert_eq!(open.tags, "SYSTEM");
     assert!(open.message.contains("does not exist"), "{}", open.message);
 }
+
+#[test]
+fn configuration_errors_are_not_sent_by_the_observer() {
+    // The supervisor reports them (once); the observer only logs them.
+    let config = format!(
+        "process: nginx(\nalert_running: tags=web min=1 max=1 message=m\n{}",
+        disk_alert("")
+    );
+    let (mut sim, host) = world(14, &config);
+    host.disk.set(95);
+    sim.run_for(minutes(3));
+    assert!(
+        !sim.events.iter().any(|e| e.event.tags == "SYSTEM"),
+        "{:?}",
+        sim.events
+    );
+    // The rest of the file still runs.
+    assert_eq!(opens(&transitions(&sim, "cmd-")), 1);
+}
