@@ -5,7 +5,9 @@
 //! watch directories, send datagrams. It runs on tokio's current-thread
 //! runtime; blocking work runs in the [`JobRunner`]. At shutdown every
 //! running job is cancelled and waited for (commands' process groups are
-//! killed) and the spool is written one last time.
+//! killed), the spool is written one last time, and then every supervisor
+//! heard is told `Goodbye` (twice, [`GOODBYE_GAP`](crate::timers::GOODBYE_GAP) apart, best effort), so a
+//! clean stop is not taken for a dead host.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,7 +25,7 @@ pub use crate::net::node_name;
 use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
 use crate::positions::{PositionsFile, positions_path};
 use crate::spool::{EventSpool, SpoolError};
-use crate::timers::SPOOL_FAILURE_LOG_INTERVAL;
+use crate::timers::{GOODBYE_GAP, SPOOL_FAILURE_LOG_INTERVAL};
 use crate::watch::FileWatch;
 
 /// What the observer needs to run.
@@ -88,7 +90,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     }
     let positions_path = positions_path(&opts.spool_dir, &host);
     let positions = match PositionsFile::load(&positions_path) {
-        Ok(file) => Some(file.resolve(replayed.events.iter().map(|e| e.id))),
+        Ok(file) => Some(file.resolve(replayed.events.iter().map(|e| e.event.id))),
         // Followed from their ends, as on a first start.
         Err(e) => {
             tracing::warn!("{e}; log files are followed from their ends");
@@ -150,8 +152,10 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     // The last batch may be waiting for an id-reservation retry: write what
     // can be written.
     shell.write_spool(Now::read());
-    shell.spool.flush()?;
+    let flushed = shell.spool.flush();
     shell.save_positions(Now::read(), true);
+    shell.say_goodbye(&sock).await;
+    flushed?;
     Ok(())
 }
 
@@ -248,6 +252,31 @@ impl Shell {
                 self.positions_failure_said = Some(now.mono);
                 tracing::error!("{e}");
             }
+        }
+    }
+
+    /// `Goodbye` to every supervisor heard, twice: a lost datagram would
+    /// make a clean stop look like a crash.
+    async fn say_goodbye(&mut self, sock: &UdpSocket) {
+        let goodbyes = self.core.goodbyes(Now::read().mono);
+        let now_ms = crate::clock::unix_ms().max(0) as u64;
+        for round in 0..2 {
+            if round > 0 {
+                tokio::time::sleep(GOODBYE_GAP).await;
+            }
+            for (to, msg) in &goodbyes {
+                match self.codec.encode(msg, now_ms) {
+                    Ok(bytes) => {
+                        if let Err(e) = sock.send_to(&bytes, to).await {
+                            tracing::debug!("cannot say goodbye to {to}: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("cannot encode a goodbye: {e}"),
+                }
+            }
+        }
+        if !goodbyes.is_empty() {
+            tracing::info!("said goodbye to {} supervisor(s)", goodbyes.len());
         }
     }
 

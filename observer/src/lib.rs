@@ -6,7 +6,7 @@
 //!
 //! * [`timers`] — every protocol timer and observer limit, in one place.
 //! * [`raised`] — an event as a monitor raises it, before it has an id.
-//! * [`problems`] — observer-side problems reported centrally (SPEC §6).
+//! * [`problems`] — problems as state: every check's results, open problems, openings and clearings.
 //! * [`session`] — supervisor choice and failover, configuration fetch, heartbeats, the
 //!   in-flight window and retransmission ([`session::Session`]).
 //! * [`spool`] — the on-disk spool of unacknowledged events and the event id

@@ -47,12 +47,17 @@ pub struct LogFiles {
     skipped: Vec<(PathBuf, u64)>,
 }
 
-/// Problem keys of log files start with this.
-pub const LOG_PROBLEM_PREFIX: &str = "log:";
+/// Problem ids of log files start with this.
+pub const LOG_PROBLEM_PREFIX: &str = crate::problems::FILE_PROBLEM_PREFIX;
 
-/// Problem key of a log file.
+/// Problem id of a log file: `observer-file-` and the hash of its path (as
+/// check ids are made; see [`conf::CheckId`]).
 pub fn problem_key(path: &Path) -> String {
-    format!("{LOG_PROBLEM_PREFIX}{}", path.display())
+    let path = path.to_string_lossy();
+    format!(
+        "{LOG_PROBLEM_PREFIX}{:08x}",
+        conf::CheckId::hash_lines([path.as_ref()])
+    )
 }
 
 impl LogFiles {
@@ -149,7 +154,7 @@ impl LogFiles {
             out.push(Raised::system(time_ms, msg));
         }
         for g in &mut f.groups {
-            out.extend(g.rule.on_tick(now, local, time_ms));
+            out.extend(g.rule.on_tick(now, local, time_ms, problems));
         }
         let FollowedFile {
             tailer,
@@ -165,7 +170,7 @@ impl LogFiles {
             };
             for g in groups.iter_mut() {
                 if g.patterns.is_match(&text) {
-                    out.extend(g.rule.on_match(now, local, time_ms, &text));
+                    out.extend(g.rule.on_match(now, local, time_ms, &text, problems));
                 }
             }
         };
@@ -206,11 +211,11 @@ impl LogFiles {
     }
 
     /// Closes the blocks that ended by `now`.
-    pub fn tick(&mut self, at: Now, out: &mut Vec<Raised>) {
+    pub fn tick(&mut self, at: Now, problems: &mut ProblemBoard, out: &mut Vec<Raised>) {
         let (now, local, time_ms) = (at.mono, at.local, at.wall_ms);
         for f in self.files.values_mut() {
             for g in &mut f.groups {
-                out.extend(g.rule.on_tick(now, local, time_ms));
+                out.extend(g.rule.on_tick(now, local, time_ms, problems));
             }
         }
     }

@@ -18,6 +18,9 @@ pub const UNANSWERED_MOVE: Duration = Duration::from_secs(3);
 
 /// Heartbeats go to every supervisor heard, this often.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Between the two `Goodbye`s of a clean stop: far enough apart that one
+/// burst of loss does not take both, short enough not to delay the stop.
+pub const GOODBYE_GAP: Duration = Duration::from_millis(20);
 
 /// Configuration (re-)requests back off from the first to the last value,
 /// doubling.

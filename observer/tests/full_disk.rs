@@ -166,13 +166,17 @@ fn a_full_spool_disk_does_not_stop_delivery_and_is_reported_and_recovers() {
         lines.iter().all(|l| s.count(l) == 1)
     });
     sup.wait_for("the spool problem", |s| {
-        s.has_system("problem: events cannot be written to the spool")
+        s.has_system("events cannot be written to the spool")
     });
 
     disk.free();
     append(&log, "ERROR after space returned\n");
     sup.wait_for("the problem cleared", |s| {
-        s.has_system("cleared: events cannot be written")
+        s.events().iter().any(|(t, m)| {
+            t == "SYSTEM"
+                && m.starts_with("events cannot be written to the spool")
+                && m.contains(" cleared after ")
+        })
     });
     sup.wait_for("the line after", |s| {
         s.count("ERROR after space returned") == 1
