@@ -238,3 +238,47 @@ fn format_change_by_restart_starts_a_new_file_and_reads_back_the_old_one() {
     assert!(new.starts_with(|c: char| c.is_ascii_alphabetic()), "{new}");
     assert_eq!(fx.terminate().code(), Some(0));
 }
+
+fn gen_key(path: &std::path::Path) -> wire::Key {
+    let _ = std::fs::remove_file(path);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .arg("--gen-key")
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wire::Key::load(path).unwrap()
+}
+
+#[test]
+fn sighup_reads_the_key_file_again() {
+    let mut fx = Fixture::new("stream_rotation: never\nkey_file: lan.key\n");
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
+    );
+    let old = gen_key(&fx.path("lan.key"));
+    fx.start_listening(Codec::sealed(&old));
+    let mut with_old = TestObserver::new(fx.supervisor_addr(), Codec::sealed(&old));
+    with_old.fetch_config("web1");
+
+    let new = gen_key(&fx.path("lan.key"));
+    fx.signal(libc::SIGHUP);
+    fx.wait_for_log("reload: key read again (sealed mode)", 1);
+    fx.wait_for_log("reloaded:", 1);
+    let mut with_new = TestObserver::new(fx.supervisor_addr(), Codec::sealed(&new));
+    let (_, text, _) = with_new.fetch_config("web1");
+    assert!(text.contains("match: x"));
+    // The old key is refused now: no answer.
+    with_old.request_config("web1", None);
+    let mut buf = [0u8; 2048];
+    let end = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < end {
+        assert!(
+            with_old.socket.recv_from(&mut buf).is_err(),
+            "answered a request sealed with the old key"
+        );
+    }
+    assert_eq!(fx.terminate().code(), Some(0));
+}
