@@ -34,3 +34,23 @@ fn listen_address_answers_and_another_local_address_does_not() {
     }
     assert_eq!(fx.terminate().code(), Some(0));
 }
+
+#[test]
+fn check_refuses_a_listen_address_of_no_interface() {
+    let fx = Fixture::new("listen: 203.0.113.7\n");
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .arg("--check")
+        .arg(fx.path("ax436.conf"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("listen: 203.0.113.7: the supervisor could not listen there"),
+        "{stdout}"
+    );
+}
