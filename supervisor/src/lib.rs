@@ -63,7 +63,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use conf::SupervisorConfig;
 use wire::limits::MAX_DATAGRAM;
-use wire::{Codec, Key, KeyError};
+use wire::{Codec, KeyError};
 
 pub use catalog::{CatalogLoader, HostChange, HostEntry};
 pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
@@ -188,7 +188,7 @@ pub async fn run_reloadable(
     };
     let addr = config.listen_addr();
     let socket = net::bind_udp(addr).map_err(|source| RunError::Bind { addr, source })?;
-    set_aside_other_format(&config);
+    reload::set_aside_other_format(&config);
     let mut stream = EventStream::open(
         &config.event_stream,
         config.stream_rotation,
@@ -272,13 +272,13 @@ pub async fn run_reloadable(
                     watching = false;
                 }
             },
-            request = reload_requested(&mut reload) => match request {
+            request = reload::requested(&mut reload) => match request {
                 Some(()) => {
                     // What was received so far is written in the old format.
                     shell.flush(&mut sup, &mut stream).await;
                     if let Some(r) = &reload {
                         let path = r.path.clone();
-                        let mut running = Running {
+                        let mut running = reload::Running {
                             config: &mut config,
                             key: &mut key,
                             stream: &mut stream,
@@ -305,116 +305,6 @@ pub async fn run_reloadable(
         http.stop().await;
     }
     Ok(())
-}
-
-/// The next reload request; never without a source of them.
-async fn reload_requested(reload: &mut Option<reload::Reload>) -> Option<()> {
-    match reload {
-        Some(r) => r.requests.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// At start: a stream file left in another format by the previous run is
-/// set aside, so the new format starts a file of its own.
-fn set_aside_other_format(config: &SupervisorConfig) {
-    match stream::set_aside::set_aside_if_other_format(
-        &config.event_stream,
-        config.stream_rotation,
-        config.stream_format,
-        chrono::Utc::now(),
-    ) {
-        Ok(Some((from, to))) => tracing::info!(
-            "stream_format changed since the last run: {} was renamed {}",
-            from.display(),
-            to.display()
-        ),
-        Ok(None) => {}
-        // The read-back reads each line in its own format, so a mixed file
-        // costs nothing but tidiness.
-        Err(e) => tracing::warn!(
-            "could not set the stream file aside for the new format ({e}); lines of both formats follow each other in it"
-        ),
-    }
-}
-
-/// What a reload may replace, borrowed from the loop.
-struct Running<'a> {
-    config: &'a mut SupervisorConfig,
-    key: &'a mut Option<Key>,
-    stream: &'a mut EventStream,
-    publisher: Option<&'a mut fleet::SnapshotPublisher>,
-    http: Option<&'a http::HttpServer>,
-}
-
-impl Running<'_> {
-    /// Reads `path` again and swaps in what a reload can change, or keeps
-    /// everything and logs why.
-    fn reload(&mut self, path: &std::path::Path, sup: &mut Supervisor) {
-        tracing::info!("SIGHUP: reading {} again", path.display());
-        let prepared = match reload::prepare(path, self.config, self.key.as_ref()) {
-            Ok(p) => p,
-            Err(e) => {
-                for line in e.lines() {
-                    tracing::error!("reload: {line}");
-                }
-                tracing::error!("reload refused: the running configuration is kept");
-                return;
-            }
-        };
-        let new = prepared.config;
-        for name in reload::needs_restart(self.config, &new) {
-            tracing::warn!("reload: `{name}:` changed; it takes effect at the next restart");
-        }
-        if let Some(codec) = &prepared.codec {
-            tracing::info!(
-                "reload: key read again ({})",
-                if codec.is_sealed() {
-                    "sealed mode"
-                } else {
-                    "OPEN MODE: no key_file"
-                }
-            );
-        }
-        *self.key = prepared.key;
-        let settings = Settings::from_config(&new, String::new(), 0);
-        sup.handle_settings(now(), settings, prepared.codec);
-        if let Some(stream) = prepared.stream {
-            *self.stream = stream;
-            if let Some((from, to)) = &prepared.set_aside {
-                tracing::info!(
-                    "reload: stream_format changed: {} was renamed {}",
-                    from.display(),
-                    to.display()
-                );
-            }
-            if let Some(publisher) = self.publisher.as_deref_mut() {
-                publisher.set_stream(new.event_stream.clone(), new.stream_rotation);
-            }
-        }
-        if let Some(http) = self.http {
-            // Without a users file the window lets everyone in: allowed
-            // only while it listens on loopback, which the running address
-            // decides (a new `http:` waits for a restart).
-            let loopback = self.config.http.is_some_and(|a| a.ip().is_loopback());
-            if prepared.users.is_some() || loopback {
-                http.set_users(prepared.users);
-            } else {
-                tracing::warn!(
-                    "reload: the window listens beyond loopback; its users stay as they were until a restart"
-                );
-            }
-        }
-        tracing::info!(
-            "reloaded: beacons to {:?} every {} s, max_idle {} s, stream {} ({})",
-            new.broadcast,
-            new.beacon_interval.as_secs(),
-            new.max_idle.as_secs(),
-            new.event_stream.display(),
-            stream::set_aside::format_word(new.stream_format),
-        );
-        *self.config = new;
-    }
 }
 
 /// Resolves when the window asks for a fresher fleet snapshot; never

@@ -22,8 +22,11 @@ use chrono::Utc;
 use conf::{ConfErrors, SupervisorConfig};
 use wire::{Codec, Key, KeyError};
 
+use crate::fleet::SnapshotPublisher;
+use crate::http::HttpServer;
 use crate::http::users::Users;
-use crate::stream::set_aside::set_aside_if_other_format;
+use crate::protocol::{Settings, Supervisor};
+use crate::stream::set_aside::{format_word, set_aside_if_other_format};
 use crate::stream::{EventStream, StreamError};
 
 /// Where reload requests come from: the path of `ax436.conf` to read again,
@@ -183,6 +186,116 @@ pub fn prepare(
 /// The running key, as the shell keeps it to tell a changed key.
 pub fn load_key(config: &SupervisorConfig) -> Result<Option<Key>, KeyError> {
     config.key_file.as_deref().map(Key::load).transpose()
+}
+
+/// The next reload request; never without a source of them.
+pub(crate) async fn requested(reload: &mut Option<Reload>) -> Option<()> {
+    match reload {
+        Some(r) => r.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// At start: a stream file left in another format by the previous run is
+/// set aside, so the new format starts a file of its own.
+pub(crate) fn set_aside_other_format(config: &SupervisorConfig) {
+    match set_aside_if_other_format(
+        &config.event_stream,
+        config.stream_rotation,
+        config.stream_format,
+        chrono::Utc::now(),
+    ) {
+        Ok(Some((from, to))) => tracing::info!(
+            "stream_format changed since the last run: {} was renamed {}",
+            from.display(),
+            to.display()
+        ),
+        Ok(None) => {}
+        // The read-back reads each line in its own format, so a mixed file
+        // costs nothing but tidiness.
+        Err(e) => tracing::warn!(
+            "could not set the stream file aside for the new format ({e}); lines of both formats follow each other in it"
+        ),
+    }
+}
+
+/// What a reload may replace, borrowed from the loop.
+pub(crate) struct Running<'a> {
+    pub(crate) config: &'a mut SupervisorConfig,
+    pub(crate) key: &'a mut Option<Key>,
+    pub(crate) stream: &'a mut EventStream,
+    pub(crate) publisher: Option<&'a mut SnapshotPublisher>,
+    pub(crate) http: Option<&'a HttpServer>,
+}
+
+impl Running<'_> {
+    /// Reads `path` again and swaps in what a reload can change, or keeps
+    /// everything and logs why.
+    pub(crate) fn reload(&mut self, path: &Path, sup: &mut Supervisor) {
+        tracing::info!("SIGHUP: reading {} again", path.display());
+        let prepared = match prepare(path, self.config, self.key.as_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                for line in e.lines() {
+                    tracing::error!("reload: {line}");
+                }
+                tracing::error!("reload refused: the running configuration is kept");
+                return;
+            }
+        };
+        let new = prepared.config;
+        for name in needs_restart(self.config, &new) {
+            tracing::warn!("reload: `{name}:` changed; it takes effect at the next restart");
+        }
+        if let Some(codec) = &prepared.codec {
+            tracing::info!(
+                "reload: key read again ({})",
+                if codec.is_sealed() {
+                    "sealed mode"
+                } else {
+                    "OPEN MODE: no key_file"
+                }
+            );
+        }
+        *self.key = prepared.key;
+        let settings = Settings::from_config(&new, String::new(), 0);
+        sup.handle_settings(crate::now(), settings, prepared.codec);
+        if let Some(stream) = prepared.stream {
+            *self.stream = stream;
+            if let Some((from, to)) = &prepared.set_aside {
+                tracing::info!(
+                    "reload: stream_format changed: {} was renamed {}",
+                    from.display(),
+                    to.display()
+                );
+            }
+            if let Some(publisher) = self.publisher.as_deref_mut() {
+                publisher.set_stream(new.event_stream.clone(), new.stream_rotation);
+            }
+        }
+        if let Some(http) = self.http {
+            // Without a users file the window lets everyone in: allowed
+            // only while it listens on loopback, which the running address
+            // decides (a new `http:` waits for a restart).
+            let loopback = self.config.http.is_some_and(|a| a.ip().is_loopback());
+            if prepared.users.is_some() || loopback {
+                http.set_users(prepared.users);
+            } else {
+                tracing::warn!(
+                    "reload: the window listens beyond loopback; its users stay as they were until a restart"
+                );
+            }
+        }
+        tracing::info!(
+            "reloaded: beacons to {:?} every {} s, max_idle {} s, stream {} ({})",
+            new.broadcast,
+            new.beacon_interval.as_secs(),
+            new.max_idle.as_secs(),
+            new.event_stream.display(),
+            format_word(new.stream_format),
+        );
+        *self.config = new;
+    }
 }
 
 #[cfg(test)]
