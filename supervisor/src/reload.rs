@@ -134,22 +134,19 @@ pub fn prepare(
         _ => None,
     };
     let (stream, set_aside) = if stream_changed(running, &config) {
-        let moved = if running.stream_format != config.stream_format
-            || running.event_stream != config.event_stream
-        {
-            set_aside_if_other_format(
-                &config.event_stream,
-                config.stream_rotation,
-                config.stream_format,
-                Utc::now(),
-            )
-            .map_err(|source| ReloadError::SetAside {
-                path: config.event_stream.clone(),
-                source,
-            })?
-        } else {
-            None
-        };
+        // A no-op unless the file the new settings append to holds the
+        // other format (a new format, or a path or rotation that leads to
+        // an older file).
+        let moved = set_aside_if_other_format(
+            &config.event_stream,
+            config.stream_rotation,
+            config.stream_format,
+            Utc::now(),
+        )
+        .map_err(|source| ReloadError::SetAside {
+            path: config.event_stream.clone(),
+            source,
+        })?;
         match EventStream::open(
             &config.event_stream,
             config.stream_rotation,
