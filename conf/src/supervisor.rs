@@ -81,6 +81,10 @@ pub struct SupervisorConfig {
     pub http_tls: Option<TlsFiles>,
     /// `notify:` — the notification file (channels and routes), if any.
     pub notify: Option<PathBuf>,
+    /// `listen:` — the local address the UDP socket (port + 1, where
+    /// observers send) is bound to; 0.0.0.0 (every interface) by default.
+    /// IPv4 only: beacons are IPv4 broadcasts and observers speak IPv4.
+    pub listen: Ipv4Addr,
 }
 
 impl SupervisorConfig {
@@ -160,6 +164,7 @@ impl SupervisorConfig {
         let mut http_users = None;
         let mut http_tls = None;
         let mut notify = None;
+        let mut listen = Ipv4Addr::UNSPECIFIED;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -296,6 +301,17 @@ impl SupervisorConfig {
                         }
                     }
                 }
+                Setting::Listen => match value.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => listen = a,
+                    Ok(std::net::IpAddr::V6(_)) => bad(format!(
+                        "`listen:` takes an IPv4 address (beacons are IPv4 broadcasts), found `{value}`; \
+                         the window's `http:` may be IPv6"
+                    )),
+                    Err(_) => bad(format!(
+                        "`listen:` must be one IPv4 address of this machine (such as `10.0.0.1`, or \
+                         `0.0.0.0` for every interface), found `{value}`"
+                    )),
+                },
                 Setting::HttpUsers => match path(value) {
                     Ok(p) => http_users = Some(p),
                     Err(e) => bad(e),
@@ -366,6 +382,7 @@ impl SupervisorConfig {
                     http_users,
                     http_tls,
                     notify,
+                    listen,
                 })
             }
             _ => {
@@ -378,6 +395,11 @@ impl SupervisorConfig {
     /// The port the supervisor listens on: `port + 1` (checked at parse).
     pub fn listen_port(&self) -> u16 {
         self.port.saturating_add(1)
+    }
+
+    /// The address and port the supervisor's UDP socket is bound to.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.listen, self.listen_port()))
     }
 }
 
@@ -400,10 +422,11 @@ enum Setting {
     HttpUsers,
     HttpTls,
     Notify,
+    Listen,
 }
 
 impl Setting {
-    const ALL: [Setting; 16] = [
+    const ALL: [Setting; 17] = [
         Setting::EventStream,
         Setting::Port,
         Setting::Broadcast,
@@ -420,6 +443,7 @@ impl Setting {
         Setting::HttpUsers,
         Setting::HttpTls,
         Setting::Notify,
+        Setting::Listen,
     ];
 
     fn name(self) -> &'static str {
@@ -440,6 +464,7 @@ impl Setting {
             Setting::HttpUsers => "http_users",
             Setting::HttpTls => "http_tls",
             Setting::Notify => "notify",
+            Setting::Listen => "listen",
         }
     }
 

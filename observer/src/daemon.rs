@@ -10,7 +10,7 @@
 //! clean stop is not taken for a dead host.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use conf::HostName;
@@ -22,7 +22,7 @@ use crate::clock::Now;
 use crate::core::{Observer, Spooled};
 use crate::jobs::JobRunner;
 pub use crate::net::node_name;
-use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
+use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket, interface_of};
 use crate::positions::{PositionsFile, positions_path};
 use crate::spool::{EventSpool, SpoolError};
 use crate::timers::{GOODBYE_GAP, SPOOL_FAILURE_LOG_INTERVAL};
@@ -36,6 +36,9 @@ pub struct Options {
     pub name: HostName,
     pub key: Option<Key>,
     pub spool_dir: PathBuf,
+    /// `--bind`: the local address to talk from, whose interface alone is
+    /// listened on for beacons (see [`crate::net`]); `None`: every interface.
+    pub bind: Option<Ipv4Addr>,
 }
 
 /// Why the observer could not start or had to stop.
@@ -45,6 +48,13 @@ pub enum DaemonError {
     BeaconSocket { port: u16, source: std::io::Error },
     #[error("cannot open a UDP socket for sending: {0}")]
     SendSocket(std::io::Error),
+    #[error("--bind {0}: no interface of this machine has that address")]
+    NoSuchAddress(Ipv4Addr),
+    #[error("--bind {address}: cannot list the interfaces: {source}")]
+    Interfaces {
+        address: Ipv4Addr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Spool(#[from] SpoolError),
 }
@@ -65,12 +75,25 @@ struct Shell {
 /// Runs the observer until `shutdown` completes, then stops every job and
 /// writes the spool.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
-    let beacon_sock =
-        bind_beacon_socket(opts.port).map_err(|source| DaemonError::BeaconSocket {
+    let device = match opts.bind {
+        Some(address) => Some(
+            interface_of(address)
+                .map_err(|source| DaemonError::Interfaces { address, source })?
+                .ok_or(DaemonError::NoSuchAddress(address))?,
+        ),
+        None => None,
+    };
+    let beacon_sock = bind_beacon_socket(opts.port, device.as_deref()).map_err(|source| {
+        DaemonError::BeaconSocket {
             port: opts.port,
             source,
-        })?;
-    let sock = bind_session_socket().map_err(DaemonError::SendSocket)?;
+        }
+    })?;
+    let sock = bind_session_socket(opts.bind.unwrap_or(Ipv4Addr::UNSPECIFIED))
+        .map_err(DaemonError::SendSocket)?;
+    if let (Some(address), Some(device)) = (opts.bind, &device) {
+        tracing::info!("bound to {address}: beacons heard on {device} only");
+    }
     let host = opts.name.as_str().to_string();
     let (codec, sizing) = match &opts.key {
         Some(k) => (Codec::sealed(k), Codec::sealed(k)),

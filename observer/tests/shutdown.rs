@@ -50,6 +50,7 @@ fn shutdown_kills_a_running_pipeline_and_all_its_children() {
         name: conf::HostName::new("shutdown-one").unwrap(),
         key: None,
         spool_dir: dir.path().to_path_buf(),
+        bind: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = std::thread::spawn(move || {

@@ -515,6 +515,12 @@ impl SnapshotPublisher {
         self.wanted.clone()
     }
 
+    /// The stream as configured after a reload.
+    pub fn set_stream(&mut self, path: PathBuf, rotation: conf::StreamRotation) {
+        self.facts.stream_path = path;
+        self.facts.rotation = rotation;
+    }
+
     /// A reader asked for a fresher snapshot.
     pub fn asked(&mut self) {
         self.asked = true;

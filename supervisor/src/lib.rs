@@ -27,6 +27,8 @@
 //! * [`notify`] — notifications: the policy, the persistent queue and the
 //!   channels.
 //! * [`service`] — the systemd unit of `supervisor install`.
+//! * [`reload`] — `ax436.conf` read again on SIGHUP: what changes, what
+//!   waits for a restart.
 //! * [`timers`] — every timer and bound, in one place, and the state
 //!   machine's timer table.
 //!
@@ -50,6 +52,7 @@ pub mod notify;
 pub mod own_log;
 pub mod problems;
 pub mod protocol;
+pub mod reload;
 pub mod rolling;
 mod serve;
 pub mod service;
@@ -65,7 +68,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use conf::SupervisorConfig;
 use wire::limits::MAX_DATAGRAM;
-use wire::{Codec, Key, KeyError};
+use wire::{Codec, KeyError};
 
 pub use catalog::{CatalogLoader, HostChange, HostEntry};
 pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
@@ -81,8 +84,11 @@ use crate::watch::WatchError;
 pub enum RunError {
     #[error(transparent)]
     Key(#[from] KeyError),
-    #[error("cannot listen on UDP port {port}: {source}")]
-    Bind { port: u16, source: io::Error },
+    #[error("cannot listen on UDP {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
     #[error(transparent)]
     Stream(#[from] StreamError),
     #[error(transparent)]
@@ -161,13 +167,23 @@ pub async fn run(
     config: SupervisorConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let codec = match &config.key_file {
-        Some(path) => {
-            let key = Key::load(path)?;
+    run_reloadable(config, None, shutdown).await
+}
+
+/// As [`run`], and reads `ax436.conf` again at each request of `reload`
+/// (see [`reload`]).
+pub async fn run_reloadable(
+    mut config: SupervisorConfig,
+    mut reload: Option<reload::Reload>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let mut key = reload::load_key(&config)?;
+    let codec = match (&config.key_file, &key) {
+        (Some(path), Some(key)) => {
             tracing::info!("sealed mode: key from {}", path.display());
-            Codec::sealed(&key)
+            Codec::sealed(key)
         }
-        None => {
+        _ => {
             tracing::warn!(
                 "OPEN MODE: no key_file in the configuration; anyone on the LAN can send \
                  observers commands to run. Make a key with `supervisor --gen-key FILE`."
@@ -175,8 +191,9 @@ pub async fn run(
             Codec::open()
         }
     };
-    let port = config.listen_port();
-    let socket = net::bind_udp(port).map_err(|source| RunError::Bind { port, source })?;
+    let addr = config.listen_addr();
+    let socket = net::bind_udp(addr).map_err(|source| RunError::Bind { addr, source })?;
+    reload::set_aside_other_format(&config);
     let mut stream = EventStream::open(
         &config.event_stream,
         config.stream_rotation,
@@ -187,7 +204,7 @@ pub async fn run(
     let run_id = wire::random_u64()?;
     let settings = Settings::from_config(&config, net::node_name(), run_id);
     tracing::info!(
-        "supervisor {} listening on port {port}, beacons to {:?} every {} s, {} hosts, stream {}",
+        "supervisor {} listening on {addr}, beacons to {:?} every {} s, {} hosts, stream {}",
         settings.supervisor_name,
         settings.broadcast,
         settings.beacon_interval.as_secs_f64(),
@@ -238,7 +255,6 @@ pub async fn run(
     let written = stream::recently_written(
         &config.event_stream,
         config.stream_rotation,
-        config.stream_format,
         RESTART_DEDUP_TAIL,
     );
     tracing::info!(
@@ -298,6 +314,24 @@ pub async fn run(
                     tracing::error!("the folder watcher stopped; configuration changes are no longer seen");
                     watching = false;
                 }
+            },
+            request = reload::requested(&mut reload) => match request {
+                Some(()) => {
+                    // What was received so far is written in the old format.
+                    shell.flush(&mut sup, &mut stream).await;
+                    if let Some(r) = &reload {
+                        let path = r.path.clone();
+                        let mut running = reload::Running {
+                            config: &mut config,
+                            key: &mut key,
+                            stream: &mut stream,
+                            publisher: publisher.as_mut(),
+                            http: http.as_ref(),
+                        };
+                        running.reload(&path, &mut sup);
+                    }
+                }
+                None => reload = None,
             },
             () = snapshot_wanted(wanted.as_deref()) => {
                 if let Some(publisher) = publisher.as_mut() {

@@ -182,9 +182,18 @@ fn main() -> ExitCode {
                 return Err(());
             }
         };
-        supervisor::run(config, shutdown).await.map_err(|e| {
-            tracing::error!("{e}");
-        })
+        let reload = match reload_on_sighup(&config_path) {
+            Ok(reload) => reload,
+            Err(e) => {
+                tracing::error!("cannot install the SIGHUP handler: {e}");
+                return Err(());
+            }
+        };
+        supervisor::run_reloadable(config, Some(reload), shutdown)
+            .await
+            .map_err(|e| {
+                tracing::error!("{e}");
+            })
     });
     match result {
         Ok(()) => {
@@ -283,6 +292,28 @@ fn service_done<E: std::fmt::Display>(done: Result<(), E>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One reload request per SIGHUP (`systemctl reload`). The handler is
+/// installed before the loop starts, so an early SIGHUP never kills the
+/// process (its default action).
+fn reload_on_sighup(config_path: &Path) -> std::io::Result<supervisor::reload::Reload> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    // One waiting request is enough: signals coming faster than reloads
+    // fold into it.
+    let (tx, requests) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Err(tokio::sync::mpsc::error::TrySendError::Closed(())) = tx.try_send(()) {
+                break;
+            }
+        }
+    });
+    Ok(supervisor::reload::Reload {
+        path: config_path.to_path_buf(),
+        requests,
+    })
 }
 
 /// Resolves at the first SIGINT or SIGTERM.

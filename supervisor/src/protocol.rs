@@ -3,7 +3,8 @@
 //!
 //! Inputs: [`Supervisor::handle_datagram`] (bytes from an address),
 //! [`Supervisor::handle_catalog`] (hosts whose configuration file changed),
-//! [`Supervisor::handle_timeout`], [`Supervisor::handle_stream_written`].
+//! [`Supervisor::handle_timeout`], [`Supervisor::handle_stream_written`],
+//! [`Supervisor::handle_settings`] (`ax436.conf` read again on SIGHUP).
 //! Outputs: [`Supervisor::poll_transmit`] (datagrams to send),
 //! [`Supervisor::take_stream_batch`] (lines to append to the stream, whose
 //! acknowledgements are released only once the shell reports them written),
@@ -379,6 +380,37 @@ impl Supervisor {
                     self.reset(now, &host, true);
                 }
             }
+        }
+    }
+
+    /// New settings from `ax436.conf` read again (a reload), and the codec
+    /// of a re-read key (`None`: the key did not change). Who the
+    /// supervisor is (`supervisor_name`, `run_id`) never changes by a
+    /// reload: observers would take it for a restart.
+    ///
+    /// A new beacon interval or new broadcast addresses send a beacon at
+    /// once (to the new addresses, and timed from now); a new `max_idle`
+    /// is applied to every host at once (silent longer than the new limit:
+    /// reported inactive now). Events received from now on are written in
+    /// the new `stream_format`; the shell writes what was received before
+    /// (in the old format) first.
+    pub fn handle_settings(&mut self, now: Now, settings: Settings, codec: Option<Codec>) {
+        let settings = Settings {
+            supervisor_name: self.settings.supervisor_name.clone(),
+            run_id: self.settings.run_id,
+            ..settings
+        };
+        let old = std::mem::replace(&mut self.settings, settings);
+        if let Some(codec) = codec {
+            self.codec = codec;
+        }
+        if old.beacon_interval != self.settings.beacon_interval
+            || old.broadcast != self.settings.broadcast
+        {
+            self.timers.set(Timer::Beacon, now.mono);
+        }
+        if old.max_idle != self.settings.max_idle {
+            self.timers.set(Timer::Liveness, now.mono);
         }
     }
 

@@ -146,8 +146,19 @@ pub struct ObserverProcess(pub std::process::Child);
 
 impl ObserverProcess {
     pub fn start(port: u16, name: &str, dir: &std::path::Path) -> ObserverProcess {
+        Self::start_with(port, name, dir, &[])
+    }
+
+    /// As [`ObserverProcess::start`] with more options (`--bind …`).
+    pub fn start_with(
+        port: u16,
+        name: &str,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> ObserverProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_observer"))
             .arg(port.to_string())
+            .args(extra)
             .args(["--name", name, "--spool-dir"])
             .arg(dir)
             .arg("--log-dir")

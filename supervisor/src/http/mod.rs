@@ -142,6 +142,7 @@ pub struct HttpServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     counters: Arc<HttpCounters>,
+    state: Arc<routes::AppState>,
 }
 
 impl HttpServer {
@@ -155,7 +156,7 @@ impl HttpServer {
         let counters = Arc::new(HttpCounters::default());
         let (stop, stop_rx) = watch::channel(false);
         let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone());
-        let router = routes::router(state);
+        let router = routes::router(state.clone());
         let task = tokio::spawn(accept_loop(
             settings.addr,
             settings.tls,
@@ -167,7 +168,14 @@ impl HttpServer {
             stop,
             task,
             counters,
+            state,
         }
+    }
+
+    /// The `http_users:` file read again by a reload (`None`: no users
+    /// file, loopback only).
+    pub fn set_users(&self, users: Option<Users>) {
+        self.state.set_users(users);
     }
 
     pub fn counters(&self) -> &HttpCounters {

@@ -16,7 +16,7 @@
 //!
 //! Every refusal is counted by [`Refusal::reason`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -54,7 +54,8 @@ const PARALLEL_PASSWORD_CHECKS: usize = 2;
 pub struct AppState {
     snapshots: SnapshotReader,
     acks: tokio::sync::mpsc::Sender<AckRequest>,
-    users: Option<Arc<Users>>,
+    /// Replaced when `ax436.conf` is reloaded ([`AppState::set_users`]).
+    users: RwLock<Option<Arc<Users>>>,
     cache: Mutex<CredentialCache>,
     checks: Semaphore,
     counters: Arc<HttpCounters>,
@@ -70,11 +71,33 @@ impl AppState {
         Arc::new(AppState {
             snapshots,
             acks,
-            users: users.map(Arc::new),
+            users: RwLock::new(users.map(Arc::new)),
             cache: Mutex::new(CredentialCache::default()),
             checks: Semaphore::new(PARALLEL_PASSWORD_CHECKS),
             counters,
         })
+    }
+
+    /// The users file read again: from the next request on, only its
+    /// users get in (credentials checked before are forgotten).
+    pub fn set_users(&self, users: Option<Users>) {
+        let users = users.map(Arc::new);
+        match self.users.write() {
+            Ok(mut u) => *u = users,
+            Err(poisoned) => *poisoned.into_inner() = users,
+        }
+        match self.cache.lock() {
+            Ok(mut c) => *c = CredentialCache::default(),
+            Err(poisoned) => *poisoned.into_inner() = CredentialCache::default(),
+        }
+    }
+
+    fn users(&self) -> Option<Arc<Users>> {
+        // A poisoned lock still holds the last users: never open the door.
+        match self.users.read() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     async fn snapshot(&self) -> Arc<FleetSnapshot> {
@@ -157,7 +180,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
 }
 
 async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<(Role, String), Response> {
-    let Some(users) = state.users.clone() else {
+    let Some(users) = state.users() else {
         return Ok((Role::Operator, "local".to_string()));
     };
     let (user, password) = match basic_credentials(headers) {

@@ -7,10 +7,13 @@
 //!   and its rotation.
 //! * [`read_back`] — at start, the events recently written, so a re-sent
 //!   one is not written twice.
+//! * [`set_aside`] — one format per file: a format change renames the
+//!   current file aside.
 
 pub mod file;
 pub mod lines;
 pub mod read_back;
+pub mod set_aside;
 
 pub use file::{EventStream, StreamError};
 pub use lines::{

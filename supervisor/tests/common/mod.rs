@@ -141,6 +141,59 @@ impl Fixture {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port + 1))
     }
 
+    /// Replaces the line starting with `name:` in ax436.conf by `line`, or
+    /// appends `line` when there is none.
+    pub fn set_conf(&self, name: &str, line: &str) {
+        let path = self.path("ax436.conf");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{name}:")))
+            .map(String::from)
+            .collect();
+        lines.push(line.to_string());
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Sends `signal` (e.g. SIGHUP) to the running supervisor.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = self.child.as_ref().expect("started").id() as libc::pid_t;
+        // SAFETY: plain kill(2) on the child this fixture started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Every line of the supervisor's own log so far (every file in log/).
+    pub fn log_text(&self) -> String {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.path("log"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits until the supervisor's log holds `times` lines containing
+    /// `text`; returns the last of them.
+    pub fn wait_for_log(&self, text: &str, times: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let log = self.log_text();
+            let found: Vec<&str> = log.lines().filter(|l| l.contains(text)).collect();
+            if found.len() >= times
+                && let Some(line) = found.last()
+            {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {text:?} within {PATIENCE:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("started");
