@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod web;
+
 use socket2::{Domain, Protocol, Socket, Type};
 use wire::{Codec, Message, Reassembly};
 
@@ -163,7 +165,12 @@ impl Fixture {
     /// Every line of every stream file, in file-name order.
     pub fn stream_text(&self) -> String {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.path("stream"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !is_history(&e.file_name().to_string_lossy()))
+                    .map(|e| e.path())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -177,6 +184,7 @@ impl Fixture {
             .map(|d| {
                 d.flatten()
                     .map(|e| e.file_name().into_string().unwrap())
+                    .filter(|n| !is_history(n))
                     .collect()
             })
             .unwrap_or_default();
@@ -294,10 +302,16 @@ impl TestObserver {
     }
 }
 
-/// The stream files' folder holds only the stream.
+/// The history database beside the stream (`history.db`, its WAL and
+/// shared-memory files).
+pub fn is_history(name: &str) -> bool {
+    name.starts_with("history.db")
+}
+
+/// The stream files' folder holds only the stream (and its history).
 pub fn only_stream_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .all(|e| e.file_name().to_string_lossy().starts_with("events"))
+    std::fs::read_dir(dir).unwrap().flatten().all(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("events") || is_history(&name)
+    })
 }
