@@ -94,3 +94,12 @@ pub fn tool(program: &str, test: &str) -> Option<std::path::PathBuf> {
     }
     found
 }
+
+/// An `Authorization: Basic` header line.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Authorization: Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
