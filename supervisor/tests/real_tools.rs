@@ -146,7 +146,7 @@ fn headless_chromium_sees_the_fleet_and_the_host_chart_and_a_viewer_cannot_ackno
     wait_json(
         addr,
         "/api/v1/events?kind=metric&limit=200",
-        &[viewer.clone()],
+        std::slice::from_ref(&viewer),
         |d| d["events"].as_array().unwrap().len() == 30,
     );
 
