@@ -81,32 +81,52 @@ fn parse_classic(line: &str) -> Option<StreamRecord> {
     })
 }
 
+/// A JSON line's fields, borrowed where the text has no escapes.
+#[derive(serde::Deserialize)]
+struct JsonLine<'a> {
+    #[serde(borrow)]
+    received: std::borrow::Cow<'a, str>,
+    host: String,
+    id: u64,
+    time: f64,
+    tags: String,
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    source: Option<String>,
+    message: String,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    check: Option<serde_json::Value>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
 fn parse_json(line: &str) -> Option<StreamRecord> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    let received = chrono::DateTime::parse_from_rfc3339(v.get("received")?.as_str()?).ok()?;
-    let time = v.get("time")?.as_f64()?;
-    let kind = match v.get("kind")?.as_str()? {
+    let v: JsonLine = serde_json::from_str(line).ok()?;
+    let received = chrono::DateTime::parse_from_rfc3339(&v.received).ok()?;
+    let kind = match &*v.kind {
         "metric" => "metric",
         "system" => "system",
         _ => "alert",
     };
     Some(StreamRecord {
         received_ms: received.timestamp_millis(),
-        time_ms: (time * 1000.0).round() as i64,
-        host: text("host")?,
-        event_id: v.get("id")?.as_u64()?,
-        tags: text("tags")?,
+        time_ms: (v.time * 1000.0).round() as i64,
+        host: v.host,
+        event_id: v.id,
+        tags: v.tags,
         kind,
-        check: v.get("check").and_then(|c| match c {
-            serde_json::Value::String(s) => Some(s.clone()),
+        check: v.check.and_then(|c| match c {
+            serde_json::Value::String(s) => Some(s),
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
         }),
-        state: text("state"),
-        source: text("source"),
-        message: text("message")?,
-        value: v.get("value").and_then(serde_json::Value::as_f64),
+        state: v.state,
+        source: v.source,
+        message: v.message,
+        value: v.value,
     })
 }
 

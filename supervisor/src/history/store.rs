@@ -154,6 +154,8 @@ impl Store {
     pub fn ingest(&mut self, lines: &[u8]) -> rusqlite::Result<Ingested> {
         let mut done = Ingested::default();
         let mut minutes: BTreeSet<(i64, i64)> = BTreeSet::new();
+        // First receive time of each host in this batch: one upsert each.
+        let mut first_seen: std::collections::HashMap<String, i64> = Default::default();
         let tx = self.conn.transaction()?;
         {
             let mut insert_event = tx.prepare_cached(
@@ -196,7 +198,10 @@ impl Store {
                     done.known += 1;
                     continue;
                 }
-                seen.execute(params![r.host, r.received_ms])?;
+                first_seen
+                    .entry(r.host.clone())
+                    .and_modify(|t| *t = (*t).min(r.received_ms))
+                    .or_insert(r.received_ms);
                 if let (Some(v), "metric") = (r.value, r.kind)
                     && let Some(series) = series_id(&tx, &r.host, &r.tags)?
                 {
@@ -207,6 +212,9 @@ impl Store {
                     minutes.insert((series, r.time_ms.div_euclid(MINUTE_MS)));
                 }
                 record_state(&tx, &r)?;
+            }
+            for (host, at) in &first_seen {
+                seen.execute(params![host, at])?;
             }
         }
         roll_up(&tx, &minutes)?;

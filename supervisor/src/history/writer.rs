@@ -38,6 +38,8 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// More than the bytes one batch can hold, written to the stream before
 /// the shell offers them.
 const OFFER_MARGIN: u64 = 8 * 1024 * 1024;
+/// The history thread's nice value (0 normal, 19 lowest).
+pub const HISTORY_NICE: libc::c_int = 10;
 /// Stream bytes read at a time while catching up.
 const CATCH_UP_CHUNK: usize = 4 * 1024 * 1024;
 const NONE: u64 = u64::MAX;
@@ -220,6 +222,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, rx: mpsc::Receiver<Batch>) {
+        lower_priority();
         self.retention();
         let mut next_retention = Instant::now() + RETENTION_INTERVAL;
         loop {
@@ -361,6 +364,23 @@ impl Worker {
             buf.drain(..=cut);
         }
         Ok(pos)
+    }
+}
+
+/// Gives this thread a nice value of [`HISTORY_NICE`]: on a busy machine
+/// the loop that acknowledges events gets the CPU first, and the history
+/// falls behind instead (a Linux thread has its own nice value).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority on the calling thread only.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HISTORY_NICE)
+    };
+    if result != 0 {
+        tracing::debug!(
+            "could not lower the history thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
