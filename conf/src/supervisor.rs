@@ -21,6 +21,16 @@ pub const DEFAULT_STREAM_KEEP: usize = 14;
 /// Default `log_file:`.
 pub const DEFAULT_LOG_FILE: &str = "supervisor.log";
 
+/// Default `history_days:`: events are kept in the history database this
+/// many days (metric aggregates 90 days, raw metric values 48 hours,
+/// whatever this says).
+pub const DEFAULT_HISTORY_DAYS: u32 = 30;
+/// Default `history_max_mb:`: the history database is kept under this many
+/// megabytes (10^6 bytes) by deleting its oldest events first.
+pub const DEFAULT_HISTORY_MAX_MB: u64 = 1024;
+/// Longest accepted `history_days:`.
+const MAX_HISTORY_DAYS: u32 = 3650;
+
 /// Default `http:`: the status page and API on loopback only.
 pub const DEFAULT_HTTP: SocketAddr =
     SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9436));
@@ -85,6 +95,10 @@ pub struct SupervisorConfig {
     /// observers send) is bound to; 0.0.0.0 (every interface) by default.
     /// IPv4 only: beacons are IPv4 broadcasts and observers speak IPv4.
     pub listen: Ipv4Addr,
+    /// `history_days:` — days of events kept in the history database.
+    pub history_days: u32,
+    /// `history_max_mb:` — the history database's size limit, in MB.
+    pub history_max_mb: u64,
 }
 
 impl SupervisorConfig {
@@ -165,6 +179,8 @@ impl SupervisorConfig {
         let mut http_tls = None;
         let mut notify = None;
         let mut listen = Ipv4Addr::UNSPECIFIED;
+        let mut history_days = DEFAULT_HISTORY_DAYS;
+        let mut history_max_mb = DEFAULT_HISTORY_MAX_MB;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -312,6 +328,22 @@ impl SupervisorConfig {
                          `0.0.0.0` for every interface), found `{value}`"
                     )),
                 },
+                Setting::HistoryDays => match value.parse::<u32>() {
+                    Ok(n @ 1..=MAX_HISTORY_DAYS) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                        history_days = n
+                    }
+                    _ => bad(format!(
+                        "`history_days:` must be a whole number of days from 1 to {MAX_HISTORY_DAYS}, found `{value}`"
+                    )),
+                },
+                Setting::HistoryMaxMb => match value.parse::<u64>() {
+                    Ok(n @ 1..=1_000_000) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                        history_max_mb = n
+                    }
+                    _ => bad(format!(
+                        "`history_max_mb:` must be a whole number of megabytes from 1 to 1000000, found `{value}`"
+                    )),
+                },
                 Setting::HttpUsers => match path(value) {
                     Ok(p) => http_users = Some(p),
                     Err(e) => bad(e),
@@ -383,6 +415,8 @@ impl SupervisorConfig {
                     http_tls,
                     notify,
                     listen,
+                    history_days,
+                    history_max_mb,
                 })
             }
             _ => {
@@ -423,10 +457,12 @@ enum Setting {
     HttpTls,
     Notify,
     Listen,
+    HistoryDays,
+    HistoryMaxMb,
 }
 
 impl Setting {
-    const ALL: [Setting; 17] = [
+    const ALL: [Setting; 19] = [
         Setting::EventStream,
         Setting::Port,
         Setting::Broadcast,
@@ -444,6 +480,8 @@ impl Setting {
         Setting::HttpTls,
         Setting::Notify,
         Setting::Listen,
+        Setting::HistoryDays,
+        Setting::HistoryMaxMb,
     ];
 
     fn name(self) -> &'static str {
@@ -465,6 +503,8 @@ impl Setting {
             Setting::HttpTls => "http_tls",
             Setting::Notify => "notify",
             Setting::Listen => "listen",
+            Setting::HistoryDays => "history_days",
+            Setting::HistoryMaxMb => "history_max_mb",
         }
     }
 

@@ -235,3 +235,21 @@ fn listen_refuses_ipv6_and_other_words_at_their_lines() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn history_limits_have_defaults_and_bad_values_name_their_line() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.history_days, conf::supervisor::DEFAULT_HISTORY_DAYS);
+    assert_eq!(c.history_max_mb, conf::supervisor::DEFAULT_HISTORY_MAX_MB);
+    let c = parse(&format!("{MINIMAL}history_days: 7\nhistory_max_mb: 200\n")).unwrap();
+    assert_eq!((c.history_days, c.history_max_mb), (7, 200));
+    let errors = parse(&format!("{MINIMAL}history_days: 0\nhistory_max_mb: lots\n")).unwrap_err();
+    assert!(
+        errors[0].starts_with("ax436.conf:6: `history_days:`"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("ax436.conf:7: `history_max_mb:`"),
+        "{errors:?}"
+    );
+}

@@ -23,7 +23,8 @@
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
 //! * [`fleet`] — the snapshot of the fleet the window shows, published by
 //!   the shell on demand; [`http`] — the window itself (pages, API,
-//!   `/metrics`); [`status`] — `supervisor status`.
+//!   `/metrics`); [`status`] — `supervisor status`; [`history`] — the
+//!   SQLite index of the stream, written by its own thread.
 //! * [`notify`] — notifications: the policy, the persistent queue and the
 //!   channels.
 //! * [`service`] — the systemd unit of `supervisor install`.
@@ -43,6 +44,7 @@ pub mod counters;
 pub mod dedup;
 pub mod fleet;
 pub mod fleet_state;
+pub mod history;
 pub mod http;
 pub mod liveness;
 pub mod logbook;
@@ -199,7 +201,11 @@ pub async fn run_reloadable(
         config.stream_rotation,
         config.stream_keep,
     )?;
-    let http_settings = http::HttpSettings::from_config(&config)?;
+    let mut http_settings = http::HttpSettings::from_config(&config)?;
+    let history = history::History::start(&config);
+    if let (Some(http), Some(history)) = (http_settings.as_mut(), &history) {
+        http.history = Some(std::sync::Arc::new(history.reader()));
+    }
     let (initial, mut folders) = watch::start(&config.hosts, &config.includes)?;
     let run_id = wire::random_u64()?;
     let settings = Settings::from_config(&config, net::node_name(), run_id);
@@ -267,6 +273,7 @@ pub async fn run_reloadable(
     let mut shell = Shell {
         socket,
         logbook: Logbook::new(Instant::now()),
+        history,
     };
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut watching = true;
@@ -372,6 +379,9 @@ pub async fn run_reloadable(
     if let Some(http) = http {
         http.stop().await;
     }
+    if let Some(history) = shell.history.take() {
+        history.stop();
+    }
     Ok(())
 }
 
@@ -388,6 +398,7 @@ async fn snapshot_wanted(wanted: Option<&tokio::sync::Notify>) {
 struct Shell {
     socket: tokio::net::UdpSocket,
     logbook: Logbook,
+    history: Option<history::History>,
 }
 
 impl Shell {
@@ -414,11 +425,16 @@ impl Shell {
     }
 
     /// Writes the stream batch, then sends everything queued (the
-    /// acknowledgements it released included), then logs what the state
-    /// machine noted, as the logbook decides.
+    /// acknowledgements it released included), then hands the written
+    /// lines to the history, then logs what the state machine noted, as the
+    /// logbook decides.
     async fn flush(&mut self, sup: &mut Supervisor, stream: &mut EventStream) {
+        let mut written = None;
         if let Some(batch) = sup.take_stream_batch() {
             let result = stream.write_batch(&batch.lines);
+            if result.is_ok() {
+                written = Some(batch.lines);
+            }
             sup.handle_stream_written(now(), result);
         }
         while let Some(transmit) = sup.poll_transmit() {
@@ -428,6 +444,9 @@ impl Shell {
                     line.emit();
                 }
             }
+        }
+        if let (Some(lines), Some(history)) = (written, &self.history) {
+            history.offer(lines);
         }
         let at = Instant::now();
         while let Some(note) = sup.poll_note() {

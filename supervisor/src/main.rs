@@ -1,6 +1,7 @@
 //! `supervisor [--check] [--gen-key FILE] CONFIG`, `supervisor status
 //! CONFIG`, `supervisor ack HOST CHECK`, `supervisor hash-password NAME
-//! ROLE` and `supervisor install|uninstall`: the thin binary around [`supervisor::run`]:
+//! ROLE`, `supervisor rebuild-history CONFIG`, `supervisor backup-history
+//! CONFIG FILE` and `supervisor install|uninstall`: the thin binary around [`supervisor::run`]:
 //! arguments, logging, signals.
 
 use std::io::IsTerminal;
@@ -75,6 +76,21 @@ enum Command {
         /// `viewer` or `operator`
         role: String,
     },
+    /// Delete the history database (history.db beside the stream) and build
+    /// it again from the stream files; stop the supervisor first, or
+    /// restart it afterwards
+    RebuildHistory {
+        /// Path of ax436.conf
+        config: PathBuf,
+    },
+    /// Write a consistent copy of the history database to FILE (which must
+    /// not exist), also while the supervisor runs
+    BackupHistory {
+        /// Path of ax436.conf
+        config: PathBuf,
+        /// Where the copy goes
+        file: PathBuf,
+    },
     /// Run this binary as the systemd service ax436-supervisor: check what a
     /// start needs, write /etc/systemd/system/ax436-supervisor.service (root
     /// without capabilities, only the stream and log folders writable),
@@ -105,6 +121,8 @@ fn main() -> ExitCode {
             config,
         }) => return ack(config, host, check, note),
         Some(Command::HashPassword { name, role }) => return hash_password(name, role),
+        Some(Command::RebuildHistory { config }) => return rebuild_history(config),
+        Some(Command::BackupHistory { config, file }) => return backup_history(config, file),
         Some(Command::Install { config, root }) => {
             let mut out = std::io::stdout().lock();
             return service_done(supervisor::service::install(
@@ -274,6 +292,56 @@ fn hash_password(name: &str, role: &str) -> ExitCode {
     match hash_password(&password) {
         Ok(hash) => {
             println!("{name} {} {hash}", role.name());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn rebuild_history(config_path: &Path) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    match supervisor::history::maintenance::rebuild(&config) {
+        Ok(done) => {
+            println!(
+                "rebuilt {} from {} stream files: {} lines ({} unreadable, {} repeated) in {:.1} s, {} bytes in use",
+                supervisor::history::database_path(&config).display(),
+                done.files,
+                done.ingested.lines,
+                done.ingested.unreadable,
+                done.ingested.known,
+                started.elapsed().as_secs_f64(),
+                done.bytes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup_history(config_path: &Path, file: &Path) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match supervisor::history::maintenance::backup(&config, file) {
+        Ok(bytes) => {
+            println!("wrote {} ({bytes} bytes)", file.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

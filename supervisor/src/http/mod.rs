@@ -2,7 +2,8 @@
 //! HTTP(S), on the supervisor's own tokio runtime.
 //!
 //! * [`pages`], [`api`], [`metrics`] — pure rendering of a
-//!   [`FleetSnapshot`](crate::fleet::FleetSnapshot).
+//!   [`FleetSnapshot`](crate::fleet::FleetSnapshot); [`history_view`] —
+//!   the event search, charts and availability from the history database.
 //! * [`routes`] — the axum router: authentication, cross-site protection,
 //!   refusal counting.
 //! * [`users`] — the `http_users:` file and password hashes.
@@ -24,6 +25,7 @@
 //!   than the window. It is logged and retried every [`BIND_RETRY`].
 
 pub mod api;
+pub mod history_view;
 pub mod metrics;
 pub mod pages;
 pub mod refusal;
@@ -83,6 +85,8 @@ pub struct HttpSettings {
     /// `None`: no users file (loopback only); everyone may read and act.
     pub users: Option<Users>,
     pub tls: Option<TlsAcceptor>,
+    /// The history database, when the supervisor keeps one.
+    pub history: Option<Arc<crate::history::HistoryReader>>,
 }
 
 impl HttpSettings {
@@ -100,7 +104,12 @@ impl HttpSettings {
             Some(files) => Some(tls_acceptor(files)?),
             None => None,
         };
-        Ok(Some(HttpSettings { addr, users, tls }))
+        Ok(Some(HttpSettings {
+            addr,
+            users,
+            tls,
+            history: None,
+        }))
     }
 }
 
@@ -155,7 +164,8 @@ impl HttpServer {
     ) -> HttpServer {
         let counters = Arc::new(HttpCounters::default());
         let (stop, stop_rx) = watch::channel(false);
-        let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone());
+        let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone())
+            .with_history(settings.history);
         let router = routes::router(state.clone());
         let task = tokio::spawn(accept_loop(
             settings.addr,

@@ -29,11 +29,13 @@ use axum::routing::{get, post};
 use base64::Engine;
 use tokio::sync::Semaphore;
 
+use super::history_view::{EventsQuery, HostHistory};
 use super::refusal::{HttpCounters, Refusal};
 use super::users::{CredentialCache, Role, Users};
 use super::view::{Filter, FilterQuery};
 use super::{api, metrics, pages};
 use crate::fleet::{AckRequest, FleetSnapshot, SnapshotReader};
+use crate::history::HistoryReader;
 
 /// Longest wait for the loop to record an acknowledgement.
 const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -59,6 +61,7 @@ pub struct AppState {
     cache: Mutex<CredentialCache>,
     checks: Semaphore,
     counters: Arc<HttpCounters>,
+    history: Option<Arc<HistoryReader>>,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             cache: Mutex::new(CredentialCache::default()),
             checks: Semaphore::new(PARALLEL_PASSWORD_CHECKS),
             counters,
+            history: None,
         })
     }
 
@@ -100,6 +104,18 @@ impl AppState {
         }
     }
 
+    /// The same state, reading `history` for events, charts and
+    /// availability.
+    pub fn with_history(self: Arc<Self>, history: Option<Arc<HistoryReader>>) -> Arc<AppState> {
+        match Arc::try_unwrap(self) {
+            Ok(mut state) => {
+                state.history = history;
+                Arc::new(state)
+            }
+            Err(shared) => shared,
+        }
+    }
+
     async fn snapshot(&self) -> Arc<FleetSnapshot> {
         self.snapshots.fresh(now_ms()).await
     }
@@ -116,6 +132,8 @@ pub fn router(state: Shared) -> Router {
         .route("/", get(fleet_page))
         .route("/hosts/{name}", get(host_page))
         .route("/supervisor", get(supervisor_page))
+        .route("/events", get(events_page))
+        .route("/api/v1/events", get(api_events))
         .route("/static/live.js", get(live_js))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/hosts", get(api_hosts))
@@ -291,7 +309,15 @@ async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Res
     let snapshot = state.snapshot().await;
     let page = {
         let snapshot = snapshot.clone();
-        off_loop(move || pages::host(&snapshot, &name, now_ms())).await
+        let history = state.history.clone();
+        off_loop(move || {
+            let now = now_ms();
+            // Only a host the supervisor knows costs a query.
+            snapshot.host(&name)?;
+            let extra = history.map(|h| HostHistory::gather(&h, &name, now as i64));
+            pages::host(&snapshot, &name, now, extra.as_ref())
+        })
+        .await
     };
     match page {
         Ok(Some(html)) => Html(html).into_response(),
@@ -310,7 +336,12 @@ async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Res
 async fn supervisor_page(State(state): State<Shared>) -> Response {
     let snapshot = state.snapshot().await;
     let http = state.counters.get();
-    match off_loop(move || pages::supervisor(&snapshot, &http, now_ms())).await {
+    let history = state.history.clone();
+    let page = off_loop(move || {
+        let health = history.map(|h| h.health());
+        pages::supervisor(&snapshot, &http, health.as_ref(), now_ms())
+    });
+    match page.await {
         Ok(html) => Html(html).into_response(),
         Err(r) => r,
     }
@@ -462,10 +493,80 @@ async fn api_ack(
 }
 
 async fn api_supervisor(State(state): State<Shared>) -> Response {
-    json(
-        StatusCode::OK,
-        api::supervisor(&*state.snapshot().await, &state.counters.get()),
+    let mut doc = api::supervisor(&*state.snapshot().await, &state.counters.get());
+    if let Some(history) = state.history.clone()
+        && let Ok(health) = off_loop(move || history.health()).await
+    {
+        doc["history"] = serde_json::json!(health);
+    }
+    json(StatusCode::OK, doc)
+}
+
+/// Runs an event search on the blocking pool.
+async fn search_events(
+    state: &AppState,
+    search: crate::history::query::EventQuery,
+) -> Result<Result<crate::history::query::EventPage, String>, Response> {
+    let Some(history) = state.history.clone() else {
+        return Ok(Err("this supervisor keeps no history database".into()));
+    };
+    off_loop(move || history.events(&search).map_err(|e| e.to_string())).await
+}
+
+async fn events_page(
+    State(state): State<Shared>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let snapshot = state.snapshot().await;
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_page(&state, &snapshot, &e.body_text()),
+    };
+    let search = match query.check() {
+        Ok(s) => s,
+        Err(e) => return bad_page(&state, &snapshot, &e),
+    };
+    match search_events(&state, search).await {
+        Ok(result) => {
+            let status = if result.is_ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, Html(pages::events(&snapshot, &query, &result))).into_response()
+        }
+        Err(bad) => bad,
+    }
+}
+
+fn bad_page(state: &AppState, snapshot: &FleetSnapshot, message: &str) -> Response {
+    state.refuse(Refusal::BadQuery);
+    (
+        StatusCode::BAD_REQUEST,
+        Html(pages::error(snapshot, "Bad search", message)),
     )
+        .into_response()
+}
+
+/// `GET /api/v1/events`: newest first; `next` is the `after` of the next
+/// (older) page, `null` on the last.
+async fn api_events(
+    State(state): State<Shared>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&state, e.body_text()),
+    };
+    let search = match query.check() {
+        Ok(s) => s,
+        Err(e) => return bad_query(&state, e),
+    };
+    match search_events(&state, search).await {
+        Ok(Ok(page)) => json(StatusCode::OK, page),
+        Ok(Err(e)) => json(StatusCode::SERVICE_UNAVAILABLE, api::error(&e)),
+        Err(r) => r,
+    }
 }
 
 async fn not_found(State(state): State<Shared>) -> Response {

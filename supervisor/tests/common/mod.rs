@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod web;
+
 use socket2::{Domain, Protocol, Socket, Type};
 use wire::{Codec, Message, Reassembly};
 
@@ -354,9 +356,11 @@ impl TestObserver {
 }
 
 /// Files the supervisor keeps beside the stream that are not the stream:
-/// the fleet state and the notification queue.
+/// the fleet state, the notification queue and the history database.
 pub fn kept_beside_stream(name: &str) -> bool {
-    name.starts_with("fleet-state.json") || name.starts_with("notify.db")
+    name.starts_with("fleet-state.json")
+        || name.starts_with("notify.db")
+        || name.starts_with("history.db")
 }
 
 /// The stream files' folder holds only the stream (and the files kept
