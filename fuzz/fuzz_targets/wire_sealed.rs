@@ -66,7 +66,11 @@ fuzz_target!(|data: &[u8]| {
             assert_round_trip(msg, datagram.len() - SEALED_OVERHEAD);
             let control = !matches!(
                 msg,
-                Message::Events { .. } | Message::Ack { .. } | Message::Heartbeat { .. }
+                Message::Events { .. }
+                    | Message::EventsV2 { .. }
+                    | Message::Ack { .. }
+                    | Message::Heartbeat { .. }
+                    | Message::HeartbeatV2 { .. }
             );
             if control {
                 assert_eq!(
