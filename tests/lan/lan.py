@@ -116,15 +116,20 @@ class CheckFailed(Exception):
 # Streams
 
 
+def stream_files(d: Path) -> list[Path]:
+    """The stream files of folder d (`events*`), in name order: not the
+    fleet state, the history database or the notification queue the
+    supervisor keeps beside them."""
+    if not d.exists():
+        return []
+    return [f for f in sorted(d.iterdir()) if f.is_file() and f.name.startswith("events")]
+
+
 def malformed_lines(d: Path) -> list[str]:
     """Stream lines that are not JSON objects (a torn write), except an
     unfinished last line."""
     bad = []
-    if not d.exists():
-        return bad
-    for f in sorted(d.iterdir()):
-        if not f.is_file():
-            continue
+    for f in stream_files(d):
         data = f.read_bytes()
         lines = data.split(b"\n")
         if not data.endswith(b"\n"):
@@ -144,19 +149,17 @@ def read_stream_dir(d: Path) -> list[dict]:
     """Every JSON event in the stream files of folder d, in file order.
     An unfinished last line (being written) is ignored."""
     events = []
-    if not d.exists():
-        return events
-    for f in sorted(d.iterdir()):
-        if not f.is_file():
-            continue
+    for f in stream_files(d):
         data = f.read_bytes()
         for raw in data.split(b"\n"):
             if not raw.strip():
                 continue
             try:
-                events.append(json.loads(raw))
+                event = json.loads(raw)
             except ValueError:
-                pass
+                continue
+            if isinstance(event, dict):
+                events.append(event)
     return events
 
 

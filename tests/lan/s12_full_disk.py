@@ -24,11 +24,10 @@ ROUNDS, PER_ROUND = 30, 200  # 6,000 events, 200 every 100 ms
 def unfinished(stream: Path) -> list[str]:
     """Stream files whose last line has no newline."""
     out = []
-    for f in sorted(stream.iterdir()):
-        if f.is_file():
-            data = f.read_bytes()
-            if data and not data.endswith(b"\n"):
-                out.append(f"{f.name}: ...{data[-80:]!r}")
+    for f in L.stream_files(stream):
+        data = f.read_bytes()
+        if data and not data.endswith(b"\n"):
+            out.append(f"{f.name}: ...{data[-80:]!r}")
     return out
 
 
