@@ -142,7 +142,8 @@ def run(lan, sup, leg, mod, fl, fm, auth):
     with open(auth, "a") as h:
         h.write("sshd[1]: Failed password for root from 10.0.0.7\n")
 
-    want_running = ("web,apache,process", "alert", None, "marker processes [2]", None)
+    # A stateful alert opens a problem; its JSON line carries the value seen.
+    want_running = ("web,apache,process", "alert", None, "marker processes [2]", 2.0)
     L.log("waiting for the process check (every 20 s, two checks outside the range)")
     L.wait_until(lambda: all(any(shape(e) == want_running for e in sup.events() if e.get("host") == h)
                              for h in ("legacy", "modern")), 50, 0.5)
@@ -175,7 +176,7 @@ def run(lan, sup, leg, mod, fl, fm, auth):
     ], key=repr)
     # alert_if: the message, then the observer may add the value (`... [97]`).
     expected_disk = sorted([
-        ("disk", "alert", None, "/var over 95% full", None),
+        ("disk", "alert", None, "/var over 95% full", 97.0),
         ("disk,metric", "metric", None, None, 97.0),
     ], key=repr)
     for h, got in per.items():
