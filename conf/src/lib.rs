@@ -12,12 +12,13 @@
 //! parses it with the same [`parse_host`]. Nothing here touches the network;
 //! the only I/O is reading configuration files (the private `file` module).
 //!
-//! Modules depend downward only: `model`, `error` and `windows` at the
-//! bottom; `file` (reading with the size limit) and `marker` (origin
-//! markers) above them; [`host`] (the host language) and [`supervisor`]
+//! Modules depend downward only: `model`, `checks_model` (metrics and
+//! probes), `error` and `windows` at the bottom; `file` (reading with the
+//! size limit) and `marker` (origin markers) above them; [`host`] (the host language) and [`supervisor`]
 //! (`ax436.conf`) above those; [`expand`] (includes, and [`load_host`] =
 //! expand + parse) on top.
 
+pub mod checks_model;
 pub mod error;
 pub mod expand;
 mod file;
@@ -32,6 +33,7 @@ pub mod supervisor;
 pub mod version;
 pub mod windows;
 
+pub use checks_model::*;
 pub use error::{ConfError, ConfErrors};
 pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host};
 pub use host::parse_host;
