@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 pub use conf::{ExpectStatus, HostPort, HostPortError, StatusPattern};
-pub use http::HttpProbe;
+pub use http::{HttpProbe, HttpProbeError};
 pub use resolve::{NameResolver, ResolveError, ResolverFiles};
 
 /// Time allowed when a probe line gives no `timeout=`.
@@ -38,6 +38,23 @@ pub enum ProbeSpec {
 }
 
 impl ProbeSpec {
+    /// The probe a host file's `probe:` line asks for.
+    pub fn from_probe(probe: &conf::Probe) -> Result<ProbeSpec, http::HttpProbeError> {
+        Ok(match &probe.kind {
+            conf::ProbeKind::Tcp(target) => ProbeSpec::Tcp(TcpProbe {
+                target: target.clone(),
+                timeout: probe.timeout,
+            }),
+            conf::ProbeKind::Http(request) => {
+                ProbeSpec::Http(Box::new(HttpProbe::from_request(request, probe.timeout)?))
+            }
+            conf::ProbeKind::Ping(host) => ProbeSpec::Ping(PingProbe {
+                host: host.clone(),
+                timeout: probe.timeout,
+            }),
+        })
+    }
+
     pub fn timeout(&self) -> Duration {
         match self {
             ProbeSpec::Tcp(p) => p.timeout,
