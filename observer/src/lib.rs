@@ -36,6 +36,8 @@
 //! * [`watch`] — file-change notifications for followed log files.
 //! * [`jobs`] — running checks' blocking work, stopped at shutdown.
 //! * [`service`] — the systemd unit of `observer install`.
+//! * [`try_file`] — `observer --try FILE`: every check of a host file run
+//!   once here, with what each would raise.
 //! * [`sysmetrics`] — system metrics read in-process (`metric:`): what can be
 //!   asked ([`sysmetrics::MetricSpec`]), reading ([`sysmetrics::SystemReader`])
 //!   and the values alerts compare ([`sysmetrics::MetricValue`]).
@@ -66,4 +68,5 @@ pub mod streak;
 pub mod sysmetrics;
 pub mod tailer;
 pub mod timers;
+pub mod try_file;
 pub mod watch;

@@ -74,7 +74,9 @@ impl MetricCheck {
         let (bad, message) = match &self.watch.alert {
             WatchAlert::Metric => {
                 return if allowed {
-                    vec![Raised::metric(now.wall_ms, tags, None, number)]
+                    // Two decimals: a percentage to 0.01 is all anyone reads.
+                    let rounded = (number * 100.0).round() / 100.0;
+                    vec![Raised::metric(now.wall_ms, tags, None, rounded)]
                 } else {
                     Vec::new()
                 };
