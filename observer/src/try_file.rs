@@ -174,11 +174,16 @@ async fn processes(
             "process {}: /{}/ {count} running (allowed {} to {})",
             watch.origin, watch.pattern, watch.min, watch.max
         )?;
-        let raised: Vec<Raised> = ProcessCheck::new(watch)
-            .observe(count, now.local, now.wall_ms)
+        // `alert_running` raises at the second check in a row outside the
+        // range: show what that check would raise.
+        let mut check = ProcessCheck::new(watch);
+        let first = check.observe(count, now.local, now.wall_ms);
+        let raised: Vec<Raised> = first
             .into_iter()
+            .chain(check.observe(count, now.local, now.wall_ms))
             .collect();
         would_raise(&raised, out)?;
+        waits_for(if raised.is_empty() { 1 } else { 2 }, out)?;
     }
     Ok(())
 }
