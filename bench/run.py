@@ -1012,8 +1012,8 @@ def rows_failover(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
            "(beacon every 5 s), a line every 100 ms; `kill -9` of the chosen one")
     return [
         Figure(6, "supervisor killed → first event in the other stream", "s",
-               collect(res, "kill_to_event_s"), 15, "3 beacon intervals", "≤ 15 s",
-               lambda v: v <= 15, cmd),
+               collect(res, "kill_to_event_s"), 15, "3 beacon intervals", "≤ 3 s",
+               lambda v: v <= 3, cmd),
         Figure(6, "lines in neither stream", "", collect(res, "lost"), 0, "", "0",
                lambda v: v == 0, cmd),
     ]

@@ -11,7 +11,7 @@
 //! [`load_host`] is expansion followed by [`crate::parse_host`], with the
 //! errors of both in one line order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
 
@@ -88,6 +88,30 @@ pub fn load_host(
     host: &HostName,
 ) -> Result<HostLoad, HostFileError> {
     let (expanded, positions) = expand_positioned(hosts_dir, includes_dir, host)?;
+    Ok(parse_expanded(expanded, positions))
+}
+
+/// [`load_host`] with the host file's bytes and the include files (by name)
+/// given in memory instead of read from folders; the same expansion and
+/// parsing, so a test or a fuzzer sees exactly what the files would give.
+pub fn load_host_in_memory(
+    host: &HostName,
+    host_file: &[u8],
+    includes: &BTreeMap<String, Vec<u8>>,
+) -> HostLoad {
+    let mut read = |name: &str| match includes.get(name) {
+        None => Err(ReadError::NotFound),
+        Some(bytes) if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES => Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+        }),
+        Some(bytes) => Ok(bytes.clone()),
+    };
+    let (expanded, positions) = expand_bytes(host, host_file, &mut read);
+    parse_expanded(expanded, positions)
+}
+
+/// Parses an expanded text and merges its errors with the expansion's.
+fn parse_expanded(expanded: Expanded, positions: Vec<usize>) -> HostLoad {
     let (config, parse_errors) = parse_host_positioned(&expanded.text);
     // An expansion error at position k stands for an `include:` line just
     // before the k-th directive line, so it sorts before that line's errors.
@@ -98,11 +122,11 @@ pub fn load_host(
         .chain(parse_errors.into_iter().map(|(p, e)| (p, 1, e)))
         .collect();
     all.sort_by_key(|(p, kind, _)| (*p, *kind));
-    Ok(HostLoad {
+    HostLoad {
         expanded,
         config,
         errors: all.into_iter().map(|(_, _, e)| e).collect(),
-    })
+    }
 }
 
 fn expand_positioned(
@@ -118,8 +142,21 @@ fn expand_positioned(
         },
         ReadError::Io(e) => HostFileError::Io(e),
     })?;
+    let mut read = |name: &str| read_limited(&includes_dir.join(name));
+    Ok(expand_bytes(host, &bytes, &mut read))
+}
+
+/// Reads an include file by name.
+type IncludeReader<'a> = dyn FnMut(&str) -> Result<Vec<u8>, ReadError> + 'a;
+
+/// Expands a host file's `bytes`, reading its includes with `read_include`.
+fn expand_bytes(
+    host: &HostName,
+    bytes: &[u8],
+    read_include: &mut IncludeReader<'_>,
+) -> (Expanded, Vec<usize>) {
     let mut ex = Expander {
-        includes_dir,
+        read_include,
         text: String::new(),
         directive_lines: 0,
         last: None,
@@ -129,10 +166,10 @@ fn expand_positioned(
         errors: Vec::new(),
     };
     let label = format!("hosts/{host}");
-    ex.expand_file(&label, &bytes, &[], std::slice::from_ref(&label));
+    ex.expand_file(&label, bytes, &[], std::slice::from_ref(&label));
     let version = ConfigVersion::of(&ex.text);
     let (positions, errors) = ex.errors.into_iter().unzip();
-    Ok((
+    (
         Expanded {
             text: ex.text,
             version,
@@ -140,11 +177,11 @@ fn expand_positioned(
             errors,
         },
         positions,
-    ))
+    )
 }
 
-struct Expander<'a> {
-    includes_dir: &'a Path,
+struct Expander<'a, 'r> {
+    read_include: &'a mut IncludeReader<'r>,
     text: String,
     /// Directive lines written so far: the position of the next one.
     directive_lines: usize,
@@ -158,7 +195,7 @@ struct Expander<'a> {
     errors: Vec<(usize, ConfError)>,
 }
 
-impl Expander<'_> {
+impl Expander<'_, '_> {
     fn error(&mut self, origin: Origin, message: String) {
         self.errors
             .push((self.directive_lines, ConfError::new(origin, message)));
@@ -265,7 +302,7 @@ impl Expander<'_> {
             return;
         }
         self.include_reads += 1;
-        let bytes = match read_limited(&self.includes_dir.join(name)) {
+        let bytes = match (self.read_include)(name) {
             Ok(bytes) => bytes,
             Err(ReadError::NotFound) => {
                 self.error(at, format!("include file {label} does not exist"));

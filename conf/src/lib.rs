@@ -37,7 +37,7 @@ pub mod windows;
 
 pub use checks_model::*;
 pub use error::{ConfError, ConfErrors};
-pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host};
+pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host, load_host_in_memory};
 pub use host::parse_host;
 pub use hostname::{HostName, InvalidHostName};
 pub use model::*;

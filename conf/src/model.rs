@@ -73,6 +73,11 @@ pub struct LogWatch {
     pub alert: LogAlert,
     /// `active:` windows in front of the alert, if any.
     pub active: Option<ActiveWindows>,
+    /// The group's id (see [`CheckId`]).
+    pub check: CheckId,
+    /// `for=`, `clear_for=`, `repeat=` of an `alert_inactive:` (defaults
+    /// for the other alerts, which have no problem state).
+    pub state: StateKeys,
     /// The `alert_*` line that closed the group.
     pub origin: Origin,
 }
@@ -106,6 +111,10 @@ pub struct ProcessWatch {
     pub max: u64,
     pub message: String,
     pub active: Option<ActiveWindows>,
+    /// The check's id (see [`CheckId`]).
+    pub check: CheckId,
+    /// `every=`, `for=` (default 2), `clear_for=`, `repeat=`.
+    pub state: StateKeys,
     pub origin: Origin,
 }
 
@@ -128,7 +137,106 @@ pub struct CommandAlert {
     pub select: GroupEquals,
     pub rule: CommandRule,
     pub active: Option<ActiveWindows>,
+    /// The check's id (see [`CheckId`]).
+    pub check: CheckId,
+    /// `every=`, `for=`, `clear_for=`, `repeat=` of an `alert_if:`
+    /// (defaults for `alert_metric:`, which has no problem state).
+    pub state: StateKeys,
     pub origin: Origin,
+}
+
+/// The id of a check: `KIND-XXXXXXXX`, stable across edits that do not
+/// touch the check's own lines.
+///
+/// KIND is `log` (a `file:` group), `proc` (`process:` + `alert_running:`)
+/// or `cmd` (one `alert_if:`/`alert_metric:` of a `run:`). XXXXXXXX is
+/// [`CheckId::hash_lines`] of the check's own lines: for a log group its
+/// `file:` line, its `match:` lines and its `alert_*` line; for a process
+/// check its `process:` and `alert_running:` lines; for a command alert the
+/// `run:` line and that alert's line. Each line is taken as
+/// `directive: argument` with both sides trimmed; on the `alert_*` line the
+/// state keys (`every=`, `for=`, `clear_for=`, `repeat=`) are left out and
+/// the other `key=value` words are joined by one space, `message=` last.
+/// `active:` lines, line numbers and the file a line came from are never
+/// part of it: moving a group, editing other groups, tuning its state keys
+/// or its `active:` window keeps its id; changing a pattern, the command,
+/// a limit, the tags or the message gives it a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckId(String);
+
+impl CheckId {
+    /// The id of a check of `kind` whose own lines are `lines`.
+    pub fn new<'a>(kind: &str, lines: impl IntoIterator<Item = &'a str>) -> CheckId {
+        CheckId(format!("{kind}-{:08x}", Self::hash_lines(lines)))
+    }
+
+    /// An id given as it is (observer-side conditions, `observer-ps`).
+    pub fn named(id: impl Into<String>) -> CheckId {
+        CheckId(id.into())
+    }
+
+    /// 64-bit FNV-1a over the lines joined by `\n`, folded to 32 bits
+    /// (high half XOR low half). Stable: changing it renames every
+    /// check of every fleet.
+    pub fn hash_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> u32 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h = OFFSET;
+        for (i, line) in lines.into_iter().enumerate() {
+            let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
+            for b in sep.iter().chain(line.as_bytes()) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(PRIME);
+            }
+        }
+        ((h >> 32) ^ (h & 0xffff_ffff)) as u32
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The state keys of a stateful check's alert line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateKeys {
+    /// `every=SECONDS`: how often the check runs (process and command
+    /// checks); `None` keeps the observer's default (20 s / 60 s).
+    pub every: Option<Duration>,
+    /// `for=N`: consecutive bad results before the problem opens.
+    pub open_after: u32,
+    /// `clear_for=N`: consecutive good results before it clears.
+    pub clear_after: u32,
+    /// `repeat=SECONDS`: re-send while open; `None`: never.
+    pub repeat: Option<Duration>,
+}
+
+impl StateKeys {
+    /// No key given, for a check that opens after one bad result.
+    pub const DEFAULT: StateKeys = StateKeys {
+        every: None,
+        open_after: 1,
+        clear_after: 1,
+        repeat: None,
+    };
+    /// No key given on `alert_running:` (two bad counts, as the Python
+    /// agent did).
+    pub const PROCESS_DEFAULT: StateKeys = StateKeys {
+        open_after: 2,
+        ..StateKeys::DEFAULT
+    };
+}
+
+impl Default for StateKeys {
+    fn default() -> Self {
+        StateKeys::DEFAULT
+    }
 }
 
 /// `match=G,TEXT`.

@@ -21,6 +21,16 @@ pub const DEFAULT_STREAM_KEEP: usize = 14;
 /// Default `log_file:`.
 pub const DEFAULT_LOG_FILE: &str = "supervisor.log";
 
+/// Default `history_days:`: events are kept in the history database this
+/// many days (metric aggregates 90 days, raw metric values 48 hours,
+/// whatever this says).
+pub const DEFAULT_HISTORY_DAYS: u32 = 30;
+/// Default `history_max_mb:`: the history database is kept under this many
+/// megabytes (10^6 bytes) by deleting its oldest events first.
+pub const DEFAULT_HISTORY_MAX_MB: u64 = 1024;
+/// Longest accepted `history_days:`.
+const MAX_HISTORY_DAYS: u32 = 3650;
+
 /// Default `http:`: the status page and API on loopback only.
 pub const DEFAULT_HTTP: SocketAddr =
     SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9436));
@@ -81,6 +91,14 @@ pub struct SupervisorConfig {
     pub http_tls: Option<TlsFiles>,
     /// `notify:` — the notification file (channels and routes), if any.
     pub notify: Option<PathBuf>,
+    /// `listen:` — the local address the UDP socket (port + 1, where
+    /// observers send) is bound to; 0.0.0.0 (every interface) by default.
+    /// IPv4 only: beacons are IPv4 broadcasts and observers speak IPv4.
+    pub listen: Ipv4Addr,
+    /// `history_days:` — days of events kept in the history database.
+    pub history_days: u32,
+    /// `history_max_mb:` — the history database's size limit, in MB.
+    pub history_max_mb: u64,
 }
 
 impl SupervisorConfig {
@@ -160,6 +178,9 @@ impl SupervisorConfig {
         let mut http_users = None;
         let mut http_tls = None;
         let mut notify = None;
+        let mut listen = Ipv4Addr::UNSPECIFIED;
+        let mut history_days = DEFAULT_HISTORY_DAYS;
+        let mut history_max_mb = DEFAULT_HISTORY_MAX_MB;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -296,6 +317,33 @@ impl SupervisorConfig {
                         }
                     }
                 }
+                Setting::Listen => match value.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => listen = a,
+                    Ok(std::net::IpAddr::V6(_)) => bad(format!(
+                        "`listen:` takes an IPv4 address (beacons are IPv4 broadcasts), found `{value}`; \
+                         the window's `http:` may be IPv6"
+                    )),
+                    Err(_) => bad(format!(
+                        "`listen:` must be one IPv4 address of this machine (such as `10.0.0.1`, or \
+                         `0.0.0.0` for every interface), found `{value}`"
+                    )),
+                },
+                Setting::HistoryDays => match value.parse::<u32>() {
+                    Ok(n @ 1..=MAX_HISTORY_DAYS) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                        history_days = n
+                    }
+                    _ => bad(format!(
+                        "`history_days:` must be a whole number of days from 1 to {MAX_HISTORY_DAYS}, found `{value}`"
+                    )),
+                },
+                Setting::HistoryMaxMb => match value.parse::<u64>() {
+                    Ok(n @ 1..=1_000_000) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                        history_max_mb = n
+                    }
+                    _ => bad(format!(
+                        "`history_max_mb:` must be a whole number of megabytes from 1 to 1000000, found `{value}`"
+                    )),
+                },
                 Setting::HttpUsers => match path(value) {
                     Ok(p) => http_users = Some(p),
                     Err(e) => bad(e),
@@ -366,6 +414,9 @@ impl SupervisorConfig {
                     http_users,
                     http_tls,
                     notify,
+                    listen,
+                    history_days,
+                    history_max_mb,
                 })
             }
             _ => {
@@ -378,6 +429,11 @@ impl SupervisorConfig {
     /// The port the supervisor listens on: `port + 1` (checked at parse).
     pub fn listen_port(&self) -> u16 {
         self.port.saturating_add(1)
+    }
+
+    /// The address and port the supervisor's UDP socket is bound to.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.listen, self.listen_port()))
     }
 }
 
@@ -400,10 +456,13 @@ enum Setting {
     HttpUsers,
     HttpTls,
     Notify,
+    Listen,
+    HistoryDays,
+    HistoryMaxMb,
 }
 
 impl Setting {
-    const ALL: [Setting; 16] = [
+    const ALL: [Setting; 19] = [
         Setting::EventStream,
         Setting::Port,
         Setting::Broadcast,
@@ -420,6 +479,9 @@ impl Setting {
         Setting::HttpUsers,
         Setting::HttpTls,
         Setting::Notify,
+        Setting::Listen,
+        Setting::HistoryDays,
+        Setting::HistoryMaxMb,
     ];
 
     fn name(self) -> &'static str {
@@ -440,6 +502,9 @@ impl Setting {
             Setting::HttpUsers => "http_users",
             Setting::HttpTls => "http_tls",
             Setting::Notify => "notify",
+            Setting::Listen => "listen",
+            Setting::HistoryDays => "history_days",
+            Setting::HistoryMaxMb => "history_max_mb",
         }
     }
 

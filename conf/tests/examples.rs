@@ -111,25 +111,29 @@ fn meaning(c: &HostConfig) -> String {
     let mut out = String::new();
     for l in &c.logs {
         out += &format!(
-            "log {} {:?} {} {:?} {:?}\n",
-            l.file, l.patterns, l.tags, l.alert, l.active
+            "log {} {:?} {} {:?} {:?} {:?}\n",
+            l.file, l.patterns, l.tags, l.alert, l.active, l.state
         );
     }
     for p in &c.processes {
         out += &format!(
-            "process {} {} {} {} {} {:?}\n",
+            "process {} {} {} {} {} {:?} {:?}\n",
             p.pattern.as_str(),
             p.tags,
             p.min,
             p.max,
             p.message,
-            p.active
+            p.active,
+            p.state
         );
     }
     for w in &c.commands {
         out += &format!("run {:?} {}\n", w.command.argv, w.extract.as_str());
         for a in &w.alerts {
-            out += &format!("  {} {:?} {:?} {:?}\n", a.tags, a.select, a.rule, a.active);
+            out += &format!(
+                "  {} {:?} {:?} {:?} {:?}\n",
+                a.tags, a.select, a.rule, a.active, a.state
+            );
         }
     }
     for m in &c.metrics {

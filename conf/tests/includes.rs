@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use conf::{ConfigVersion, HostFileError, HostName, expand_host, load_host};
+use conf::{ConfigVersion, HostFileError, HostName, expand_host, load_host, load_host_in_memory};
 use tempfile::TempDir;
 
 struct World {
@@ -311,4 +311,27 @@ fn shipped_folders_expand_through_the_public_api() {
     .unwrap();
     assert!(ex.text.contains("#@ includes/sshd "));
     assert!(ex.errors.is_empty());
+}
+
+#[test]
+fn files_given_in_memory_load_exactly_as_from_folders() {
+    let w = World::new();
+    let host = "frob: 1\ninclude: missing\ninclude: a\ninclude: ../x\nfrob: 3\n";
+    let a = "file: /x\ninclude: b\nmatch: y\nalert_all: tags=t\n";
+    let b = "include: a\nfrob: b\n";
+    w.host("h", host).include("a", a).include("b", b);
+    let name = HostName::new("h").unwrap();
+    let from_files = load_host(&w.hosts, &w.includes, &name).unwrap();
+    let includes = [("a", a), ("b", b)]
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+        .collect();
+    let in_memory = load_host_in_memory(&name, host.as_bytes(), &includes);
+    assert_eq!(in_memory.expanded, from_files.expanded);
+    assert_eq!(in_memory.errors, from_files.errors);
+    assert_eq!(
+        in_memory.config.group_count(),
+        from_files.config.group_count()
+    );
+    assert_eq!(from_files.errors.len(), 6, "{:?}", from_files.errors);
 }

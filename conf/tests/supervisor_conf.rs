@@ -211,3 +211,45 @@ fn bad_http_values_are_errors_at_their_lines() {
     assert!(errors[1].starts_with("ax436.conf:7: `http_tls:` needs two paths"));
     assert!(errors[2].starts_with("ax436.conf:8: `http_users:` needs a path"));
 }
+
+#[test]
+fn listen_defaults_to_every_interface_and_takes_one_ipv4_address() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.listen, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(c.listen_addr().to_string(), "0.0.0.0:9001");
+    let c = parse(&format!("{MINIMAL}listen: 10.0.0.1\n")).unwrap();
+    assert_eq!(c.listen_addr().to_string(), "10.0.0.1:9001");
+}
+
+#[test]
+fn listen_refuses_ipv6_and_other_words_at_their_lines() {
+    let errors = parse(&format!("{MINIMAL}listen: ::1\n")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("ax436.conf:6: `listen:` takes an IPv4 address"),
+        "{errors:?}"
+    );
+    let errors = parse(&format!("{MINIMAL}listen: eth0\n")).unwrap_err();
+    assert!(
+        errors[0].starts_with("ax436.conf:6: `listen:` must be one IPv4 address"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn history_limits_have_defaults_and_bad_values_name_their_line() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.history_days, conf::supervisor::DEFAULT_HISTORY_DAYS);
+    assert_eq!(c.history_max_mb, conf::supervisor::DEFAULT_HISTORY_MAX_MB);
+    let c = parse(&format!("{MINIMAL}history_days: 7\nhistory_max_mb: 200\n")).unwrap();
+    assert_eq!((c.history_days, c.history_max_mb), (7, 200));
+    let errors = parse(&format!("{MINIMAL}history_days: 0\nhistory_max_mb: lots\n")).unwrap_err();
+    assert!(
+        errors[0].starts_with("ax436.conf:6: `history_days:`"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("ax436.conf:7: `history_max_mb:`"),
+        "{errors:?}"
+    );
+}

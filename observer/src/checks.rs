@@ -93,9 +93,10 @@ pub trait Check: Send {
     fn interval(&self) -> Duration;
     /// What the shell must run for one check.
     fn work(&self) -> Work;
-    /// The problem key its failures are reported under; cleared when the
-    /// check is no longer configured.
-    fn problem_key(&self) -> String;
+    /// The problem ids it reports (its checks' ids, and the observer
+    /// condition its work can hit); cleared when no configured check has
+    /// them any more.
+    fn problem_keys(&self) -> Vec<String>;
     /// Events and problem changes for one run's output.
     fn on_output(
         &mut self,
@@ -164,7 +165,7 @@ impl Checks {
     }
 
     pub fn problem_keys(&self) -> impl Iterator<Item = String> + '_ {
-        self.slots.iter().map(|s| s.check.problem_key())
+        self.slots.iter().flat_map(|s| s.check.problem_keys())
     }
 
     /// Jobs due at `now`; a check still running is not started again.
@@ -232,8 +233,8 @@ mod tests {
                 text: "true".into(),
             }
         }
-        fn problem_key(&self) -> String {
-            format!("test:{}", self.every.as_secs())
+        fn problem_keys(&self) -> Vec<String> {
+            vec![format!("test:{}", self.every.as_secs())]
         }
         fn on_output(&mut self, _: JobOutput, _: Now, _: &mut ProblemBoard) -> Vec<Raised> {
             self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -346,6 +347,10 @@ mod tests {
         assert!(problems.raise("test:20", "broken", 0).is_some());
         let cleared = checks.replace(Vec::new(), now(t0, 1), &mut problems);
         assert_eq!(cleared.len(), 1);
-        assert_eq!(cleared[0].message, "cleared: broken");
+        assert_eq!(cleared[0].message, "broken");
+        assert!(matches!(
+            cleared[0].transition,
+            wire::Transition::Clear { .. }
+        ));
     }
 }

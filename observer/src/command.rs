@@ -6,28 +6,22 @@
 //! full pipe), and kills the whole group when the command finishes, times
 //! out, or the run is cancelled (its future dropped, as at shutdown), so a
 //! `sh -c "..."` pipeline leaves nothing behind. [`CommandCheck::evaluate`] is the pure
-//! part: output lines in, events out.
+//! part: output lines in, results (and point events) out. An `alert_if:` is
+//! a stateful check whose problem lives on the [`ProblemBoard`]; a run that
+//! fails is a bad result of each of them, with their tags.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use conf::{CommandAlert, CommandRule, CommandWatch, HostConfig};
+use conf::{CommandAlert, CommandRule, CommandWatch, HostConfig, StateKeys};
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 
 use crate::checks::{Check, JobOutput, Work};
 use crate::clock::{LocalMinute, Now};
-use crate::problems::ProblemBoard;
+use crate::problems::{CheckRef, ProblemBoard};
 use crate::raised::{Raised, format_number};
 use crate::timers::COMMAND_INTERVAL;
-
-/// Problem keys of commands start with this.
-pub const COMMAND_PROBLEM_PREFIX: &str = "command:";
-
-/// Problem key of a command.
-pub fn command_problem_key(text: &str) -> String {
-    format!("{COMMAND_PROBLEM_PREFIX}{text}")
-}
 
 /// Why a command run failed; each is reported once centrally.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +34,20 @@ pub enum CommandFailure {
     TimedOut { command: String, secs: u64 },
     #[error("command `{command}` output cannot be read: {reason}")]
     Read { command: String, reason: String },
+}
+
+impl CommandFailure {
+    /// What went wrong, without the command (`exit status: 1`).
+    pub fn reason(&self) -> String {
+        match self {
+            CommandFailure::Start { reason, .. } => format!("cannot be started: {reason}"),
+            CommandFailure::Exit { status, .. } => status.clone(),
+            CommandFailure::TimedOut { secs, .. } => {
+                format!("did not finish within {secs} s and was killed")
+            }
+            CommandFailure::Read { reason, .. } => format!("output cannot be read: {reason}"),
+        }
+    }
 }
 
 /// Runs `argv` (no shell), returning its stdout lines (lossy UTF-8), at most
@@ -157,12 +165,19 @@ fn parse_number(text: &str) -> Option<f64> {
 
 impl CommandCheck {
     pub fn new(watch: &CommandWatch) -> CommandCheck {
+        // The smallest `every=` of its alerts sets the run's interval.
+        let every = watch
+            .alerts
+            .iter()
+            .filter_map(|a| a.state.every)
+            .min()
+            .unwrap_or(COMMAND_INTERVAL);
         CommandCheck {
             argv: watch.command.argv.clone(),
             text: watch.command.text.clone(),
             extract: watch.extract.clone(),
             alerts: watch.alerts.clone(),
-            every: COMMAND_INTERVAL,
+            every,
         }
     }
 
@@ -175,18 +190,24 @@ impl CommandCheck {
             .collect()
     }
 
-    /// Events for one run's output lines.
-    pub fn evaluate(&self, lines: &[String], local: LocalMinute, time_ms: i64) -> Vec<Raised> {
+    /// Events for one run's output lines: each `alert_if:` judges the first
+    /// line it selects (a bad or good result on `problems`), each
+    /// `alert_metric:` raises a point event per line it selects.
+    pub fn evaluate(
+        &self,
+        lines: &[String],
+        local: LocalMinute,
+        time_ms: i64,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
         let mut out = Vec::new();
+        let mut judged = vec![false; self.alerts.len()];
         for line in lines {
             let Some(caps) = self.extract.captures(line) else {
                 continue;
             };
-            for a in &self.alerts {
+            for (i, a) in self.alerts.iter().enumerate() {
                 if caps.get(a.select.group).map(|m| m.as_str()) != Some(a.select.text.as_str()) {
-                    continue;
-                }
-                if !local.allows(a.active.as_ref()) {
                     continue;
                 }
                 let group = match &a.rule {
@@ -197,31 +218,82 @@ impl CommandCheck {
                 let Some(value) = caps.get(group).and_then(|m| parse_number(m.as_str())) else {
                     continue;
                 };
-                match &a.rule {
-                    CommandRule::Above { limit, message, .. } if value > *limit => {
-                        out.push(Raised::alert(
-                            time_ms,
-                            &a.tags,
-                            None,
-                            format!("{message} [{}]", format_number(value)),
-                        ));
-                    }
-                    CommandRule::Below { limit, message, .. } if value < *limit => {
-                        out.push(Raised::alert(
-                            time_ms,
-                            &a.tags,
-                            None,
-                            format!("{message} [{}]", format_number(value)),
-                        ));
-                    }
+                let (bad, message) = match &a.rule {
+                    CommandRule::Above { limit, message, .. } => (value > *limit, message),
+                    CommandRule::Below { limit, message, .. } => (value < *limit, message),
                     CommandRule::Metric { .. } => {
-                        out.push(Raised::metric(time_ms, &a.tags, None, value))
+                        if local.allows(a.active.as_ref()) {
+                            out.push(
+                                Raised::metric(time_ms, &a.tags, None, value)
+                                    .in_check(a.check.as_str(), wire::Transition::Point),
+                            );
+                        }
+                        continue;
                     }
-                    _ => {}
+                };
+                if std::mem::replace(&mut judged[i], true) {
+                    continue;
                 }
+                let text = format!("{message} [{}]", format_number(value));
+                out.extend(problems.result(check_ref(a, local), bad, text, Some(value), time_ms));
+            }
+        }
+        // A metric alert whose failure problem is open clears when the
+        // command runs again.
+        for a in self.failure_checks() {
+            if matches!(a.rule, CommandRule::Metric { .. }) {
+                out.extend(problems.result(
+                    check_ref(a, local),
+                    false,
+                    String::new(),
+                    None,
+                    time_ms,
+                ));
             }
         }
         out
+    }
+
+    /// A run that failed: a bad result of each `alert_if:` (or, for a run
+    /// with only `alert_metric:`, of each of those), with its tags.
+    pub fn failed(
+        &self,
+        failure: &CommandFailure,
+        local: LocalMinute,
+        time_ms: i64,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
+        tracing::warn!("{failure}");
+        let message = format!("could not run \"{}\": {}", self.text, failure.reason());
+        self.failure_checks()
+            .filter_map(|a| {
+                problems.result(check_ref(a, local), true, message.clone(), None, time_ms)
+            })
+            .collect()
+    }
+
+    /// The alerts a failed run is reported on.
+    fn failure_checks(&self) -> impl Iterator<Item = &CommandAlert> {
+        let has_if = self
+            .alerts
+            .iter()
+            .any(|a| !matches!(a.rule, CommandRule::Metric { .. }));
+        self.alerts
+            .iter()
+            .filter(move |a| has_if != matches!(a.rule, CommandRule::Metric { .. }))
+    }
+}
+
+fn check_ref(a: &CommandAlert, local: LocalMinute) -> CheckRef<'_> {
+    CheckRef {
+        id: a.check.as_str(),
+        tags: &a.tags,
+        source: None,
+        keys: match a.rule {
+            CommandRule::Metric { .. } => StateKeys::DEFAULT,
+            _ => a.state,
+        },
+        active: local.allows(a.active.as_ref()),
     }
 }
 
@@ -237,8 +309,8 @@ impl Check for CommandCheck {
         }
     }
 
-    fn problem_key(&self) -> String {
-        command_problem_key(&self.text)
+    fn problem_keys(&self) -> Vec<String> {
+        self.alerts.iter().map(|a| a.check.to_string()).collect()
     }
 
     fn on_output(
@@ -247,17 +319,11 @@ impl Check for CommandCheck {
         now: Now,
         problems: &mut ProblemBoard,
     ) -> Vec<Raised> {
-        let key = self.problem_key();
         match output {
             JobOutput::CommandLines(Ok(lines)) => {
-                let mut out: Vec<Raised> = problems.clear(&key, now.wall_ms).into_iter().collect();
-                out.extend(self.evaluate(&lines, now.local, now.wall_ms));
-                out
+                self.evaluate(&lines, now.local, now.wall_ms, problems)
             }
-            JobOutput::CommandLines(Err(e)) => problems
-                .raise(&key, &e.to_string(), now.wall_ms)
-                .into_iter()
-                .collect(),
+            JobOutput::CommandLines(Err(e)) => self.failed(&e, now.local, now.wall_ms, problems),
             other => {
                 tracing::error!("command check given {other:?}");
                 Vec::new()

@@ -18,6 +18,12 @@
 //! records with its next write, and a `spool` problem is reported — losing
 //! alerts about a full disk to the full disk would be worse.
 //!
+//! Read positions pass the same gate ([`PositionGate`]): the positions after
+//! a pass over the log files are released for the positions file only once
+//! every event raised up to then is in the spool (a batch written, not
+//! merely sent), so a restart resumes after exactly the lines whose events
+//! survived.
+//!
 //! Log files are read by the core itself (through the tailers of
 //! [`LogFiles`]): page-cache reads are short and bounded per pass.
 
@@ -26,20 +32,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use wire::{Codec, Event, Message};
+use wire::{CheckEvent, Codec, Event, Message};
 
 use crate::checks::{Checks, Job, JobResult};
 use crate::clock::Now;
 use crate::logs::{LOG_PROBLEM_PREFIX, LogFiles};
-use crate::problems::ProblemBoard;
+use crate::positions::{PositionGate, Positions, PositionsFile};
+use crate::problems::{ProblemBoard, SPOOL_PROBLEM};
 use crate::raised::Raised;
 use crate::session::{Session, SessionEvent};
 use crate::timers::*;
-
-/// Problem key of the spool (full, or not writable).
-const SPOOL_PROBLEM: &str = "spool";
-/// Problem keys of configuration groups that failed to load.
-const CONFIG_PROBLEM_PREFIX: &str = "config:";
 
 /// Events and acknowledged ids to write to the spool before the events are
 /// sent; report the outcome with [`Observer::handle_spool_written`].
@@ -47,7 +49,7 @@ const CONFIG_PROBLEM_PREFIX: &str = "config:";
 #[must_use = "the batch must be written and the outcome reported"]
 pub struct SpoolBatch {
     /// New events, by increasing id.
-    pub events: Vec<Event>,
+    pub events: Vec<CheckEvent>,
     /// Ids acknowledged or dropped: never to be sent again.
     pub settled: Vec<u64>,
 }
@@ -71,7 +73,7 @@ pub struct Spooled {
     /// The lowest id never used (the spool's high-water mark).
     pub next_id: u64,
     /// Unacknowledged events, by increasing id.
-    pub events: Vec<Event>,
+    pub events: Vec<CheckEvent>,
 }
 
 /// The observer's core; see the module doc.
@@ -82,9 +84,9 @@ pub struct Observer {
     problems: ProblemBoard,
     next_id: u64,
     /// Events with ids, not yet handed to the spool.
-    unwritten: Vec<Event>,
+    unwritten: Vec<CheckEvent>,
     /// Events of the batch the shell is writing.
-    writing: Option<Vec<Event>>,
+    writing: Option<Vec<CheckEvent>>,
     /// After ids could not be reserved, no batch before this.
     spool_retry_at: Option<Instant>,
     spool_failing: bool,
@@ -92,6 +94,10 @@ pub struct Observer {
     follow: Option<Vec<PathBuf>>,
     poll_files_now: bool,
     next_file_poll: Instant,
+    positions: PositionGate,
+    /// The lowest id whose record the spool failed to write and still
+    /// holds (written with its next batch).
+    records_unwritten_from: Option<u64>,
 }
 
 impl Observer {
@@ -105,7 +111,7 @@ impl Observer {
                 spooled.events.len()
             );
         }
-        let max_seen = spooled.events.last().map_or(0, |e| e.id + 1);
+        let max_seen = spooled.events.last().map_or(0, |e| e.event.id + 1);
         // Already in the spool: released at once.
         session.queue_events(now.mono, spooled.events);
         Observer {
@@ -122,7 +128,34 @@ impl Observer {
             follow: None,
             poll_files_now: false,
             next_file_poll: now.mono + LOG_POLL_INTERVAL,
+            positions: PositionGate::new(Positions::default()),
+            records_unwritten_from: None,
         }
+    }
+
+    /// The read positions of the last run (the positions file): files the
+    /// configuration follows resume from them.
+    pub fn resume_from(&mut self, positions: Positions) {
+        self.logs.resume_from(positions.clone());
+        self.positions = PositionGate::new(positions);
+    }
+
+    /// The positions file to write before `batch` goes to the spool (see
+    /// [`crate::positions`]), if the batch carries events and log files
+    /// were read since the last positions were written.
+    pub fn positions_before(&self, batch: &SpoolBatch) -> Option<PositionsFile> {
+        self.positions.before_batch(batch.events.first()?.event.id)
+    }
+
+    /// Read positions to write to the positions file now (see the module
+    /// doc); `final_write` at shutdown, when no interval is waited for.
+    pub fn take_positions(&mut self, now: Instant, final_write: bool) -> Option<Positions> {
+        let at = if final_write {
+            now + CHECKPOINT_INTERVAL
+        } else {
+            now
+        };
+        self.positions.take_due(at)
     }
 
     /// The protocol state (read-only: for tests and status).
@@ -132,7 +165,7 @@ impl Observer {
 
     /// Unacknowledged events released to the session (for spool
     /// compaction).
-    pub fn unacked(&self) -> impl Iterator<Item = &Event> {
+    pub fn unacked(&self) -> impl Iterator<Item = &CheckEvent> {
         self.session.unacked()
     }
 
@@ -160,17 +193,22 @@ impl Observer {
         }
         let followed: Vec<PathBuf> = self.logs.paths().map(PathBuf::from).collect();
         let mut raised = Vec::new();
+        let mut read = false;
         for f in followed {
             let hit = changed
                 .iter()
                 .any(|c| *c == f || Some(c.as_path()) == f.parent());
             if hit {
+                read = true;
                 self.poll_files_now |=
                     self.logs
                         .poll_file(&f, now, &mut self.problems, &mut raised);
             }
         }
         self.raise(raised);
+        if read {
+            self.take_read_positions();
+        }
     }
 
     /// A finished job of a check.
@@ -190,13 +228,18 @@ impl Observer {
         self.session.handle_timeout(now.mono);
         self.after_input(now);
         let mut raised = Vec::new();
+        let mut read = false;
         if (self.poll_files_now || now.mono >= self.next_file_poll) && self.logs_have_room() {
+            read = true;
             self.poll_files_now = false;
             self.next_file_poll = now.mono + LOG_POLL_INTERVAL;
             self.poll_files_now = self.logs.poll_all(now, &mut self.problems, &mut raised);
         }
-        self.logs.tick(now, &mut raised);
+        self.logs.tick(now, &mut self.problems, &mut raised);
         self.raise(raised);
+        if read {
+            self.take_read_positions();
+        }
         self.jobs.extend(self.checks.due_jobs(now.mono));
         self.spool_capacity(now);
     }
@@ -221,8 +264,11 @@ impl Observer {
         let Some(events) = self.writing.take() else {
             return;
         };
+        let first_id = events.first().map(|e| e.event.id);
         let release = match &result {
             Ok(()) => {
+                // The records a failed write left behind went with this one.
+                self.records_unwritten_from = None;
                 self.spool_retry_at = None;
                 if std::mem::take(&mut self.spool_failing) {
                     let cleared = self.problems.clear(SPOOL_PROBLEM, now.wall_ms);
@@ -237,7 +283,10 @@ impl Observer {
                 self.unwritten.extend(later);
                 false
             }
-            Err(SpoolFailure::RecordsNotWritten(_)) => true,
+            Err(SpoolFailure::RecordsNotWritten(_)) => {
+                self.records_unwritten_from = self.records_unwritten_from.or(first_id);
+                true
+            }
         };
         if let Err(e) = &result {
             self.spool_failing = true;
@@ -246,10 +295,12 @@ impl Observer {
                 .raise(SPOOL_PROBLEM, &e.to_string(), now.wall_ms);
             self.raise(raised.into_iter().collect());
         }
+        let spooled = result.is_ok() && first_id.is_some();
         if release {
             self.session.queue_events(now.mono, events);
             self.spool_capacity(now);
         }
+        self.release_positions(spooled);
     }
 
     /// A datagram to send.
@@ -309,22 +360,66 @@ impl Observer {
         self.session.queue_len() + self.unwritten_len() < READ_PAUSE_QUEUE
     }
 
+    /// Positions after a pass over the log files, behind every event raised
+    /// so far.
+    fn take_read_positions(&mut self) {
+        self.positions.taken(self.next_id, self.logs.checkpoints());
+        self.release_positions(false);
+    }
+
+    /// Releases the positions whose events are all in the spool.
+    fn release_positions(&mut self, events_spooled: bool) {
+        let below = [
+            self.records_unwritten_from,
+            self.writing
+                .as_ref()
+                .and_then(|w| w.first())
+                .map(|e| e.event.id),
+            self.unwritten.first().map(|e| e.event.id),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.next_id, u64::min);
+        self.positions.spooled_below(below, events_spooled);
+    }
+
     /// Gives `raised` their ids; they wait for the next spool batch.
+    /// Also hands the session the open problems when they changed, for
+    /// its heartbeats.
     fn raise(&mut self, raised: Vec<Raised>) {
         for r in raised {
-            let mut e = Event {
-                id: self.next_id,
-                time_ms: r.time_ms,
-                tags: r.tags,
-                source: r.source,
-                kind: r.kind,
-                message: r.message,
-                value: r.value,
+            let mut e = CheckEvent {
+                event: Event {
+                    id: self.next_id,
+                    time_ms: r.time_ms,
+                    tags: r.tags,
+                    source: r.source,
+                    kind: r.kind,
+                    message: r.message,
+                    value: r.value,
+                },
+                check: r.check,
+                transition: r.transition,
             };
             e.fit_to_datagram();
             self.next_id += 1;
             self.unwritten.push(e);
         }
+        if self.problems.take_changed() {
+            self.session
+                .set_open_problems(self.problems.open_problems());
+        }
+    }
+
+    /// The open problems (as heartbeats carry them).
+    pub fn open_problems(&self) -> Vec<wire::OpenProblem> {
+        self.problems.open_problems()
+    }
+
+    /// `Goodbye` datagrams for every supervisor heard (a clean stop: send
+    /// them after the spool is flushed).
+    pub fn goodbyes(&self, now: Instant) -> Vec<(SocketAddr, Message)> {
+        self.session.goodbyes(now)
     }
 
     fn after_input(&mut self, now: Now) {
@@ -359,23 +454,17 @@ impl Observer {
                     config.group_count(),
                     errors.len()
                 );
-                let mut keys = HashSet::new();
-                let mut raised = Vec::new();
+                // Logged here only: the supervisor reports each error once.
                 for e in &errors {
-                    let key = format!("{CONFIG_PROBLEM_PREFIX}{e}");
-                    if keys.insert(key.clone()) {
-                        let msg = format!("configuration group failed to load: {e}");
-                        raised.extend(self.problems.raise(&key, &msg, now.wall_ms));
-                    }
+                    tracing::warn!("configuration group failed to load: {e}");
                 }
-                self.raise(raised);
-                self.apply(&config, &keys, now);
+                self.apply(&config, now);
             }
             SessionEvent::NoConfig => {
                 tracing::info!(
                     "the supervisor has no configuration for this host; running nothing"
                 );
-                self.apply(&conf::HostConfig::default(), &HashSet::new(), now);
+                self.apply(&conf::HostConfig::default(), now);
             }
             SessionEvent::SupervisorChosen { addr, name } => {
                 tracing::info!("working with supervisor {name} at {addr}");
@@ -387,23 +476,24 @@ impl Observer {
     }
 
     /// Runs exactly the monitors of `config`; problems of what is gone are
-    /// cleared.
-    fn apply(&mut self, config: &conf::HostConfig, config_keys: &HashSet<String>, now: Now) {
+    /// cleared, those of checks it keeps (same id) stay as they are.
+    fn apply(&mut self, config: &conf::HostConfig, now: Now) {
         let mut raised = self.checks.apply(config, now, &mut self.problems);
         self.logs.apply(&config.logs, now.mono);
         let files = self.followed();
         let logs: HashSet<String> = files.iter().map(|f| crate::logs::problem_key(f)).collect();
-        raised.extend(self.problems.clear_stale(
-            CONFIG_PROBLEM_PREFIX,
-            &|k| config_keys.contains(k),
-            now.wall_ms,
-        ));
+        let log_checks: HashSet<String> = config.logs.iter().map(|l| l.check.to_string()).collect();
+        raised.extend(
+            self.problems
+                .clear_stale("log-", &|k| log_checks.contains(k), now.wall_ms),
+        );
         raised.extend(self.problems.clear_stale(
             LOG_PROBLEM_PREFIX,
             &|k| logs.contains(k),
             now.wall_ms,
         ));
         self.raise(raised);
+        self.take_read_positions();
         self.follow = Some(files);
         self.poll_files_now = true;
     }
@@ -443,8 +533,8 @@ mod tests {
     fn events_sent(o: &mut Observer) -> Vec<String> {
         let mut out = Vec::new();
         while let Some((_, m)) = o.poll_transmit() {
-            if let Message::Events { events, .. } = m {
-                out.extend(events.into_iter().map(|e| e.message));
+            if let Message::EventsV2 { events, .. } = m {
+                out.extend(events.into_iter().map(|e| e.event.message));
             }
         }
         out
@@ -464,7 +554,7 @@ mod tests {
         assert!(events_sent(&mut o).is_empty());
         let batch = o.take_spool_batch(t0).unwrap();
         assert_eq!(batch.events.len(), 2);
-        assert!(batch.events[0].id < batch.events[1].id);
+        assert!(batch.events[0].event.id < batch.events[1].event.id);
         // While the batch is being written: no second batch, nothing sent.
         o.handle_raised(vec![alert("c")]);
         assert!(o.take_spool_batch(t0).is_none());
@@ -472,8 +562,8 @@ mod tests {
         o.handle_spool_written(at(t0, 2), Ok(()));
         assert_eq!(events_sent(&mut o), ["a", "b"]);
         let next = o.take_spool_batch(t0).unwrap();
-        assert_eq!(next.events[0].message, "c");
-        assert!(next.events[0].id > batch.events[1].id);
+        assert_eq!(next.events[0].event.message, "c");
+        assert!(next.events[0].event.id > batch.events[1].event.id);
     }
 
     #[test]
@@ -483,7 +573,7 @@ mod tests {
         let mut o = observer(t0, sup);
         o.handle_raised(vec![alert("a")]);
         let batch = o.take_spool_batch(t0).unwrap();
-        let id = batch.events[0].id;
+        let id = batch.events[0].event.id;
         o.handle_spool_written(
             at(t0, 1),
             Err(SpoolFailure::IdsNotReserved("disk full".into())),
@@ -495,18 +585,25 @@ mod tests {
         let retry = o
             .take_spool_batch(t0 + SPOOL_RETRY + Duration::from_millis(1))
             .unwrap();
-        assert_eq!(retry.events[0].id, id);
+        assert_eq!(retry.events[0].event.id, id);
         assert!(
             retry.events[1]
+                .event
                 .message
-                .starts_with("problem: event ids cannot be reserved")
+                .starts_with("event ids cannot be reserved")
         );
+        assert_eq!(retry.events[1].check.as_deref(), Some(SPOOL_PROBLEM));
+        assert_eq!(retry.events[1].transition, wire::Transition::Open);
         o.handle_spool_written(at(t0, 1_100), Ok(()));
         let sent = events_sent(&mut o);
         assert_eq!(sent[0], "a");
         // Written again: the problem is cleared.
         let cleared = o.take_spool_batch(t0 + Duration::from_secs(2)).unwrap();
-        assert!(cleared.events[0].message.starts_with("cleared: "));
+        assert!(matches!(
+            cleared.events[0].transition,
+            wire::Transition::Clear { .. }
+        ));
+        assert_eq!(cleared.events[0].check.as_deref(), Some(SPOOL_PROBLEM));
     }
 
     #[test]
@@ -524,8 +621,61 @@ mod tests {
         let problem = o.take_spool_batch(t0).unwrap();
         assert!(
             problem.events[0]
+                .event
                 .message
-                .starts_with("problem: events cannot be written")
+                .starts_with("events cannot be written")
         );
+    }
+
+    #[test]
+    fn heartbeats_carry_the_open_problems_and_the_chosen_supervisors_run_id() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let mut o = observer(t0, sup);
+        o.handle_raised(vec![alert("a")]);
+        let _batch = o.take_spool_batch(t0).unwrap();
+        o.handle_spool_written(
+            at(t0, 1),
+            Err(SpoolFailure::RecordsNotWritten("no space".into())),
+        );
+        let mut seen = None;
+        for ms in (1_000..40_000).step_by(1_000) {
+            if ms % 5_000 == 0 {
+                let beacon = Message::Beacon {
+                    supervisor: "s".into(),
+                    run_id: 1,
+                };
+                o.handle_datagram(at(t0, ms), sup, beacon);
+            }
+            o.handle_timeout(at(t0, ms));
+            while let Some((to, m)) = o.poll_transmit() {
+                assert!(!matches!(
+                    m,
+                    Message::Heartbeat { .. } | Message::Events { .. }
+                ));
+                if let Message::HeartbeatV2 {
+                    chosen, problems, ..
+                } = m
+                {
+                    assert_eq!(to, sup);
+                    seen = Some((chosen, problems));
+                }
+            }
+        }
+        let (chosen, problems) = seen.expect("no heartbeat in 40 s");
+        assert_eq!(chosen, Some(1));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].check, SPOOL_PROBLEM);
+        assert_eq!(problems[0].tags, "SYSTEM");
+        assert_eq!(problems[0].since_ms, 1_001);
+    }
+
+    #[test]
+    fn goodbyes_go_to_every_supervisor_heard() {
+        let t0 = Instant::now();
+        let sup: SocketAddr = "10.0.0.1:9001".parse().unwrap();
+        let o = observer(t0, sup);
+        let g = o.goodbyes(t0 + std::time::Duration::from_secs(1));
+        assert_eq!(g, [(sup, Message::Goodbye { host: "h".into() })]);
     }
 }

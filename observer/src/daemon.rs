@@ -5,10 +5,12 @@
 //! watch directories, send datagrams. It runs on tokio's current-thread
 //! runtime; blocking work runs in the [`JobRunner`]. At shutdown every
 //! running job is cancelled and waited for (commands' process groups are
-//! killed) and the spool is written one last time.
+//! killed), the spool is written one last time, and then every supervisor
+//! heard is told `Goodbye` (twice, [`GOODBYE_GAP`](crate::timers::GOODBYE_GAP) apart, best effort), so a
+//! clean stop is not taken for a dead host.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use conf::HostName;
@@ -20,9 +22,10 @@ use crate::clock::Now;
 use crate::core::{Observer, Spooled};
 use crate::jobs::JobRunner;
 pub use crate::net::node_name;
-use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket};
+use crate::net::{DecodeLog, bind_beacon_socket, bind_session_socket, interface_of};
+use crate::positions::{PositionsFile, positions_path};
 use crate::spool::{EventSpool, SpoolError};
-use crate::timers::SPOOL_FAILURE_LOG_INTERVAL;
+use crate::timers::{GOODBYE_GAP, SPOOL_FAILURE_LOG_INTERVAL};
 use crate::watch::FileWatch;
 
 /// What the observer needs to run.
@@ -33,6 +36,9 @@ pub struct Options {
     pub name: HostName,
     pub key: Option<Key>,
     pub spool_dir: PathBuf,
+    /// `--bind`: the local address to talk from, whose interface alone is
+    /// listened on for beacons (see [`crate::net`]); `None`: every interface.
+    pub bind: Option<Ipv4Addr>,
 }
 
 /// Why the observer could not start or had to stop.
@@ -42,6 +48,13 @@ pub enum DaemonError {
     BeaconSocket { port: u16, source: std::io::Error },
     #[error("cannot open a UDP socket for sending: {0}")]
     SendSocket(std::io::Error),
+    #[error("--bind {0}: no interface of this machine has that address")]
+    NoSuchAddress(Ipv4Addr),
+    #[error("--bind {address}: cannot list the interfaces: {source}")]
+    Interfaces {
+        address: Ipv4Addr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Spool(#[from] SpoolError),
 }
@@ -55,17 +68,32 @@ struct Shell {
     decode_log: DecodeLog,
     send_errors: u64,
     compact_failure_said: Option<std::time::Instant>,
+    positions_path: PathBuf,
+    positions_failure_said: Option<std::time::Instant>,
 }
 
 /// Runs the observer until `shutdown` completes, then stops every job and
 /// writes the spool.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
-    let beacon_sock =
-        bind_beacon_socket(opts.port).map_err(|source| DaemonError::BeaconSocket {
+    let device = match opts.bind {
+        Some(address) => Some(
+            interface_of(address)
+                .map_err(|source| DaemonError::Interfaces { address, source })?
+                .ok_or(DaemonError::NoSuchAddress(address))?,
+        ),
+        None => None,
+    };
+    let beacon_sock = bind_beacon_socket(opts.port, device.as_deref()).map_err(|source| {
+        DaemonError::BeaconSocket {
             port: opts.port,
             source,
-        })?;
-    let sock = bind_session_socket().map_err(DaemonError::SendSocket)?;
+        }
+    })?;
+    let sock = bind_session_socket(opts.bind.unwrap_or(Ipv4Addr::UNSPECIFIED))
+        .map_err(DaemonError::SendSocket)?;
+    if let (Some(address), Some(device)) = (opts.bind, &device) {
+        tracing::info!("bound to {address}: beacons heard on {device} only");
+    }
     let host = opts.name.as_str().to_string();
     let (codec, sizing) = match &opts.key {
         Some(k) => (Codec::sealed(k), Codec::sealed(k)),
@@ -83,19 +111,34 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             replayed.cut_bytes
         );
     }
+    let positions_path = positions_path(&opts.spool_dir, &host);
+    let positions = match PositionsFile::load(&positions_path) {
+        Ok(file) => Some(file.resolve(replayed.events.iter().map(|e| e.event.id))),
+        // Followed from their ends, as on a first start.
+        Err(e) => {
+            tracing::warn!("{e}; log files are followed from their ends");
+            None
+        }
+    };
     let spooled = Spooled {
         next_id: replayed.next_id,
         events: replayed.events,
     };
+    let mut core = Observer::new(&host, sizing, Now::read(), spooled);
+    if let Some(p) = positions {
+        core.resume_from(p);
+    }
     let mut shell = Shell {
         codec,
-        core: Observer::new(&host, sizing, Now::read(), spooled),
+        core,
         spool,
         files: FileWatch::new(),
         jobs: JobRunner::new(),
         decode_log: DecodeLog::default(),
         send_errors: 0,
         compact_failure_said: None,
+        positions_path,
+        positions_failure_said: None,
     };
     tracing::info!(
         host = %host,
@@ -132,7 +175,10 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     // The last batch may be waiting for an id-reservation retry: write what
     // can be written.
     shell.write_spool(Now::read());
-    shell.spool.flush()?;
+    let flushed = shell.spool.flush();
+    shell.save_positions(Now::read(), true);
+    shell.say_goodbye(&sock).await;
+    flushed?;
     Ok(())
 }
 
@@ -161,6 +207,7 @@ impl Shell {
     /// is written (and reported) before the datagrams it releases are sent.
     async fn carry_out(&mut self, now: Now, sock: &UdpSocket) {
         self.write_spool(now);
+        self.save_positions(now, false);
         while let Some(job) = self.core.poll_job() {
             self.jobs.start(job);
         }
@@ -177,6 +224,9 @@ impl Shell {
         let Some(batch) = self.core.take_spool_batch(now.mono) else {
             return;
         };
+        if let Some(file) = self.core.positions_before(&batch) {
+            self.write_positions(now, &file);
+        }
         // A failure is reported by the core as the `spool` problem (logged
         // once, sent as a SYSTEM event).
         let result = self.spool.write(&batch);
@@ -198,6 +248,58 @@ impl Shell {
                     tracing::error!("spool compaction failed: {e}");
                 }
             }
+        }
+    }
+
+    /// Writes the read positions the core released, right after the spool
+    /// write that released them.
+    fn save_positions(&mut self, now: Now, final_write: bool) {
+        let Some(positions) = self.core.take_positions(now.mono, final_write) else {
+            return;
+        };
+        let file = PositionsFile {
+            positions,
+            pending: None,
+        };
+        self.write_positions(now, &file);
+    }
+
+    fn write_positions(&mut self, now: Now, file: &PositionsFile) {
+        if let Err(e) = file.save(&self.positions_path) {
+            // A full disk: the lines since the last written positions are
+            // read again after a restart. Said once a minute at most.
+            if self
+                .positions_failure_said
+                .is_none_or(|t| now.mono >= t + SPOOL_FAILURE_LOG_INTERVAL)
+            {
+                self.positions_failure_said = Some(now.mono);
+                tracing::error!("{e}");
+            }
+        }
+    }
+
+    /// `Goodbye` to every supervisor heard, twice: a lost datagram would
+    /// make a clean stop look like a crash.
+    async fn say_goodbye(&mut self, sock: &UdpSocket) {
+        let goodbyes = self.core.goodbyes(Now::read().mono);
+        let now_ms = crate::clock::unix_ms().max(0) as u64;
+        for round in 0..2 {
+            if round > 0 {
+                tokio::time::sleep(GOODBYE_GAP).await;
+            }
+            for (to, msg) in &goodbyes {
+                match self.codec.encode(msg, now_ms) {
+                    Ok(bytes) => {
+                        if let Err(e) = sock.send_to(&bytes, to).await {
+                            tracing::debug!("cannot say goodbye to {to}: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("cannot encode a goodbye: {e}"),
+                }
+            }
+        }
+        if !goodbyes.is_empty() {
+            tracing::info!("said goodbye to {} supervisor(s)", goodbyes.len());
         }
     }
 

@@ -6,7 +6,7 @@
 //!
 //! * [`timers`] — every protocol timer and observer limit, in one place.
 //! * [`raised`] — an event as a monitor raises it, before it has an id.
-//! * [`problems`] — observer-side problems reported centrally (SPEC §6).
+//! * [`problems`] — problems as state: every check's results, open problems, openings and clearings.
 //! * [`session`] — supervisor choice and failover, configuration fetch, heartbeats, the
 //!   in-flight window and retransmission ([`session::Session`]).
 //! * [`spool`] — the on-disk spool of unacknowledged events and the event id
@@ -16,6 +16,8 @@
 //! * [`tailer`] — following one log file across rotations ([`tailer::LogTailer`]).
 //! * [`scan`] — finding the lines any pattern of a file may match, a block at
 //!   a time ([`scan::LineScan`]).
+//! * [`positions`] — read positions kept across restarts, written once
+//!   the events of their lines are spooled ([`positions::PositionGate`]).
 //! * [`logs`] — every followed file and the groups fed by each.
 //! * [`process`] — `process:` / `alert_running:` ([`process::ProcessCheck`])
 //!   and the process table.
@@ -55,6 +57,7 @@ pub mod log_rule;
 pub mod logs;
 pub mod metric_check;
 pub mod net;
+pub mod positions;
 pub mod probe;
 pub mod probe_check;
 pub mod problems;

@@ -6,12 +6,18 @@
 //! would be raised (the line for `alert_all`/`alert_n`, the block's end for
 //! `alert_count`/`alert_inactive`). A threshold crossed while inactive counts
 //! as spent for its block, so it never fires late.
+//!
+//! `alert_inactive` is stateful: each block end is a result on the
+//! [`ProblemBoard`] (bad when no line matched), so its problem opens once
+//! and clears once; the other alerts raise point events.
 
 use std::time::{Duration, Instant};
 
-use conf::{ActiveWindows, LogAlert, LogWatch};
+use conf::{ActiveWindows, LogAlert, LogWatch, StateKeys};
+use wire::Transition;
 
 use crate::clock::LocalMinute;
+use crate::problems::{CheckRef, ProblemBoard};
 use crate::raised::Raised;
 
 /// One log group's rule and its block state.
@@ -21,6 +27,8 @@ pub struct LogRule {
     source: String,
     alert: LogAlert,
     active: Option<ActiveWindows>,
+    check: String,
+    keys: StateKeys,
     block_start: Instant,
     count: u64,
     /// `alert_n` already fired (or was suppressed) in this block.
@@ -35,6 +43,8 @@ impl LogRule {
             source: watch.file.clone(),
             alert: watch.alert.clone(),
             active: watch.active.clone(),
+            check: watch.check.to_string(),
+            keys: watch.state,
             block_start: now,
             count: 0,
             spent: false,
@@ -57,7 +67,13 @@ impl LogRule {
 
     /// Closes every block that ended by `now`, returning what their ends
     /// raise.
-    pub fn on_tick(&mut self, now: Instant, local: LocalMinute, time_ms: i64) -> Vec<Raised> {
+    pub fn on_tick(
+        &mut self,
+        now: Instant,
+        local: LocalMinute,
+        time_ms: i64,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
         let mut out = Vec::new();
         let Some(block) = self.block() else {
             return out;
@@ -66,23 +82,33 @@ impl LogRule {
         while self.block_start + block <= now {
             // Only the block that just ended reports; blocks skipped while
             // the process was stopped are folded into it.
-            if first && local.allows(self.active.as_ref()) {
+            let active = local.allows(self.active.as_ref());
+            if first {
                 match &self.alert {
-                    LogAlert::Count { .. } => {
-                        out.push(Raised::metric(
-                            time_ms,
-                            &self.tags,
-                            Some(&self.source),
-                            self.count as f64,
-                        ));
+                    LogAlert::Count { .. } if active => {
+                        out.push(
+                            Raised::metric(
+                                time_ms,
+                                &self.tags,
+                                Some(&self.source),
+                                self.count as f64,
+                            )
+                            .in_check(&self.check, Transition::Point),
+                        );
                     }
-                    LogAlert::Inactive { message, .. } if self.count == 0 => {
-                        out.push(Raised::alert(
-                            time_ms,
-                            &self.tags,
-                            Some(&self.source),
-                            message.clone(),
-                        ));
+                    LogAlert::Inactive { message, .. } => {
+                        // Judged in and out of the window: outside it the
+                        // problem does not open, but it still clears.
+                        let check = CheckRef {
+                            id: &self.check,
+                            tags: &self.tags,
+                            source: Some(&self.source),
+                            keys: self.keys,
+                            active,
+                        };
+                        let bad = self.count == 0;
+                        let text = if bad { message.clone() } else { String::new() };
+                        out.extend(problems.result(check, bad, text, None, time_ms));
                     }
                     _ => {}
                 }
@@ -103,23 +129,28 @@ impl LogRule {
         local: LocalMinute,
         time_ms: i64,
         line: &str,
+        problems: &mut ProblemBoard,
     ) -> Option<Raised> {
-        let mut closed = self.on_tick(now, local, time_ms);
+        let mut closed = self.on_tick(now, local, time_ms, problems);
         self.count += 1;
         let active = local.allows(self.active.as_ref());
         let raised = match &self.alert {
-            LogAlert::All { message } if active => Some(Raised::alert(
-                time_ms,
-                &self.tags,
-                Some(&self.source),
-                message.clone().unwrap_or_else(|| line.to_string()),
-            )),
+            LogAlert::All { message } if active => Some(
+                Raised::alert(
+                    time_ms,
+                    &self.tags,
+                    Some(&self.source),
+                    message.clone().unwrap_or_else(|| line.to_string()),
+                )
+                .in_check(&self.check, Transition::Point),
+            ),
             LogAlert::N {
                 threshold, message, ..
             } if !self.spent && self.count as f64 > *threshold => {
                 self.spent = true;
                 active.then(|| {
                     Raised::alert(time_ms, &self.tags, Some(&self.source), message.clone())
+                        .in_check(&self.check, Transition::Point)
                 })
             }
             _ => None,
@@ -147,6 +178,8 @@ mod tests {
             tags: "app".into(),
             alert,
             active: active.map(|a| ActiveWindows::parse(a).unwrap()),
+            check: conf::CheckId::named("log-test"),
+            state: conf::StateKeys::DEFAULT,
             origin: Origin {
                 file: "hosts/h".into(),
                 line: 3,
@@ -174,8 +207,12 @@ mod tests {
     #[test]
     fn alert_all_raises_per_line_with_text_or_line() {
         let t0 = Instant::now();
+        let mut b = ProblemBoard::new();
         let mut r = LogRule::new(&watch(LogAlert::All { message: None }, None), t0);
-        assert_eq!(r.on_match(t0, IN, 0, "ERR 1").unwrap().message, "ERR 1");
+        assert_eq!(
+            r.on_match(t0, IN, 0, "ERR 1", &mut b).unwrap().message,
+            "ERR 1"
+        );
         let mut r = LogRule::new(
             &watch(
                 LogAlert::All {
@@ -185,48 +222,56 @@ mod tests {
             ),
             t0,
         );
-        assert_eq!(r.on_match(t0, IN, 0, "ERR 1").unwrap().message, "boom");
+        assert_eq!(
+            r.on_match(t0, IN, 0, "ERR 1", &mut b).unwrap().message,
+            "boom"
+        );
         assert_eq!(r.next_deadline(), None);
     }
 
     #[test]
     fn alert_n_fires_once_per_block_when_count_exceeds_threshold() {
         let t0 = Instant::now();
+        let mut b = ProblemBoard::new();
         let alert = LogAlert::N {
             threshold: 2.0,
             block: s(10),
             message: "many".into(),
         };
         let mut r = LogRule::new(&watch(alert, None), t0);
-        assert!(r.on_match(t0, IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(1), IN, 0, "x").is_none());
-        assert_eq!(r.on_match(t0 + s(2), IN, 0, "x").unwrap().message, "many");
-        assert!(r.on_match(t0 + s(3), IN, 0, "x").is_none());
+        assert!(r.on_match(t0, IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(1), IN, 0, "x", &mut b).is_none());
+        assert_eq!(
+            r.on_match(t0 + s(2), IN, 0, "x", &mut b).unwrap().message,
+            "many"
+        );
+        assert!(r.on_match(t0 + s(3), IN, 0, "x", &mut b).is_none());
         // The block ending at exactly 10 s starts a new count.
-        assert!(r.on_match(t0 + s(9), IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(10), IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(11), IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(19), IN, 0, "x").is_some());
+        assert!(r.on_match(t0 + s(9), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(10), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(11), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(19), IN, 0, "x", &mut b).is_some());
         // Two lines in one block and one in the next never add up.
-        assert!(r.on_match(t0 + s(29), IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(29), IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(30), IN, 0, "x").is_none());
+        assert!(r.on_match(t0 + s(29), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(29), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(30), IN, 0, "x", &mut b).is_none());
     }
 
     #[test]
     fn alert_count_reports_each_block_count_at_its_end() {
         let t0 = Instant::now();
+        let mut b = ProblemBoard::new();
         let mut r = LogRule::new(&watch(LogAlert::Count { block: s(60) }, None), t0);
         assert_eq!(r.next_deadline(), Some(t0 + s(60)));
         for i in 0..5 {
-            assert!(r.on_match(t0 + s(i), IN, 0, "x").is_none());
+            assert!(r.on_match(t0 + s(i), IN, 0, "x", &mut b).is_none());
         }
-        assert!(r.on_tick(t0 + s(59), IN, 0).is_empty());
-        let ev = r.on_tick(t0 + s(60), IN, 0);
+        assert!(r.on_tick(t0 + s(59), IN, 0, &mut b).is_empty());
+        let ev = r.on_tick(t0 + s(60), IN, 0, &mut b);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].value, Some(5.0));
         assert_eq!(ev[0].kind, wire::EventKind::Metric);
-        let ev = r.on_tick(t0 + s(120), IN, 0);
+        let ev = r.on_tick(t0 + s(120), IN, 0, &mut b);
         assert_eq!(ev[0].value, Some(0.0));
         assert_eq!(r.next_deadline(), Some(t0 + s(180)));
     }
@@ -234,14 +279,15 @@ mod tests {
     #[test]
     fn alert_inactive_fires_only_for_an_empty_block() {
         let t0 = Instant::now();
+        let mut b = ProblemBoard::new();
         let alert = LogAlert::Inactive {
             block: s(30),
             message: "quiet".into(),
         };
         let mut r = LogRule::new(&watch(alert, None), t0);
-        assert!(r.on_match(t0 + s(29), IN, 0, "x").is_none());
-        assert!(r.on_tick(t0 + s(30), IN, 0).is_empty());
-        let ev = r.on_tick(t0 + s(60), IN, 0);
+        assert!(r.on_match(t0 + s(29), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_tick(t0 + s(30), IN, 0, &mut b).is_empty());
+        let ev = r.on_tick(t0 + s(60), IN, 0, &mut b);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].message, "quiet");
         assert_eq!(ev[0].source.as_deref(), Some("/var/log/app"));
@@ -250,12 +296,13 @@ mod tests {
     #[test]
     fn active_windows_suppress_but_do_not_delay() {
         let t0 = Instant::now();
+        let mut b = ProblemBoard::new();
         let w = Some("1;09:00-17:00");
         // alert_all: a line outside the window raises nothing, ever.
         let mut r = LogRule::new(&watch(LogAlert::All { message: None }, w), t0);
-        assert!(r.on_match(t0, OUT, 0, "x").is_none());
-        assert!(r.on_tick(t0 + s(3600), IN, 0).is_empty());
-        assert!(r.on_match(t0 + s(3600), IN, 0, "y").is_some());
+        assert!(r.on_match(t0, OUT, 0, "x", &mut b).is_none());
+        assert!(r.on_tick(t0 + s(3600), IN, 0, &mut b).is_empty());
+        assert!(r.on_match(t0 + s(3600), IN, 0, "y", &mut b).is_some());
         // alert_n: threshold crossed while inactive does not fire when the
         // window opens within the same block.
         let alert = LogAlert::N {
@@ -264,24 +311,24 @@ mod tests {
             message: "m".into(),
         };
         let mut r = LogRule::new(&watch(alert, w), t0);
-        assert!(r.on_match(t0, OUT, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(1), OUT, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(2), IN, 0, "x").is_none());
+        assert!(r.on_match(t0, OUT, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(1), OUT, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(2), IN, 0, "x", &mut b).is_none());
         // Next block, active: fires immediately on crossing (no delay).
-        assert!(r.on_match(t0 + s(100), IN, 0, "x").is_none());
-        assert!(r.on_match(t0 + s(101), IN, 0, "x").is_some());
+        assert!(r.on_match(t0 + s(100), IN, 0, "x", &mut b).is_none());
+        assert!(r.on_match(t0 + s(101), IN, 0, "x", &mut b).is_some());
         // alert_count: a block ending outside the window raises nothing.
         let mut r = LogRule::new(&watch(LogAlert::Count { block: s(10) }, w), t0);
-        assert!(r.on_match(t0, IN, 0, "x").is_none());
-        assert!(r.on_tick(t0 + s(10), OUT, 0).is_empty());
-        assert_eq!(r.on_tick(t0 + s(20), IN, 0).len(), 1);
+        assert!(r.on_match(t0, IN, 0, "x", &mut b).is_none());
+        assert!(r.on_tick(t0 + s(10), OUT, 0, &mut b).is_empty());
+        assert_eq!(r.on_tick(t0 + s(20), IN, 0, &mut b).len(), 1);
         // alert_inactive likewise.
         let alert = LogAlert::Inactive {
             block: s(10),
             message: "q".into(),
         };
         let mut r = LogRule::new(&watch(alert, w), t0);
-        assert!(r.on_tick(t0 + s(10), OUT, 0).is_empty());
-        assert_eq!(r.on_tick(t0 + s(20), IN, 0).len(), 1);
+        assert!(r.on_tick(t0 + s(10), OUT, 0, &mut b).is_empty());
+        assert_eq!(r.on_tick(t0 + s(20), IN, 0, &mut b).len(), 1);
     }
 }

@@ -2,7 +2,9 @@
 //! several groups is opened once and searched a block of lines at a time
 //! for any pattern of any of its groups ([`LineScan`]); each line found is
 //! matched once per group. Applying a new configuration keeps the tailers
-//! (and so the read positions) of files that are still followed.
+//! (and so the read positions) of files that are still followed; a file
+//! newly followed resumes from the positions read at start
+//! ([`LogFiles::resume_from`]), if any, or starts at its end.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use conf::host::REGEX_SIZE_LIMIT;
 
 use crate::clock::Now;
 use crate::log_rule::LogRule;
+use crate::positions::Positions;
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
 use crate::scan::{GroupPatterns, LineScan};
@@ -37,14 +40,24 @@ pub struct LogFiles {
     files: BTreeMap<PathBuf, FollowedFile>,
     /// One read buffer for every file.
     buf: Vec<u8>,
+    /// Positions from the last run, until the first configuration is
+    /// applied.
+    resume: Option<Positions>,
+    /// Files resumed with bytes skipped, not reported yet.
+    skipped: Vec<(PathBuf, u64)>,
 }
 
-/// Problem keys of log files start with this.
-pub const LOG_PROBLEM_PREFIX: &str = "log:";
+/// Problem ids of log files start with this.
+pub const LOG_PROBLEM_PREFIX: &str = crate::problems::FILE_PROBLEM_PREFIX;
 
-/// Problem key of a log file.
+/// Problem id of a log file: `observer-file-` and the hash of its path (as
+/// check ids are made; see [`conf::CheckId`]).
 pub fn problem_key(path: &Path) -> String {
-    format!("{LOG_PROBLEM_PREFIX}{}", path.display())
+    let path = path.to_string_lossy();
+    format!(
+        "{LOG_PROBLEM_PREFIX}{:08x}",
+        conf::CheckId::hash_lines([path.as_ref()])
+    )
 }
 
 impl LogFiles {
@@ -52,23 +65,54 @@ impl LogFiles {
         Self::default()
     }
 
+    /// Positions of the last run: files the next configuration follows
+    /// resume from them.
+    pub fn resume_from(&mut self, positions: Positions) {
+        self.resume = Some(positions);
+    }
+
+    /// The read positions of every followed file (and, before the first
+    /// configuration, those of the last run, kept as they were).
+    pub fn checkpoints(&self) -> Positions {
+        if let Some(p) = &self.resume {
+            return p.clone();
+        }
+        let files = self.files.iter().flat_map(|(path, f)| {
+            f.tailer
+                .checkpoints()
+                .into_iter()
+                .map(move |cp| (path.clone(), cp))
+        });
+        Positions {
+            files: files.collect(),
+        }
+    }
+
     /// Follows exactly the files of `watches`; tailers of files already
-    /// followed keep their position, new ones start at the end.
+    /// followed keep their position, new ones resume from the positions of
+    /// the last run or start at the end.
     pub fn apply(&mut self, watches: &[LogWatch], now: Instant) {
         let mut old = std::mem::take(&mut self.files);
+        let resume = self.resume.take().unwrap_or_default();
         for w in watches {
             let path = PathBuf::from(&w.file);
-            let entry = self
-                .files
-                .entry(path.clone())
-                .or_insert_with(|| FollowedFile {
-                    tailer: match old.remove(&path) {
-                        Some(f) => f.tailer,
-                        None => LogTailer::at_end(&path, now),
-                    },
+            let entry = self.files.entry(path.clone()).or_insert_with(|| {
+                let tailer = match old.remove(&path) {
+                    Some(f) => f.tailer,
+                    None => {
+                        let (t, resumed) = LogTailer::resume(&path, &resume.of(&path), now);
+                        if resumed.skipped > 0 {
+                            self.skipped.push((path.clone(), resumed.skipped));
+                        }
+                        t
+                    }
+                };
+                FollowedFile {
+                    tailer,
                     groups: Vec::new(),
                     scan: LineScan::new([], 0),
-                });
+                }
+            });
             entry.groups.push(Group {
                 patterns: GroupPatterns::new(&w.set, REGEX_SIZE_LIMIT),
                 rule: LogRule::new(w, now),
@@ -98,8 +142,19 @@ impl LogFiles {
         let Some(f) = self.files.get_mut(path) else {
             return false;
         };
+        if let Some(i) = self.skipped.iter().position(|(p, _)| p == path) {
+            let (_, bytes) = self.skipped.swap_remove(i);
+            let msg = format!(
+                "log file {}: {bytes} bytes written while the observer was down were skipped \
+                 (it resumes at most {} MiB behind the end)",
+                path.display(),
+                crate::timers::RESUME_MAX_BEHIND >> 20
+            );
+            tracing::warn!("{msg}");
+            out.push(Raised::system(time_ms, msg));
+        }
         for g in &mut f.groups {
-            out.extend(g.rule.on_tick(now, local, time_ms));
+            out.extend(g.rule.on_tick(now, local, time_ms, problems));
         }
         let FollowedFile {
             tailer,
@@ -115,7 +170,7 @@ impl LogFiles {
             };
             for g in groups.iter_mut() {
                 if g.patterns.is_match(&text) {
-                    out.extend(g.rule.on_match(now, local, time_ms, &text));
+                    out.extend(g.rule.on_match(now, local, time_ms, &text, problems));
                 }
             }
         };
@@ -156,11 +211,11 @@ impl LogFiles {
     }
 
     /// Closes the blocks that ended by `now`.
-    pub fn tick(&mut self, at: Now, out: &mut Vec<Raised>) {
+    pub fn tick(&mut self, at: Now, problems: &mut ProblemBoard, out: &mut Vec<Raised>) {
         let (now, local, time_ms) = (at.mono, at.local, at.wall_ms);
         for f in self.files.values_mut() {
             for g in &mut f.groups {
-                out.extend(g.rule.on_tick(now, local, time_ms));
+                out.extend(g.rule.on_tick(now, local, time_ms, problems));
             }
         }
     }

@@ -78,6 +78,10 @@ struct HowToRun {
     /// File holding the LAN's pre-shared key (64 hex characters)
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// Talk to supervisors from this IPv4 address of this machine and hear
+    /// beacons only on its interface (default: every interface)
+    #[arg(long, value_name = "ADDRESS")]
+    bind: Option<std::net::Ipv4Addr>,
 }
 
 /// Running this binary as a systemd service.
@@ -122,6 +126,7 @@ fn service_command(service: Service) -> ExitCode {
                 port: how.port,
                 name: how.name,
                 key_file: how.key_file,
+                bind: how.bind,
                 spool_dir,
                 log_dir,
             };
@@ -283,6 +288,7 @@ fn main() -> ExitCode {
         name,
         key,
         spool_dir: args.spool_dir,
+        bind: how.bind,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -296,6 +302,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(opts, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
+        // A --bind address this machine does not have: restarting cannot
+        // fix it (exit 2, as a bad name or key file).
+        Err(e @ observer::daemon::DaemonError::NoSuchAddress(_)) => {
+            tracing::error!("{e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE

@@ -103,6 +103,13 @@ impl MetricCheck {
     }
 }
 
+impl MetricCheck {
+    /// The observer problem of a check that cannot read or run.
+    fn problem_key(&self) -> String {
+        format!("metric:{} ({})", self.watch.metric, self.watch.origin)
+    }
+}
+
 impl Check for MetricCheck {
     fn interval(&self) -> Duration {
         self.watch.timing.every
@@ -114,8 +121,8 @@ impl Check for MetricCheck {
         }
     }
 
-    fn problem_key(&self) -> String {
-        format!("metric:{} ({})", self.watch.metric, self.watch.origin)
+    fn problem_keys(&self) -> Vec<String> {
+        vec![self.problem_key()]
     }
 
     fn on_output(
@@ -265,10 +272,8 @@ mod tests {
         let texts: Vec<&str> = out.iter().map(|r| r.message.as_str()).collect();
         assert_eq!(
             texts,
-            [
-                "cleared: cannot read metric memory: no /proc",
-                "low memory [50]"
-            ]
+            ["cannot read metric memory: no /proc", "low memory [50]"]
         );
+        assert!(matches!(out[0].transition, wire::Transition::Clear { .. }));
     }
 }

@@ -137,6 +137,13 @@ impl ProbeCheck {
     }
 }
 
+impl ProbeCheck {
+    /// The observer problem of a check that cannot read or run.
+    fn problem_key(&self) -> String {
+        format!("probe:{} ({})", self.watch.probe, self.watch.origin)
+    }
+}
+
 impl Check for ProbeCheck {
     fn interval(&self) -> Duration {
         self.watch.timing.every
@@ -146,8 +153,8 @@ impl Check for ProbeCheck {
         Work::Probe(self.spec.clone())
     }
 
-    fn problem_key(&self) -> String {
-        format!("probe:{} ({})", self.watch.probe, self.watch.origin)
+    fn problem_keys(&self) -> Vec<String> {
+        vec![self.problem_key()]
     }
 
     fn on_output(

@@ -5,21 +5,19 @@
 
 use std::time::Duration;
 
-use conf::{ActiveWindows, CommandLine, HostConfig, ProcessWatch};
+use conf::{ActiveWindows, CommandLine, HostConfig, ProcessWatch, StateKeys};
 use regex::Regex;
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use crate::checks::{Check, JobOutput, Work};
 use crate::clock::{LocalMinute, Now};
-use crate::problems::ProblemBoard;
+use crate::problems::{CheckRef, PROCESS_PROBLEM, ProblemBoard};
 use crate::raised::Raised;
 use crate::timers::PROCESS_CHECK_INTERVAL;
 
-/// Problem key of the process table (or `ps_command`).
-pub const PROCESS_PROBLEM: &str = "process-table";
-
-/// Every `alert_running:` of a configuration as one periodic check: one
-/// count of the process table (or one `ps_command` run) serves them all.
+/// The `alert_running:` checks of a configuration that run on one interval
+/// (`every=`, default 20 s) as one periodic check: one count of the process
+/// table (or one `ps_command` run) serves them all.
 pub struct ProcessesCheck {
     watches: Vec<ProcessCheck>,
     ps_command: Option<CommandLine>,
@@ -27,16 +25,24 @@ pub struct ProcessesCheck {
 }
 
 impl ProcessesCheck {
-    /// The check of `config`, if it watches any process.
-    pub fn from_config(config: &HostConfig) -> Option<Box<dyn Check>> {
-        if config.processes.is_empty() {
-            return None;
+    /// The checks of `config`: one per distinct interval.
+    pub fn from_config(config: &HostConfig) -> Vec<Box<dyn Check>> {
+        let mut by_interval: Vec<ProcessesCheck> = Vec::new();
+        for w in &config.processes {
+            let every = w.state.every.unwrap_or(PROCESS_CHECK_INTERVAL);
+            match by_interval.iter_mut().find(|c| c.every == every) {
+                Some(c) => c.watches.push(ProcessCheck::new(w)),
+                None => by_interval.push(ProcessesCheck {
+                    watches: vec![ProcessCheck::new(w)],
+                    ps_command: config.ps_command.clone(),
+                    every,
+                }),
+            }
         }
-        Some(Box::new(ProcessesCheck {
-            watches: config.processes.iter().map(ProcessCheck::new).collect(),
-            ps_command: config.ps_command.clone(),
-            every: PROCESS_CHECK_INTERVAL,
-        }))
+        by_interval
+            .into_iter()
+            .map(|c| Box::new(c) as Box<dyn Check>)
+            .collect()
     }
 }
 
@@ -52,8 +58,10 @@ impl Check for ProcessesCheck {
         }
     }
 
-    fn problem_key(&self) -> String {
-        PROCESS_PROBLEM.to_string()
+    fn problem_keys(&self) -> Vec<String> {
+        let mut keys = vec![PROCESS_PROBLEM.to_string()];
+        keys.extend(self.watches.iter().map(|w| w.check.clone()));
+        keys
     }
 
     fn on_output(
@@ -79,14 +87,14 @@ impl Check for ProcessesCheck {
             .clear(PROCESS_PROBLEM, now.wall_ms)
             .into_iter()
             .collect();
-        for (p, n) in self.watches.iter_mut().zip(counts) {
-            out.extend(p.observe(n, now.local, now.wall_ms));
+        for (p, n) in self.watches.iter().zip(counts) {
+            out.extend(p.observe(n, now.local, now.wall_ms, problems));
         }
         out
     }
 }
 
-/// One `alert_running:` watch and its consecutive-check state.
+/// One `alert_running:` check; its counters live on the [`ProblemBoard`].
 #[derive(Debug, Clone)]
 pub struct ProcessCheck {
     pattern: Regex,
@@ -95,10 +103,8 @@ pub struct ProcessCheck {
     max: u64,
     message: String,
     active: Option<ActiveWindows>,
-    /// Consecutive checks outside [min, max].
-    outside: u32,
-    /// An alert was raised and no `cleared` yet.
-    alerted: bool,
+    check: String,
+    keys: StateKeys,
 }
 
 impl ProcessCheck {
@@ -110,8 +116,8 @@ impl ProcessCheck {
             max: watch.max,
             message: watch.message.clone(),
             active: watch.active.clone(),
-            outside: 0,
-            alerted: false,
+            check: watch.check.to_string(),
+            keys: watch.state,
         }
     }
 
@@ -119,34 +125,31 @@ impl ProcessCheck {
         &self.pattern
     }
 
-    /// The result of one check: `count` matching processes.
-    pub fn observe(&mut self, count: u64, local: LocalMinute, time_ms: i64) -> Option<Raised> {
-        let active = local.allows(self.active.as_ref());
-        if count < self.min || count > self.max {
-            self.outside += 1;
-            // Second consecutive check, then every second check after it.
-            if self.outside >= 2 && self.outside.is_multiple_of(2) && active {
-                self.alerted = true;
-                return Some(Raised::alert(
-                    time_ms,
-                    &self.tags,
-                    None,
-                    format!("{} [{count}]", self.message),
-                ));
-            }
-            None
-        } else {
-            self.outside = 0;
-            if std::mem::take(&mut self.alerted) && active {
-                return Some(Raised::alert(
-                    time_ms,
-                    &self.tags,
-                    None,
-                    format!("{} cleared [{count}]", self.message),
-                ));
-            }
-            None
-        }
+    /// The result of one check: `count` matching processes. Bad when the
+    /// count is outside `[min, max]`; the opening and the clearing both say
+    /// `TEXT [COUNT]`.
+    pub fn observe(
+        &self,
+        count: u64,
+        local: LocalMinute,
+        time_ms: i64,
+        problems: &mut ProblemBoard,
+    ) -> Option<Raised> {
+        let check = CheckRef {
+            id: &self.check,
+            tags: &self.tags,
+            source: None,
+            keys: self.keys,
+            active: local.allows(self.active.as_ref()),
+        };
+        let bad = count < self.min || count > self.max;
+        problems.result(
+            check,
+            bad,
+            format!("{} [{count}]", self.message),
+            Some(count as f64),
+            time_ms,
+        )
     }
 }
 
@@ -235,6 +238,8 @@ mod tests {
             max,
             message: "nginx count".into(),
             active: None,
+            check: conf::CheckId::named("proc-test"),
+            state: conf::StateKeys::PROCESS_DEFAULT,
             origin: Origin {
                 file: "hosts/h".into(),
                 line: 1,
@@ -250,26 +255,38 @@ mod tests {
     };
 
     #[test]
-    fn two_consecutive_checks_outside_raise_then_every_second_check_then_cleared() {
-        let mut c = check(1, 4);
-        assert!(c.observe(0, L, 0).is_none());
-        assert_eq!(c.observe(0, L, 0).unwrap().message, "nginx count [0]");
-        assert!(c.observe(0, L, 0).is_none());
-        assert_eq!(c.observe(5, L, 0).unwrap().message, "nginx count [5]");
-        assert!(c.observe(6, L, 0).is_none());
-        let cleared = c.observe(2, L, 0).unwrap();
-        assert_eq!(cleared.message, "nginx count cleared [2]");
+    fn two_consecutive_checks_outside_open_once_then_one_clearing() {
+        let c = check(1, 4);
+        let mut b = ProblemBoard::new();
+        assert!(c.observe(0, L, 0, &mut b).is_none());
+        let open = c.observe(0, L, 20_000, &mut b).unwrap();
+        assert_eq!(open.message, "nginx count [0]");
+        assert_eq!(open.transition, wire::Transition::Open);
+        assert_eq!(open.check.as_deref(), Some("proc-test"));
+        // Still outside: nothing more, however long.
+        for i in 2..100 {
+            assert!(c.observe(5, L, i * 20_000, &mut b).is_none());
+        }
+        let cleared = c.observe(2, L, 100 * 20_000, &mut b).unwrap();
+        assert_eq!(cleared.message, "nginx count [2]");
         assert_eq!(cleared.tags, "web");
-        assert!(c.observe(2, L, 0).is_none());
+        assert_eq!(
+            cleared.transition,
+            wire::Transition::Clear {
+                open_ms: 99 * 20_000
+            }
+        );
+        assert!(c.observe(2, L, 0, &mut b).is_none());
     }
 
     #[test]
-    fn a_single_check_outside_raises_nothing_and_no_cleared() {
-        let mut c = check(1, 4);
-        assert!(c.observe(0, L, 0).is_none());
-        assert!(c.observe(1, L, 0).is_none());
-        assert!(c.observe(0, L, 0).is_none());
-        assert!(c.observe(1, L, 0).is_none());
+    fn a_single_check_outside_opens_nothing_and_no_clearing() {
+        let c = check(1, 4);
+        let mut b = ProblemBoard::new();
+        assert!(c.observe(0, L, 0, &mut b).is_none());
+        assert!(c.observe(1, L, 0, &mut b).is_none());
+        assert!(c.observe(0, L, 0, &mut b).is_none());
+        assert!(c.observe(1, L, 0, &mut b).is_none());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! An event as a monitor raises it: everything but the id, which the spool
-//! assigns when the event is written.
+//! assigns when the event is written, with the check that raised it and
+//! what it says about that check's problem.
 
-use wire::EventKind;
+use wire::{EventKind, Transition};
 
 /// One event raised by a monitor or by the observer itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +16,10 @@ pub struct Raised {
     pub kind: EventKind,
     pub message: String,
     pub value: Option<f64>,
+    /// The check's id; `None` for an event no check raised.
+    pub check: Option<String>,
+    /// Opening, clearing or repeat of the check's problem, or a point event.
+    pub transition: Transition,
 }
 
 impl Raised {
@@ -26,6 +31,8 @@ impl Raised {
             kind: EventKind::Alert,
             message,
             value: None,
+            check: None,
+            transition: Transition::Point,
         }
     }
 
@@ -37,6 +44,8 @@ impl Raised {
             kind: EventKind::Metric,
             message: format_number(value),
             value: Some(value),
+            check: None,
+            transition: Transition::Point,
         }
     }
 
@@ -48,7 +57,16 @@ impl Raised {
             kind: EventKind::System,
             message,
             value: None,
+            check: None,
+            transition: Transition::Point,
         }
+    }
+
+    /// The same event, raised by check `id` with `transition`.
+    pub fn in_check(mut self, id: &str, transition: Transition) -> Raised {
+        self.check = Some(id.to_string());
+        self.transition = transition;
+        self
     }
 }
 

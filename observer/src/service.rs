@@ -29,6 +29,8 @@ pub struct InstallOptions {
     pub port: u16,
     pub name: Option<String>,
     pub key_file: Option<PathBuf>,
+    /// `--bind ADDRESS`.
+    pub bind: Option<std::net::Ipv4Addr>,
     pub spool_dir: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
 }
@@ -56,6 +58,9 @@ pub fn unit(exe: &Path, opts: &InstallOptions) -> Result<ServiceUnit, UnitError>
     }
     if let Some(key) = &opts.key_file {
         argv.extend(["--key-file".to_string(), text(key)]);
+    }
+    if let Some(bind) = &opts.bind {
+        argv.extend(["--bind".to_string(), bind.to_string()]);
     }
     let spool = opts.spool_dir.as_deref().unwrap_or(Path::new(STATE_FOLDER));
     let log = opts.log_dir.as_deref().unwrap_or(Path::new(LOG_FOLDER));

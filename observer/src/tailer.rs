@@ -23,6 +23,16 @@
 //! caller can search a block instead of looking at each line; a cut line
 //! and a line completed from two reads come as blocks of their own. No
 //! clock inside: `now` is passed in.
+//!
+//! Resume ([`LogTailer::resume`]): a [`Checkpoint`] names a file by its
+//! [`Fingerprint`] and the offset after the last line handed out. On start
+//! the file the path names now is matched against the checkpoints of that
+//! path; a checkpointed file that is no longer at the path (rotated while
+//! the observer was down) is looked for by device and inode among the files
+//! of the same folder (`app.log.1`, `app.log-20261202`, …) and finished
+//! first; a file at the path that matches no checkpoint is new since and is
+//! read from its start. No file is resumed more than [`RESUME_MAX_BEHIND`]
+//! bytes before its end: the rest is skipped and reported.
 
 use std::fs::File;
 use std::io;
@@ -30,7 +40,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::timers::{MAX_LINE, READ_BUDGET, ROTATED_GRACE};
+use crate::timers::{MAX_LINE, READ_BUDGET, RESUME_MAX_BEHIND, ROTATED_GRACE};
 
 /// Bytes at the start of a file that make up its fingerprint.
 const FINGERPRINT_LEN: usize = 256;
@@ -55,6 +65,34 @@ pub struct PollOutcome {
     pub state: TailState,
     /// The read budget ran out: poll again soon.
     pub more: bool,
+}
+
+/// Which file a position belongs to: device, inode, and a hash of its
+/// first bytes (at most [`FINGERPRINT_LEN`]) as they were when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub dev: u64,
+    pub ino: u64,
+    pub head_len: u32,
+    pub head_hash: u64,
+}
+
+/// A read position: everything before `offset` in the file `fingerprint`
+/// names has been handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub fingerprint: Fingerprint,
+    pub offset: u64,
+}
+
+/// What [`LogTailer::resume`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resumed {
+    /// Files resumed from a checkpoint (a rotated one included).
+    pub files: usize,
+    /// Bytes skipped because a file was more than [`RESUME_MAX_BEHIND`]
+    /// behind.
+    pub skipped: u64,
 }
 
 #[derive(Debug)]
@@ -99,6 +137,73 @@ impl LogTailer {
             t.current = Some(f);
         }
         t
+    }
+
+    /// Starts following `path` where `checkpoints` (positions of files that
+    /// path named before) left off; see the module doc. Without any
+    /// checkpoint this is [`LogTailer::at_end`].
+    pub fn resume(path: &Path, checkpoints: &[Checkpoint], now: Instant) -> (LogTailer, Resumed) {
+        if checkpoints.is_empty() {
+            return (LogTailer::at_end(path, now), Resumed::default());
+        }
+        let mut t = LogTailer {
+            path: path.to_path_buf(),
+            current: None,
+            rotated: Vec::new(),
+            missing_since: None,
+            ever_seen: false,
+        };
+        let mut resumed = Resumed::default();
+        let mut current = open(path, now).ok();
+        let mut current_matched = false;
+        for cp in checkpoints {
+            if let Some(c) = current.as_mut()
+                && !current_matched
+                && matches(c, &cp.fingerprint)
+            {
+                current_matched = true;
+                resumed.files += 1;
+                resumed.skipped += start_at(c, cp.offset);
+                continue;
+            }
+            // Rotated away while the observer was down (or being finished
+            // when the checkpoint was taken): finished first when found.
+            if let Some(mut f) = find_sibling(path, &cp.fingerprint, now) {
+                resumed.files += 1;
+                resumed.skipped += start_at(&mut f, cp.offset);
+                t.rotated.push(f);
+            }
+        }
+        if let Some(mut c) = current {
+            if !current_matched {
+                // New since the checkpoint: all of it is unread.
+                resumed.skipped += start_at(&mut c, 0);
+            }
+            t.ever_seen = true;
+            t.current = Some(c);
+        }
+        (t, resumed)
+    }
+
+    /// The positions of the files being read: rotated-away ones first, then
+    /// the current one. A line not complete yet is not counted as read.
+    pub fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.rotated
+            .iter()
+            .chain(self.current.as_ref())
+            .filter_map(|f| {
+                let (head_len, head_hash) = f.fingerprint?;
+                Some(Checkpoint {
+                    fingerprint: Fingerprint {
+                        dev: f.dev,
+                        ino: f.ino,
+                        head_len: head_len as u32,
+                        head_hash,
+                    },
+                    offset: f.offset - f.partial.len() as u64,
+                })
+            })
+            .collect()
     }
 
     /// Reads what is new, calling `line` for each complete line, in order:
@@ -198,6 +303,9 @@ impl LogTailer {
 fn open(path: &Path, now: Instant) -> io::Result<OpenFile> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
+    let mut head = [0u8; FINGERPRINT_LEN];
+    let len = (meta.len() as usize).min(FINGERPRINT_LEN);
+    let head_len = read_full_at(&file, &mut head[..len], 0)?;
     Ok(OpenFile {
         file,
         dev: meta.dev(),
@@ -205,9 +313,58 @@ fn open(path: &Path, now: Instant) -> io::Result<OpenFile> {
         offset: 0,
         partial: Vec::new(),
         skipping: false,
-        fingerprint: None,
+        fingerprint: Some((head_len, fnv1a(&head[..head_len]))),
         last_data: now,
     })
+}
+
+/// Whether `f` is the file `fp` was taken of: same device and inode, and
+/// the bytes `fp` hashed are still there unchanged.
+fn matches(f: &OpenFile, fp: &Fingerprint) -> bool {
+    if f.dev != fp.dev || f.ino != fp.ino {
+        return false;
+    }
+    let len = (fp.head_len as usize).min(FINGERPRINT_LEN);
+    let mut head = [0u8; FINGERPRINT_LEN];
+    match read_full_at(&f.file, &mut head[..len], 0) {
+        Ok(n) => n == len && fnv1a(&head[..len]) == fp.head_hash,
+        Err(_) => false,
+    }
+}
+
+/// The file of `fp` among the regular files beside `path`, if still there.
+fn find_sibling(path: &Path, fp: &Fingerprint, now: Instant) -> Option<OpenFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() || meta.dev() != fp.dev || meta.ino() != fp.ino {
+            continue;
+        }
+        let f = open(&entry.path(), now).ok()?;
+        return matches(&f, fp).then_some(f);
+    }
+    None
+}
+
+/// Sets where reading `f` begins: `offset`, or (a file truncated since)
+/// its start, but never more than [`RESUME_MAX_BEHIND`] before its end.
+/// Returns the bytes skipped; after a skip, the line cut by it is dropped.
+fn start_at(f: &mut OpenFile, offset: u64) -> u64 {
+    let size = f.file.metadata().map_or(0, |m| m.len());
+    let offset = if offset > size { 0 } else { offset };
+    let from = offset.max(size.saturating_sub(RESUME_MAX_BEHIND));
+    f.offset = from;
+    if from > offset {
+        // Landed inside a line unless the byte before is a newline.
+        let mut before = [0u8; 1];
+        f.skipping = !matches!(f.file.read_at(&mut before, from - 1), Ok(1) if before[0] == b'\n');
+    }
+    from - offset
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

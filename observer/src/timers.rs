@@ -18,6 +18,9 @@ pub const UNANSWERED_MOVE: Duration = Duration::from_secs(3);
 
 /// Heartbeats go to every supervisor heard, this often.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Between the two `Goodbye`s of a clean stop: far enough apart that one
+/// burst of loss does not take both, short enough not to delay the stop.
+pub const GOODBYE_GAP: Duration = Duration::from_millis(20);
 
 /// Configuration (re-)requests back off from the first to the last value,
 /// doubling.
@@ -85,6 +88,13 @@ pub const READ_BUDGET: usize = 1 << 20;
 pub const READ_PAUSE_QUEUE: usize = SPOOL_CAPACITY / 4;
 /// A rotated-away file is still read until it has been quiet this long.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+/// On start, a followed file is resumed at most this far before its end;
+/// what lies before is skipped (and reported in one event).
+pub const RESUME_MAX_BEHIND: u64 = 64 << 20;
+/// Read positions that only cover lines which raised nothing are written
+/// at most this often (positions that cover spooled events are written at
+/// once).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Watches on missing directories are retried this often.
 pub const WATCH_RETRY: Duration = Duration::from_secs(10);
 

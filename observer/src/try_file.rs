@@ -174,13 +174,12 @@ async fn processes(
             "process {}: /{}/ {count} running (allowed {} to {})",
             watch.origin, watch.pattern, watch.min, watch.max
         )?;
-        // `alert_running` raises at the second check in a row outside the
-        // range: show what that check would raise.
-        let mut check = ProcessCheck::new(watch);
-        let first = check.observe(count, now.local, now.wall_ms);
-        let raised: Vec<Raised> = first
-            .into_iter()
-            .chain(check.observe(count, now.local, now.wall_ms))
+        // `alert_running` opens after `for=` checks in a row outside the
+        // range (2 by default): show what those checks would raise.
+        let check = ProcessCheck::new(watch);
+        let mut board = crate::problems::ProblemBoard::new();
+        let raised: Vec<Raised> = (0..watch.state.open_after.max(1))
+            .filter_map(|_| check.observe(count, now.local, now.wall_ms, &mut board))
             .collect();
         would_raise(&raised, out)?;
         waits_for(if raised.is_empty() { 1 } else { 2 }, out)?;

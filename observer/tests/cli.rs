@@ -195,6 +195,28 @@ fn install_without_folders_uses_the_service_folders() {
 }
 
 #[test]
+fn install_passes_bind_on_to_the_unit() {
+    let root = tempfile::tempdir().unwrap();
+    let out = observer(&[
+        "install",
+        "--bind",
+        "198.18.0.21",
+        "--root",
+        root.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(unit_under(root.path())).unwrap();
+    assert!(
+        text.contains(" 9000 --bind 198.18.0.21 --spool-dir "),
+        "{text}"
+    );
+}
+
+#[test]
 fn install_refuses_a_bad_key_file_and_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("436.key");

@@ -10,6 +10,7 @@ use observer::clock::Now;
 use observer::command::{CommandCheck, CommandFailure, run_command};
 use observer::problems::ProblemBoard;
 use regex::Regex;
+use wire::Transition;
 
 const L: LocalMinute = LocalMinute {
     weekday: 2,
@@ -37,7 +38,12 @@ fn origin() -> Origin {
 }
 
 fn df_watch(command: &[&str]) -> CommandWatch {
-    let alert = |rule| CommandAlert {
+    let alert = |rule: CommandRule| CommandAlert {
+        check: conf::CheckId::named(match &rule {
+            CommandRule::Above { .. } => "cmd-above",
+            CommandRule::Below { .. } => "cmd-below",
+            CommandRule::Metric { .. } => "cmd-metric",
+        }),
         tags: "disk".into(),
         select: GroupEquals {
             group: 2,
@@ -45,6 +51,7 @@ fn df_watch(command: &[&str]) -> CommandWatch {
         },
         rule,
         active: None,
+        state: conf::StateKeys::DEFAULT,
         origin: origin(),
     };
     CommandWatch {
@@ -131,7 +138,7 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
     let t0 = Instant::now();
     let at = |secs: u64| Now {
         mono: t0 + Duration::from_secs(secs),
-        wall_ms: 0,
+        wall_ms: secs as i64 * 1000,
         local: L,
     };
     let mut problems = ProblemBoard::new();
@@ -160,12 +167,15 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
         };
         reports.extend(checks.handle_output(result, at(3600 * i), &mut problems));
     }
-    assert_eq!(reports.len(), 1);
-    assert!(
-        reports[0].message.contains("exited with"),
-        "{}",
-        reports[0].message
-    );
+    // One opening per `alert_if:` (not per run), with that alert's tags.
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for r in &reports {
+        assert_eq!(r.transition, Transition::Open);
+        assert_eq!(r.tags, "disk");
+        assert_eq!(r.message, "could not run \"sh -c exit 3\": exit status: 3");
+    }
+    let ids: Vec<_> = reports.iter().map(|r| r.check.clone().unwrap()).collect();
+    assert_eq!(ids, ["cmd-above", "cmd-below"]);
     let ok = rt.block_on(run_command(
         &argv(&["printf", "%s", DF]),
         "printf",
@@ -178,7 +188,18 @@ fn failures_are_reported_once_and_cleared_when_it_works_again() {
         output: JobOutput::CommandLines(ok),
     };
     let out = checks.handle_output(result, at(3600 * 5), &mut problems);
-    assert!(out.iter().any(|r| r.message.starts_with("cleared: ")));
+    // `/` is at 93 %: above 90 keeps the first open (no second opening);
+    // not below 5: the second clears.
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].check.as_deref(), Some("cmd-below"));
+    assert_eq!(
+        out[0].transition,
+        Transition::Clear {
+            open_ms: 5 * 3_600_000
+        }
+    );
+    assert_eq!(out[1].transition, Transition::Point);
+    assert_eq!(out[1].value, Some(93.0));
 }
 
 #[test]
@@ -192,12 +213,13 @@ fn upper_limit_and_metric_from_canned_df_output() {
         ))
         .unwrap();
     let check = CommandCheck::new(&df_watch(&["df", "-P"]));
-    let out = check.evaluate(&lines, L, 5);
+    let out = check.evaluate(&lines, L, 5, &mut ProblemBoard::new());
     let msgs: Vec<_> = out.iter().map(|r| (r.message.as_str(), r.value)).collect();
     assert_eq!(
         msgs,
-        vec![("root almost full [93]", None), ("93", Some(93.0))]
+        vec![("root almost full [93]", Some(93.0)), ("93", Some(93.0))]
     );
+    assert_eq!(out[0].transition, Transition::Open);
     assert_eq!(out[0].tags, "disk");
 }
 
@@ -207,7 +229,7 @@ fn lower_limit_fires_below_the_value() {
     w.alerts[0].select.text = "/data".into();
     w.alerts[1].select.text = "/data".into();
     let lines: Vec<String> = DF.lines().map(str::to_string).collect();
-    let out = CommandCheck::new(&w).evaluate(&lines, L, 0);
+    let out = CommandCheck::new(&w).evaluate(&lines, L, 0, &mut ProblemBoard::new());
     assert!(out.iter().any(|r| r.message == "root almost empty [1]"));
 }
 
@@ -224,7 +246,7 @@ fn real_df_of_root_gives_a_metric() {
     let mut w = df_watch(&["df", "-P", "/"]);
     w.alerts
         .retain(|a| matches!(a.rule, CommandRule::Metric { .. }));
-    let out = CommandCheck::new(&w).evaluate(&lines, L, 0);
+    let out = CommandCheck::new(&w).evaluate(&lines, L, 0, &mut ProblemBoard::new());
     assert_eq!(out.len(), 1, "{lines:?}");
     let v = out[0].value.unwrap();
     assert!((0.0..=100.0).contains(&v));

@@ -105,6 +105,49 @@ fn event_from_a_tailed_file_lands_in_the_real_stream() {
     assert!(!seen.keys().any(|m| m.contains("INFO")));
 }
 
+/// `--bind 127.0.0.1`: the beacon socket is tied to `lo` and still hears
+/// the broadcasts to 127.255.255.255; requests and events leave from
+/// 127.0.0.1.
+#[test]
+fn observer_bound_to_loopback_is_configured_and_its_events_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::File::create(&log).unwrap();
+    let port = test_port(7);
+    let sup = InProcessSupervisor::start(dir.path(), port, &[("bound-one", error_watch(&log))]);
+    let _obs = ObserverProcess::start_with(port, "bound-one", dir.path(), &["--bind", "127.0.0.1"]);
+    wait_until_followed(&sup, "bound-one", &log);
+    append(&log, "ERROR from a bound observer\n");
+    sup.wait_for("the ERROR line", |s| {
+        s.messages("bound-one").get("ERROR from a bound observer") == Some(&1)
+    });
+}
+
+#[test]
+fn bind_to_an_address_of_no_interface_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer"))
+        .args([
+            "9000",
+            "--name",
+            "x",
+            "--bind",
+            "203.0.113.7",
+            "--spool-dir",
+        ])
+        .arg(dir.path())
+        .arg("--log-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--bind 203.0.113.7: no interface of this machine has that address"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn observer_killed_mid_burst_and_restarted_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::Rng;
 use observer::session::{Session, SessionEvent};
-use wire::{Codec, Event, EventKind, Message, split_config};
+use wire::{CheckEvent, Codec, Event, EventKind, Message, Transition, split_config};
 
 const HOST: &str = "web1";
 
@@ -22,15 +22,19 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn event(id: u64) -> Event {
-    Event {
-        id,
-        time_ms: 1,
-        tags: "t".into(),
-        source: Some("/var/log/x".into()),
-        kind: EventKind::Alert,
-        message: format!("line {id}"),
-        value: None,
+fn event(id: u64) -> CheckEvent {
+    CheckEvent {
+        event: Event {
+            id,
+            time_ms: 1,
+            tags: "t".into(),
+            source: Some("/var/log/x".into()),
+            kind: EventKind::Alert,
+            message: format!("line {id}"),
+            value: None,
+        },
+        check: Some("log-00c0ffee".into()),
+        transition: Transition::Point,
     }
 }
 
@@ -88,8 +92,8 @@ impl FakeSupervisor {
                     None => chunks,
                 }
             }
-            Message::Events { host, events, .. } if self.acking => {
-                let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+            Message::EventsV2 { host, events, .. } if self.acking => {
+                let ids: Vec<u64> = events.iter().map(|e| e.event.id).collect();
                 self.written.extend(ids.iter().copied());
                 vec![Message::Ack { host, ids }]
             }
@@ -129,7 +133,7 @@ fn first_supervisor_heard_is_chosen_and_asked_for_configuration() {
     for sup in [a.addr, b.addr] {
         assert!(
             out.iter()
-                .any(|(to, m)| *to == sup && matches!(m, Message::Heartbeat { .. }))
+                .any(|(to, m)| *to == sup && matches!(m, Message::HeartbeatV2 { .. }))
         );
     }
     // Only tried so far: chosen once it answers this host's request.
@@ -219,7 +223,7 @@ fn heartbeats_go_to_every_supervisor_heard_every_15_s() {
         }
         s.handle_timeout(t);
         for (to, m) in drain(&mut s) {
-            if matches!(m, Message::Heartbeat { .. }) {
+            if matches!(m, Message::HeartbeatV2 { .. }) {
                 beats.push((to, t - t0));
             }
         }
@@ -428,7 +432,8 @@ fn window_with_lost_datagrams_and_lost_acks_loses_nothing() {
             s.handle_timeout(t);
             let mut replies = Vec::new();
             for (to, m) in drain(&mut s) {
-                if let Message::Events { events, floor, .. } = &m {
+                if let Message::EventsV2 { events, floor, .. } = &m {
+                    let events: Vec<&Event> = events.iter().map(|e| &e.event).collect();
                     for e in events {
                         assert!(
                             !acked_at_observer.contains(&e.id),

@@ -1,7 +1,7 @@
 //! Shutdown stops every job the observer started: a `run:` command that is
 //! a real `sh -c` pipeline with background children is still running when
 //! the observer is told to stop, and neither the shell nor any of its
-//! children outlives the observer.
+//! children outlives the observer; then the supervisor is told `Goodbye`.
 
 mod common;
 
@@ -44,12 +44,13 @@ fn shutdown_kills_a_running_pipeline_and_all_its_children() {
         "run: command=sh -c \"{script}\" extract=^(\\S+)$\nalert_metric: tags=t match=1,x metric=1\n"
     );
     let port = test_port(12);
-    let _sup = TestSupervisor::start(port, Some((7, config)));
+    let sup = TestSupervisor::start(port, Some((7, config)));
     let opts = observer::daemon::Options {
         port,
         name: conf::HostName::new("shutdown-one").unwrap(),
         key: None,
         spool_dir: dir.path().to_path_buf(),
+        bind: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let daemon = std::thread::spawn(move || {
@@ -83,4 +84,16 @@ fn shutdown_kills_a_running_pipeline_and_all_its_children() {
         unsafe { libc::kill(*p as i32, libc::SIGKILL) };
     }
     assert!(left.is_empty(), "still running after shutdown: {left:?}");
+    // And the supervisor was told: a clean stop, not a crash.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let goodbyes = sup.seen.lock().unwrap().goodbyes.clone();
+        if !goodbyes.is_empty() {
+            assert!(goodbyes.iter().all(|h| h == "shutdown-one"), "{goodbyes:?}");
+            assert!(goodbyes.len() <= 2, "{goodbyes:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no goodbye after a clean stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

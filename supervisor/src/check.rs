@@ -98,7 +98,8 @@ pub fn check_configuration(config_path: &Path, out: &mut impl Write) -> io::Resu
 }
 
 /// What [`crate::run`] needs before it serves anyone: a readable, well-formed
-/// key file, and stream and log folders it can create files in.
+/// key file, a `listen:` address of this machine, and stream and log
+/// folders it can create files in.
 pub fn check_start_needs(config: &SupervisorConfig, out: &mut impl Write) -> io::Result<bool> {
     let mut ok = true;
     match &config.key_file {
@@ -113,6 +114,18 @@ pub fn check_start_needs(config: &SupervisorConfig, out: &mut impl Write) -> io:
             "warning: no key_file: the supervisor would run open (anyone on the LAN can \
              send observers commands)"
         )?,
+    }
+    // An ephemeral port: the address is what matters, and a running
+    // supervisor holds port + 1.
+    if !config.listen.is_unspecified()
+        && let Err(e) = std::net::UdpSocket::bind((config.listen, 0))
+    {
+        writeln!(
+            out,
+            "listen: {}: the supervisor could not listen there ({e}); is it an address of this machine?",
+            config.listen
+        )?;
+        ok = false;
     }
     for (what, file) in [
         ("event stream", &config.event_stream),

@@ -27,6 +27,9 @@ pub struct Counters {
     pub system_lines_dropped: u64,
     /// Notes for the log dropped from a full queue (never with the shell).
     pub notes_dropped: u64,
+    /// Happenings for the notifications dropped from a full queue (never
+    /// with the shell, which reads them after every turn).
+    pub happenings_dropped: u64,
 }
 
 impl Counters {
@@ -77,6 +80,13 @@ impl fmt::Display for Counters {
         )?;
         if self.notes_dropped > 0 {
             write!(f, ", log notes dropped {}", self.notes_dropped)?;
+        }
+        if self.happenings_dropped > 0 {
+            write!(
+                f,
+                ", notification inputs dropped {}",
+                self.happenings_dropped
+            )?;
         }
         Ok(())
     }

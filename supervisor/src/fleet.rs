@@ -17,9 +17,8 @@
 //!   the loop ([`SNAPSHOT_LOOP_SHARE`]).
 //! * Times are wall-clock milliseconds, taken from the [`Now`] of the input
 //!   that changed them; rendering computes ages against its own `now`.
-//! * Open problems are a list each host's problems are filed in; the model
-//!   that opens and clears them (problems as state) fills it. Until then it
-//!   is empty, and the pages say "no open problems".
+//! * Open problems come from the state machine's problem model
+//!   ([`crate::problems`]), with their acknowledgements.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -66,6 +65,13 @@ pub struct HostRecord {
     pub metrics: BTreeMap<String, (f64, u64)>,
     /// New series refused past [`MAX_METRIC_SERIES_PER_HOST`].
     pub metric_series_refused: u64,
+    /// Said goodbye and not heard since.
+    pub stopped: bool,
+    /// The protocol of its last datagram that has one (1 or 2).
+    pub protocol: Option<u8>,
+    /// The `run_id` of the supervisor it chose, from its last protocol-2
+    /// heartbeat.
+    pub chosen: Option<u64>,
 }
 
 impl HostRecord {
@@ -169,9 +175,11 @@ pub struct HostView {
     /// Events waiting in its spool, from its last heartbeat.
     pub spool_backlog: Option<u64>,
     pub uptime_secs: Option<u64>,
-    /// The supervisor it chose, when it says so (heartbeats do not carry it
-    /// yet, so this is `None` for now).
+    /// The supervisor it chose, when its heartbeats say (protocol 2):
+    /// `NAME (this supervisor)` or `another (run RUNID)`.
     pub chosen_supervisor: Option<String>,
+    /// The protocol it speaks (1 or 2), once heard.
+    pub protocol: Option<u8>,
     /// The last value of each of its metric series.
     pub metrics: Vec<MetricView>,
     /// Metric series of this host not kept (over the per-host cap).
@@ -187,7 +195,7 @@ pub struct MetricView {
 }
 
 /// An acknowledgement of a problem by an operator.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Acknowledgement {
     pub by: String,
     pub at_ms: u64,
@@ -226,6 +234,8 @@ pub struct SupervisorView {
     pub stream_writable: bool,
     /// Size of the current stream file, when the shell could read it.
     pub stream_bytes: Option<u64>,
+    /// Each notification channel's state; `None` without notifications.
+    pub notify_channels: Option<Vec<crate::notify::ChannelHealth>>,
 }
 
 /// [`Counters`] in a form that serialises with stable names.
@@ -275,8 +285,7 @@ pub struct FleetSnapshot {
     pub supervisor: SupervisorView,
     /// Sorted by name.
     pub hosts: Vec<HostView>,
-    /// Open problems, oldest first. Empty until checks report problems as
-    /// state.
+    /// Open problems, oldest first.
     pub problems: Vec<Problem>,
 }
 
@@ -296,6 +305,7 @@ impl FleetSnapshot {
                 stream_path: String::new(),
                 stream_writable: true,
                 stream_bytes: None,
+                notify_channels: None,
             },
             hosts: Vec::new(),
             problems: Vec::new(),
@@ -330,11 +340,13 @@ pub(crate) fn snapshot(
     stream_failing: bool,
 ) -> FleetSnapshot {
     let mut views = Vec::with_capacity(catalog.len());
+    let mut problems = Vec::new();
     let mut alive = 0;
     for (name, state) in hosts {
         let entry = catalog.get(name);
         let record = &state.record;
         let status = match (entry, &state.liveness) {
+            _ if record.stopped => HostStatus::Stopped,
             (Some(_), _) if record.last_heard_ms.is_none() => HostStatus::NeverSeen,
             (Some(_), Some(l)) if l.is_inactive() => HostStatus::Inactive,
             (Some(_), _) => HostStatus::Up,
@@ -343,7 +355,19 @@ pub(crate) fn snapshot(
             (None, _) if record.last_heard_ms.is_none() => continue,
             (None, _) => HostStatus::NoConfig,
         };
-        if entry.is_some() && state.liveness.is_some_and(|l| !l.is_inactive()) {
+        for (check, p) in state.problems.iter() {
+            problems.push(Problem {
+                id: format!("{name}/{check}"),
+                host: name.to_string(),
+                check: check.clone(),
+                tags: crate::problems::tag_list(&p.tags),
+                message: p.message.clone(),
+                opened_ms: p.opened_ms,
+                last_value: p.last_value,
+                acknowledged: p.acknowledged.clone(),
+            });
+        }
+        if entry.is_some() && !record.stopped && state.liveness.is_some_and(|l| !l.is_inactive()) {
             alive += 1;
         }
         views.push(HostView {
@@ -359,7 +383,14 @@ pub(crate) fn snapshot(
             tags: entry.map(|e| e.tags.clone()).unwrap_or_default(),
             spool_backlog: record.spool_backlog,
             uptime_secs: record.uptime_secs,
-            chosen_supervisor: None,
+            chosen_supervisor: record.chosen.map(|run| {
+                if run == settings.run_id {
+                    format!("{} (this supervisor)", settings.supervisor_name)
+                } else {
+                    format!("another (run {run:016x})")
+                }
+            }),
+            protocol: record.protocol,
             metrics: record
                 .metrics
                 .iter()
@@ -373,6 +404,7 @@ pub(crate) fn snapshot(
         });
     }
     views.sort_by(|a, b| a.name.cmp(&b.name));
+    problems.sort_by(|a, b| (a.opened_ms, &a.id).cmp(&(b.opened_ms, &b.id)));
     FleetSnapshot {
         taken_ms: now.wall_ms,
         supervisor: SupervisorView {
@@ -386,10 +418,26 @@ pub(crate) fn snapshot(
             stream_path: String::new(),
             stream_writable: !stream_failing,
             stream_bytes: None,
+            notify_channels: None,
         },
         hosts: views,
-        problems: Vec::new(),
+        problems,
     }
+}
+
+/// Acknowledgements waiting for the loop at most; more are refused (`503`).
+pub const MAX_PENDING_ACKS: usize = 64;
+
+/// An operator's acknowledgement, sent by the window to the loop (which
+/// alone touches the state machine) and answered through `reply`: the
+/// acknowledgement as recorded, or `None` when no such problem is open.
+#[derive(Debug)]
+pub struct AckRequest {
+    pub host: String,
+    pub check: String,
+    pub by: String,
+    pub note: String,
+    pub reply: tokio::sync::oneshot::Sender<Option<Acknowledgement>>,
 }
 
 /// What the shell adds to each snapshot from outside the state machine.
@@ -467,6 +515,12 @@ impl SnapshotPublisher {
         self.wanted.clone()
     }
 
+    /// The stream as configured after a reload.
+    pub fn set_stream(&mut self, path: PathBuf, rotation: conf::StreamRotation) {
+        self.facts.stream_path = path;
+        self.facts.rotation = rotation;
+    }
+
     /// A reader asked for a fresher snapshot.
     pub fn asked(&mut self) {
         self.asked = true;
@@ -482,6 +536,12 @@ impl SnapshotPublisher {
         if !self.asked || now < self.next {
             return;
         }
+        self.publish(now, build);
+    }
+
+    /// Publishes `build()` now, whatever the interval: after an operator's
+    /// action, which the next page they load must show.
+    pub fn publish(&mut self, now: Instant, build: impl FnOnce() -> FleetSnapshot) {
         self.asked = false;
         let mut snapshot = build();
         // A very large fleet makes building slow: space snapshots so that

@@ -13,6 +13,9 @@
 //!   and the read-back at restart.
 //! * [`own_log`] — the supervisor's own log; [`rolling`] — file names and
 //!   rotation shared by it and the stream.
+//! * [`problems`] — problems as state: each host's open problems, and the
+//!   happenings the notifications are fed; [`fleet_state`] — the hosts'
+//!   states and open problems saved beside the stream across a restart.
 //! * [`dedup`], [`liveness`], [`counters`] — per-host pieces of the state
 //!   machine; `stream_gate` — its write-then-acknowledge gate; `serve` —
 //!   which datagrams answer a configuration request.
@@ -20,10 +23,13 @@
 //! * [`check`] — `supervisor --check` and `supervisor --gen-key`.
 //! * [`fleet`] — the snapshot of the fleet the window shows, published by
 //!   the shell on demand; [`http`] — the window itself (pages, API,
-//!   `/metrics`); [`status`] — `supervisor status`.
+//!   `/metrics`); [`status`] — `supervisor status`; [`history`] — the
+//!   SQLite index of the stream, written by its own thread.
 //! * [`notify`] — notifications: the policy, the persistent queue and the
 //!   channels.
 //! * [`service`] — the systemd unit of `supervisor install`.
+//! * [`reload`] — `ax436.conf` read again on SIGHUP: what changes, what
+//!   waits for a restart.
 //! * [`timers`] — every timer and bound, in one place, and the state
 //!   machine's timer table.
 //!
@@ -37,6 +43,8 @@ pub mod check;
 pub mod counters;
 pub mod dedup;
 pub mod fleet;
+pub mod fleet_state;
+pub mod history;
 pub mod http;
 pub mod liveness;
 pub mod logbook;
@@ -44,7 +52,9 @@ pub mod net;
 pub mod notes;
 pub mod notify;
 pub mod own_log;
+pub mod problems;
 pub mod protocol;
+pub mod reload;
 pub mod rolling;
 mod serve;
 pub mod service;
@@ -60,7 +70,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use conf::SupervisorConfig;
 use wire::limits::MAX_DATAGRAM;
-use wire::{Codec, Key, KeyError};
+use wire::{Codec, KeyError};
 
 pub use catalog::{CatalogLoader, HostChange, HostEntry};
 pub use protocol::{Now, Settings, StreamBatch, Supervisor, Transmit};
@@ -76,8 +86,11 @@ use crate::watch::WatchError;
 pub enum RunError {
     #[error(transparent)]
     Key(#[from] KeyError),
-    #[error("cannot listen on UDP port {port}: {source}")]
-    Bind { port: u16, source: io::Error },
+    #[error("cannot listen on UDP {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
     #[error(transparent)]
     Stream(#[from] StreamError),
     #[error(transparent)]
@@ -156,13 +169,23 @@ pub async fn run(
     config: SupervisorConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let codec = match &config.key_file {
-        Some(path) => {
-            let key = Key::load(path)?;
+    run_reloadable(config, None, shutdown).await
+}
+
+/// As [`run`], and reads `ax436.conf` again at each request of `reload`
+/// (see [`reload`]).
+pub async fn run_reloadable(
+    mut config: SupervisorConfig,
+    mut reload: Option<reload::Reload>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let mut key = reload::load_key(&config)?;
+    let codec = match (&config.key_file, &key) {
+        (Some(path), Some(key)) => {
             tracing::info!("sealed mode: key from {}", path.display());
-            Codec::sealed(&key)
+            Codec::sealed(key)
         }
-        None => {
+        _ => {
             tracing::warn!(
                 "OPEN MODE: no key_file in the configuration; anyone on the LAN can send \
                  observers commands to run. Make a key with `supervisor --gen-key FILE`."
@@ -170,19 +193,24 @@ pub async fn run(
             Codec::open()
         }
     };
-    let port = config.listen_port();
-    let socket = net::bind_udp(port).map_err(|source| RunError::Bind { port, source })?;
+    let addr = config.listen_addr();
+    let socket = net::bind_udp(addr).map_err(|source| RunError::Bind { addr, source })?;
+    reload::set_aside_other_format(&config);
     let mut stream = EventStream::open(
         &config.event_stream,
         config.stream_rotation,
         config.stream_keep,
     )?;
-    let http_settings = http::HttpSettings::from_config(&config)?;
+    let mut http_settings = http::HttpSettings::from_config(&config)?;
+    let history = history::History::start(&config);
+    if let (Some(http), Some(history)) = (http_settings.as_mut(), &history) {
+        http.history = Some(std::sync::Arc::new(history.reader()));
+    }
     let (initial, mut folders) = watch::start(&config.hosts, &config.includes)?;
     let run_id = wire::random_u64()?;
     let settings = Settings::from_config(&config, net::node_name(), run_id);
     tracing::info!(
-        "supervisor {} listening on port {port}, beacons to {:?} every {} s, {} hosts, stream {}",
+        "supervisor {} listening on {addr}, beacons to {:?} every {} s, {} hosts, stream {}",
         settings.supervisor_name,
         settings.broadcast,
         settings.beacon_interval.as_secs_f64(),
@@ -190,6 +218,11 @@ pub async fn run(
         config.event_stream.display(),
     );
     let started = now();
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel(fleet::MAX_PENDING_ACKS);
+    let status_url = http_settings.as_ref().map(|h| {
+        let scheme = if h.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", status::local_address(h.addr))
+    });
     let (mut publisher, http) = match http_settings {
         Some(http_settings) => {
             let facts = fleet::ShellFacts {
@@ -201,16 +234,33 @@ pub async fn run(
                 fleet::SnapshotPublisher::new(&settings.supervisor_name, facts);
             (
                 Some(publisher),
-                Some(http::HttpServer::start(http_settings, reader)),
+                Some(http::HttpServer::start(http_settings, reader, ack_tx)),
             )
         }
         None => (None, None),
     };
     let mut sup = Supervisor::new(settings, codec, started, initial);
+    let fleet_path = fleet_state::FleetState::path_beside(&config.event_stream);
+    match fleet_state::FleetState::load(&fleet_path) {
+        Ok(Some(saved)) => {
+            tracing::info!(
+                "fleet state of {} hosts read back from {}",
+                saved.hosts.len(),
+                fleet_path.display()
+            );
+            sup.restore_fleet(started, saved);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}; open problems will be learned from heartbeats"),
+    }
+    let mut saver = fleet_state::FleetSaver::new(fleet_path, started.mono);
+    sup.report_happenings(config.notify.is_some());
+    let mut notifications = config.notify.as_ref().map(|file| {
+        notify::LoopNotifications::start(file, &config.event_stream, status_url, &sup, started)
+    });
     let written = stream::recently_written(
         &config.event_stream,
         config.stream_rotation,
-        config.stream_format,
         RESTART_DEDUP_TAIL,
     );
     tracing::info!(
@@ -223,6 +273,7 @@ pub async fn run(
     let mut shell = Shell {
         socket,
         logbook: Logbook::new(Instant::now()),
+        history,
     };
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut watching = true;
@@ -232,8 +283,23 @@ pub async fn run(
         sup.handle_timeout(now());
         shell.flush(&mut sup, &mut stream).await;
         let mut wake = sup.poll_timeout().min(shell.logbook.next_counters());
+        if let Some(n) = notifications.as_mut() {
+            let at = now();
+            while let Some(h) = sup.poll_happening() {
+                n.feed(at, h);
+            }
+            wake = wake.min(n.turn(at, &sup));
+        }
+        if let Some(due) = saver.turn(Instant::now(), &mut sup) {
+            wake = wake.min(due);
+        }
         if let Some(publisher) = publisher.as_mut() {
-            publisher.maybe_publish(Instant::now(), || sup.fleet_snapshot(now()));
+            publisher.maybe_publish(Instant::now(), || {
+                let mut snapshot = sup.fleet_snapshot(now());
+                snapshot.supervisor.notify_channels =
+                    notifications.as_ref().and_then(|n| n.health());
+                snapshot
+            });
             if let Some(due) = publisher.next_due() {
                 wake = wake.min(due);
             }
@@ -256,19 +322,65 @@ pub async fn run(
                     watching = false;
                 }
             },
+            request = reload::requested(&mut reload) => match request {
+                Some(()) => {
+                    // What was received so far is written in the old format.
+                    shell.flush(&mut sup, &mut stream).await;
+                    if let Some(r) = &reload {
+                        let path = r.path.clone();
+                        let mut running = reload::Running {
+                            config: &mut config,
+                            key: &mut key,
+                            stream: &mut stream,
+                            publisher: publisher.as_mut(),
+                            http: http.as_ref(),
+                        };
+                        running.reload(&path, &mut sup);
+                    }
+                }
+                None => reload = None,
+            },
             () = snapshot_wanted(wanted.as_deref()) => {
                 if let Some(publisher) = publisher.as_mut() {
                     publisher.asked();
                 }
+            }
+            Some(ack) = ack_rx.recv() => {
+                let at = now();
+                let recorded = sup.handle_ack(at, &ack.host, &ack.check, &ack.by, &ack.note);
+                if recorded.is_some() {
+                    tracing::info!("{}/{} acknowledged by {}", ack.host, ack.check, ack.by);
+                    if let Some(publisher) = publisher.as_mut() {
+                        publisher.publish(Instant::now(), || {
+                            let mut snapshot = sup.fleet_snapshot(at);
+                            snapshot.supervisor.notify_channels =
+                                notifications.as_ref().and_then(|n| n.health());
+                            snapshot
+                        });
+                    }
+                }
+                // The asker may have given up waiting: nothing to do then.
+                let _ = ack.reply.send(recorded);
             }
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
     tracing::info!("shutting down: writing what was received");
     shell.flush(&mut sup, &mut stream).await;
+    saver.save(&sup);
+    if let Some(mut n) = notifications {
+        let at = now();
+        while let Some(h) = sup.poll_happening() {
+            n.feed(at, h);
+        }
+        n.stop(at);
+    }
     tracing::info!("counters at exit: {}", sup.counters());
     if let Some(http) = http {
         http.stop().await;
+    }
+    if let Some(history) = shell.history.take() {
+        history.stop();
     }
     Ok(())
 }
@@ -286,6 +398,7 @@ async fn snapshot_wanted(wanted: Option<&tokio::sync::Notify>) {
 struct Shell {
     socket: tokio::net::UdpSocket,
     logbook: Logbook,
+    history: Option<history::History>,
 }
 
 impl Shell {
@@ -312,11 +425,16 @@ impl Shell {
     }
 
     /// Writes the stream batch, then sends everything queued (the
-    /// acknowledgements it released included), then logs what the state
-    /// machine noted, as the logbook decides.
+    /// acknowledgements it released included), then hands the written
+    /// lines to the history, then logs what the state machine noted, as the
+    /// logbook decides.
     async fn flush(&mut self, sup: &mut Supervisor, stream: &mut EventStream) {
+        let mut written = None;
         if let Some(batch) = sup.take_stream_batch() {
             let result = stream.write_batch(&batch.lines);
+            if result.is_ok() {
+                written = Some(batch.lines);
+            }
             sup.handle_stream_written(now(), result);
         }
         while let Some(transmit) = sup.poll_transmit() {
@@ -326,6 +444,9 @@ impl Shell {
                     line.emit();
                 }
             }
+        }
+        if let (Some(lines), Some(history)) = (written, &self.history) {
+            history.offer(lines);
         }
         let at = Instant::now();
         while let Some(note) = sup.poll_note() {

@@ -28,6 +28,15 @@ impl Liveness {
         }
     }
 
+    /// A host that was reported inactive before a restart: still inactive,
+    /// so its silence is not reported a second time.
+    pub fn restored_inactive(now: Instant) -> Self {
+        Liveness {
+            last_heard: now,
+            inactive: true,
+        }
+    }
+
     /// A valid datagram naming the host arrived.
     #[must_use]
     pub fn heard(&mut self, now: Instant) -> Option<LivenessChange> {

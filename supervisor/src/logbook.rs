@@ -142,6 +142,11 @@ impl Logbook {
                 ),
             ),
             Note::CameBack { host } => LogLine::new(Level::Info, format!("{host} is active again")),
+            Note::Stopped { host } => LogLine::new(
+                Level::Info,
+                format!("{host} stopped (its observer said goodbye)"),
+            ),
+            Note::Started { host } => LogLine::new(Level::Info, format!("{host} started")),
             Note::StreamWriteFailed { error } => {
                 if due(&mut self.last_stream_failure, now, FAILURE_LOG_INTERVAL) {
                     let earlier = std::mem::take(&mut self.stream_failures_unlogged);

@@ -1,6 +1,7 @@
 //! `supervisor [--check] [--gen-key FILE] CONFIG`, `supervisor status
-//! CONFIG`, `supervisor hash-password NAME ROLE` and `supervisor
-//! install|uninstall`: the thin binary around [`supervisor::run`]:
+//! CONFIG`, `supervisor ack HOST CHECK`, `supervisor hash-password NAME
+//! ROLE`, `supervisor rebuild-history CONFIG`, `supervisor backup-history
+//! CONFIG FILE` and `supervisor install|uninstall`: the thin binary around [`supervisor::run`]:
 //! arguments, logging, signals.
 
 use std::io::IsTerminal;
@@ -52,6 +53,21 @@ enum Command {
         /// Path of ax436.conf
         config: PathBuf,
     },
+    /// Acknowledge an open problem through the running supervisor's API:
+    /// no more reminders or escalations for it (credentials from
+    /// AX436_HTTP_USER and AX436_HTTP_PASSWORD; needs the operator role)
+    Ack {
+        /// The host the problem is on
+        host: String,
+        /// The problem's check id (as `supervisor status` shows it)
+        check: String,
+        /// A note kept with the acknowledgement
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Path of ax436.conf
+        #[arg(long, default_value = "/etc/436/ax436.conf")]
+        config: PathBuf,
+    },
     /// Read a password (from the terminal, or one line of standard input)
     /// and print the `NAME ROLE HASH` line of the HTTP users file
     HashPassword {
@@ -59,6 +75,21 @@ enum Command {
         name: String,
         /// `viewer` or `operator`
         role: String,
+    },
+    /// Delete the history database (history.db beside the stream) and build
+    /// it again from the stream files; stop the supervisor first, or
+    /// restart it afterwards
+    RebuildHistory {
+        /// Path of ax436.conf
+        config: PathBuf,
+    },
+    /// Write a consistent copy of the history database to FILE (which must
+    /// not exist), also while the supervisor runs
+    BackupHistory {
+        /// Path of ax436.conf
+        config: PathBuf,
+        /// Where the copy goes
+        file: PathBuf,
     },
     /// Run this binary as the systemd service ax436-supervisor: check what a
     /// start needs, write /etc/systemd/system/ax436-supervisor.service (root
@@ -83,7 +114,15 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match &args.command {
         Some(Command::Status { config }) => return status(config),
+        Some(Command::Ack {
+            host,
+            check,
+            note,
+            config,
+        }) => return ack(config, host, check, note),
         Some(Command::HashPassword { name, role }) => return hash_password(name, role),
+        Some(Command::RebuildHistory { config }) => return rebuild_history(config),
+        Some(Command::BackupHistory { config, file }) => return backup_history(config, file),
         Some(Command::Install { config, root }) => {
             let mut out = std::io::stdout().lock();
             return service_done(supervisor::service::install(
@@ -161,9 +200,18 @@ fn main() -> ExitCode {
                 return Err(());
             }
         };
-        supervisor::run(config, shutdown).await.map_err(|e| {
-            tracing::error!("{e}");
-        })
+        let reload = match reload_on_sighup(&config_path) {
+            Ok(reload) => reload,
+            Err(e) => {
+                tracing::error!("cannot install the SIGHUP handler: {e}");
+                return Err(());
+            }
+        };
+        supervisor::run_reloadable(config, Some(reload), shutdown)
+            .await
+            .map_err(|e| {
+                tracing::error!("{e}");
+            })
     });
     match result {
         Ok(()) => {
@@ -185,6 +233,26 @@ fn status(config_path: &Path) -> ExitCode {
     match supervisor::status::status(&config) {
         Ok(report) => {
             print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ack(config_path: &Path, host: &str, check: &str, note: &str) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match supervisor::status::acknowledge(&config, host, check, note) {
+        Ok(report) => {
+            println!("{report}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -233,6 +301,56 @@ fn hash_password(name: &str, role: &str) -> ExitCode {
     }
 }
 
+fn rebuild_history(config_path: &Path) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    match supervisor::history::maintenance::rebuild(&config) {
+        Ok(done) => {
+            println!(
+                "rebuilt {} from {} stream files: {} lines ({} unreadable, {} repeated) in {:.1} s, {} bytes in use",
+                supervisor::history::database_path(&config).display(),
+                done.files,
+                done.ingested.lines,
+                done.ingested.unreadable,
+                done.ingested.known,
+                started.elapsed().as_secs_f64(),
+                done.bytes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup_history(config_path: &Path, file: &Path) -> ExitCode {
+    let config = match SupervisorConfig::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match supervisor::history::maintenance::backup(&config, file) {
+        Ok(bytes) => {
+            println!("wrote {} ({bytes} bytes)", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("supervisor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The exit of `install` / `uninstall`.
 fn service_done<E: std::fmt::Display>(done: Result<(), E>) -> ExitCode {
     match done {
@@ -242,6 +360,28 @@ fn service_done<E: std::fmt::Display>(done: Result<(), E>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One reload request per SIGHUP (`systemctl reload`). The handler is
+/// installed before the loop starts, so an early SIGHUP never kills the
+/// process (its default action).
+fn reload_on_sighup(config_path: &Path) -> std::io::Result<supervisor::reload::Reload> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    // One waiting request is enough: signals coming faster than reloads
+    // fold into it.
+    let (tx, requests) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Err(tokio::sync::mpsc::error::TrySendError::Closed(())) = tx.try_send(()) {
+                break;
+            }
+        }
+    });
+    Ok(supervisor::reload::Reload {
+        path: config_path.to_path_buf(),
+        requests,
+    })
 }
 
 /// Resolves at the first SIGINT or SIGTERM.

@@ -1,17 +1,21 @@
 //! The supervisor's UDP socket and its node name.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::timers::RECEIVE_BUFFER_BYTES;
 
-/// Binds `0.0.0.0:port` for requests, with SO_BROADCAST so beacons and
-/// resets can leave from it, SO_REUSEADDR so a restart does not wait, and a
-/// large receive buffer (best effort) for bursts of events. Must run inside
-/// a tokio runtime.
-pub fn bind_udp(port: u16) -> io::Result<tokio::net::UdpSocket> {
+/// Binds `addr` (`listen:` and port + 1) for requests, with SO_BROADCAST
+/// so beacons and resets can leave from it, SO_REUSEADDR so a restart does
+/// not wait, and a large receive buffer (best effort) for bursts of events.
+/// Must run inside a tokio runtime.
+///
+/// Bound to one address, the socket receives only what is sent to that
+/// address, and beacons leave with it as their source, so observers answer
+/// there. It never needs to receive a broadcast (observers send unicast).
+pub fn bind_udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
     socket.set_broadcast(true)?;
@@ -20,7 +24,7 @@ pub fn bind_udp(port: u16) -> io::Result<tokio::net::UdpSocket> {
     }
     // Required before handing the socket to tokio.
     socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+    socket.bind(&addr.into())?;
     tokio::net::UdpSocket::from_std(socket.into())
 }
 

@@ -43,6 +43,10 @@ pub enum Note {
     WentInactive { host: HostName, max_idle: Duration },
     /// A host reported inactive was heard again.
     CameBack { host: HostName },
+    /// A host's observer said goodbye (a clean stop).
+    Stopped { host: HostName },
+    /// A stopped host was heard again.
+    Started { host: HostName },
     /// Writing the stream failed; nothing of the batch is acknowledged.
     StreamWriteFailed { error: std::io::Error },
     /// The first successful write after failures.

@@ -3,7 +3,8 @@
 //!
 //! Inputs: [`Supervisor::handle_datagram`] (bytes from an address),
 //! [`Supervisor::handle_catalog`] (hosts whose configuration file changed),
-//! [`Supervisor::handle_timeout`], [`Supervisor::handle_stream_written`].
+//! [`Supervisor::handle_timeout`], [`Supervisor::handle_stream_written`],
+//! [`Supervisor::handle_settings`] (`ax436.conf` read again on SIGHUP).
 //! Outputs: [`Supervisor::poll_transmit`] (datagrams to send),
 //! [`Supervisor::take_stream_batch`] (lines to append to the stream, whose
 //! acknowledgements are released only once the shell reports them written),
@@ -15,6 +16,14 @@
 //! [`Note`] ([`Supervisor::poll_note`]); the shell decides what to log and
 //! how often. Timers live in one [`TimerTable`]; [`Supervisor::poll_timeout`]
 //! is the earliest armed one.
+//!
+//! Problems as state (per host: up, inactive, stopped; open problems and
+//! their acknowledgements) are kept in [`crate::problems`]'s model and
+//! applied in the `host_states` part of this module; what
+//! notifications need to hear of is queued as a [`Happening`]
+//! ([`Supervisor::poll_happening`]) once the shell asks for them
+//! ([`Supervisor::report_happenings`]). Protocol-1 `Events` and `Heartbeat`
+//! from observers not yet upgraded are written exactly as before.
 //!
 //! Events are accepted from any valid host name, also one without a
 //! configuration file: an observer whose file was removed still holds
@@ -28,18 +37,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::{HostName, StreamFormat, SupervisorConfig};
-use wire::{AckBuilder, Codec, Event, Message, MissingChunks};
+use wire::{AckBuilder, CheckEvent, Codec, Event, Message, MissingChunks};
 
 pub use crate::stream_gate::StreamBatch;
+
+mod host_states;
+
+use host_states::{point, problem_happening};
 
 use crate::catalog::{HostChange, HostEntry};
 use crate::counters::Counters;
 use crate::dedup::SeenIds;
 use crate::fleet::{FleetSnapshot, HostRecord};
-use crate::liveness::{Liveness, LivenessChange};
+use crate::liveness::Liveness;
 use crate::notes::Note;
+use crate::problems::{Happening, HostProblems};
 use crate::serve::{self, ConfigAnswer};
-use crate::stream::{Received, append_event_line, local_time};
+use crate::stream::{Received, append_check_event_line, append_event_line, local_time};
 use crate::stream_gate::{OwedAck, StreamGate, Written};
 use crate::timers::{
     MAX_QUEUED_NOTES, MAX_QUEUED_TRANSMITS, MAX_UNCONFIGURED_HOSTS, RESET_MIN_INTERVAL, Timer,
@@ -51,6 +65,8 @@ pub const HOST_INACTIVE: &str = "Host is inactive";
 pub const HOST_ACTIVE_AGAIN: &str = "Host is active again";
 pub const HOST_HAS_NO_CONFIG: &str = "Host asked for configuration but has none";
 pub const CONFIG_ERROR_PREFIX: &str = "Configuration error: ";
+pub const HOST_STOPPED: &str = "Host stopped (observer shut down)";
+pub const HOST_STARTED: &str = "Host started";
 
 /// The time of an input: monotonic for timers, wall clock for sealing and
 /// for the stream.
@@ -124,6 +140,8 @@ pub struct HostState {
     pub seen: SeenIds,
     /// What the fleet page shows of it (wall-clock times, spool backlog).
     pub record: HostRecord,
+    /// Its open problems (and the supervisor's own: its inactivity).
+    pub problems: HostProblems,
     last_reset: Option<Instant>,
     no_config_reported: bool,
 }
@@ -146,6 +164,12 @@ pub struct Supervisor {
     notes: VecDeque<Note>,
     /// The last write of the stream failed.
     stream_failing: bool,
+    /// Queued for the notifications, when the shell asked for them.
+    happenings: VecDeque<Happening>,
+    report_happenings: bool,
+    /// Host states or open problems changed since the shell last saved
+    /// them.
+    fleet_changed: bool,
 }
 
 impl Supervisor {
@@ -165,6 +189,9 @@ impl Supervisor {
             counters: Counters::default(),
             notes: VecDeque::new(),
             stream_failing: false,
+            happenings: VecDeque::new(),
+            report_happenings: false,
+            fleet_changed: false,
         };
         sup.timers.set(Timer::Beacon, now.mono);
         for change in catalog {
@@ -241,7 +268,7 @@ impl Supervisor {
                     return;
                 };
                 self.counters.config_requests += 1;
-                self.heard(now, &host, from);
+                self.heard(now, &host, from, 0);
                 self.serve_config(now, from, &host, have, missing);
             }
             Message::Heartbeat {
@@ -253,19 +280,48 @@ impl Supervisor {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
-                self.heard(now, &host, from);
+                self.heard(now, &host, from, 1);
                 if let Some(state) = self.hosts.get_mut(&host) {
                     state.record.heartbeat(version, queue_len, uptime_secs);
                 }
-                let current = self.catalog.get(&host).and_then(|e| e.version());
-                if version != current {
-                    self.note(Note::StaleVersion {
-                        host: host.clone(),
-                        running: version,
-                        current,
-                    });
-                    self.reset(now, &host, false);
+                self.check_version(now, &host, version);
+            }
+            Message::HeartbeatV2 {
+                host,
+                version,
+                queue_len,
+                uptime_secs,
+                chosen,
+                problems,
+                omitted,
+            } => {
+                let Some(host) = self.checked_host(from, &host) else {
+                    return;
+                };
+                self.heard(now, &host, from, 2);
+                if let Some(state) = self.hosts.get_mut(&host) {
+                    state.record.heartbeat(version, queue_len, uptime_secs);
+                    state.record.chosen = chosen;
                 }
+                self.learn_problems(now, &host, &problems, omitted);
+                self.check_version(now, &host, version);
+            }
+            Message::EventsV2 {
+                host,
+                floor,
+                events,
+            } => {
+                let Some(host) = self.checked_host(from, &host) else {
+                    return;
+                };
+                self.heard(now, &host, from, 2);
+                self.take_events(now, from, host, floor, Incoming::V2(events));
+            }
+            Message::Goodbye { host } => {
+                let Some(host) = self.checked_host(from, &host) else {
+                    return;
+                };
+                self.goodbye(now, &host, from);
             }
             Message::Events {
                 host,
@@ -275,8 +331,8 @@ impl Supervisor {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
-                self.heard(now, &host, from);
-                self.take_events(now, from, host, floor, events);
+                self.heard(now, &host, from, 1);
+                self.take_events(now, from, host, floor, Incoming::V1(events));
             }
             other => {
                 let detail = format!("unexpected {} message", other.kind());
@@ -324,6 +380,37 @@ impl Supervisor {
                     self.reset(now, &host, true);
                 }
             }
+        }
+    }
+
+    /// New settings from `ax436.conf` read again (a reload), and the codec
+    /// of a re-read key (`None`: the key did not change). Who the
+    /// supervisor is (`supervisor_name`, `run_id`) never changes by a
+    /// reload: observers would take it for a restart.
+    ///
+    /// A new beacon interval or new broadcast addresses send a beacon at
+    /// once (to the new addresses, and timed from now); a new `max_idle`
+    /// is applied to every host at once (silent longer than the new limit:
+    /// reported inactive now). Events received from now on are written in
+    /// the new `stream_format`; the shell writes what was received before
+    /// (in the old format) first.
+    pub fn handle_settings(&mut self, now: Now, settings: Settings, codec: Option<Codec>) {
+        let settings = Settings {
+            supervisor_name: self.settings.supervisor_name.clone(),
+            run_id: self.settings.run_id,
+            ..settings
+        };
+        let old = std::mem::replace(&mut self.settings, settings);
+        if let Some(codec) = codec {
+            self.codec = codec;
+        }
+        if old.beacon_interval != self.settings.beacon_interval
+            || old.broadcast != self.settings.broadcast
+        {
+            self.timers.set(Timer::Beacon, now.mono);
+        }
+        if old.max_idle != self.settings.max_idle {
+            self.timers.set(Timer::Liveness, now.mono);
         }
     }
 
@@ -499,54 +586,16 @@ impl Supervisor {
         }
     }
 
-    fn heard(&mut self, now: Now, host: &HostName, from: SocketAddr) {
-        let Some(state) = self.state_mut(host) else {
-            return;
-        };
-        state.addr = Some(from);
-        state.record.heard(now.wall_ms);
-        let came_back = state
-            .liveness
-            .as_mut()
-            .and_then(|l| l.heard(now.mono))
-            .is_some();
-        if came_back {
-            state.record.status_changed(now.wall_ms);
-            self.note(Note::CameBack { host: host.clone() });
-            self.system_event(now, host, HOST_ACTIVE_AGAIN);
-            self.watch_silence_from(now);
-        }
-    }
-
-    /// Reports hosts silent for `max_idle` and arms the liveness timer at
-    /// the earliest moment another one can be.
-    fn scan_liveness(&mut self, now: Now) {
-        let max_idle = self.settings.max_idle;
-        let mut silent = Vec::new();
-        let mut next: Option<Instant> = None;
-        for host in self.catalog.keys() {
-            let Some(state) = self.hosts.get_mut(host) else {
-                continue;
-            };
-            let Some(liveness) = state.liveness.as_mut() else {
-                continue;
-            };
-            if liveness.check(now.mono, max_idle) == Some(LivenessChange::WentInactive) {
-                state.record.status_changed(now.wall_ms);
-                silent.push(host.clone());
-            } else if let Some(at) = liveness.deadline(max_idle) {
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        }
-        if let Some(at) = next {
-            self.timers.set_earliest(Timer::Liveness, at);
-        }
-        for host in silent {
-            self.note(Note::WentInactive {
+    /// A running version other than the one served: reset the host.
+    fn check_version(&mut self, now: Now, host: &HostName, version: Option<u64>) {
+        let current = self.catalog.get(host).and_then(|e| e.version());
+        if version != current {
+            self.note(Note::StaleVersion {
                 host: host.clone(),
-                max_idle,
+                running: version,
+                current,
             });
-            self.system_event(now, &host, HOST_INACTIVE);
+            self.reset(now, host, false);
         }
     }
 
@@ -652,7 +701,7 @@ impl Supervisor {
         from: SocketAddr,
         host: HostName,
         floor: u64,
-        events: Vec<Event>,
+        events: Incoming,
     ) {
         // `heard` has just made the host's state, unless the table of
         // hosts without a file is full.
@@ -666,16 +715,46 @@ impl Supervisor {
         };
         state.seen.raise_floor(floor);
         let received = Received::new(self.settings.stream_format, &local_time(now.wall_ms));
-        let mut ids = Vec::with_capacity(events.len());
-        let mut new_ids = Vec::with_capacity(events.len());
+        let count = events.len();
+        let mut ids = Vec::with_capacity(count);
+        let mut new_ids = Vec::with_capacity(count);
         let mut duplicates = 0;
-        for event in &events {
+        let mut happenings = Vec::new();
+        for index in 0..count {
+            let event = events.event(index);
             ids.push(event.id);
             if !state.seen.insert(event.id) {
                 duplicates += 1;
                 continue;
             }
-            append_event_line(self.gate.event_lines(), &received, host.as_str(), event);
+            match &events {
+                Incoming::V1(_) => {
+                    append_event_line(self.gate.event_lines(), &received, host.as_str(), event);
+                    if event.kind == wire::EventKind::Alert {
+                        happenings.push(point(&host, "", event));
+                    }
+                }
+                Incoming::V2(list) => {
+                    let e = &list[index];
+                    append_check_event_line(self.gate.event_lines(), &received, host.as_str(), e);
+                    match state.problems.event(e) {
+                        Some(change) => {
+                            happenings.extend(problem_happening(
+                                now,
+                                &host,
+                                &state.problems,
+                                change,
+                            ));
+                        }
+                        None if e.transition == wire::Transition::Point
+                            && event.kind == wire::EventKind::Alert =>
+                        {
+                            happenings.push(point(&host, e.check.as_deref().unwrap_or(""), event));
+                        }
+                        None => {}
+                    }
+                }
+            }
             new_ids.push(event.id);
             // Only hosts with a file: invented names must not grow memory.
             if let (wire::EventKind::Metric, Some(value), Some(_)) =
@@ -686,6 +765,12 @@ impl Supervisor {
         }
         self.counters.duplicates += duplicates;
         self.gate.owe_ack(from, host, ids, new_ids);
+        if happenings.iter().any(|h| !matches!(h, Happening::Point(_))) {
+            self.fleet_changed = true;
+        }
+        for h in happenings {
+            self.happen(h);
+        }
     }
 
     fn send_acks(&mut self, now: Now, ack: OwedAck) {
@@ -741,6 +826,28 @@ impl Supervisor {
                     error: e.to_string(),
                 });
             }
+        }
+    }
+}
+
+/// Events of either protocol, as they came.
+enum Incoming {
+    V1(Vec<Event>),
+    V2(Vec<CheckEvent>),
+}
+
+impl Incoming {
+    fn len(&self) -> usize {
+        match self {
+            Incoming::V1(v) => v.len(),
+            Incoming::V2(v) => v.len(),
+        }
+    }
+
+    fn event(&self, index: usize) -> &Event {
+        match self {
+            Incoming::V1(v) => &v[index],
+            Incoming::V2(v) => &v[index].event,
         }
     }
 }

@@ -44,6 +44,8 @@ pub fn unit(
         ],
     );
     unit.set("Restart", "on-failure").set("RestartSec", "5");
+    // `systemctl reload`: the supervisor reads ax436.conf again on SIGHUP.
+    unit.set("ExecReload", "/bin/kill -HUP $MAINPID");
     for (key, value) in SANDBOX {
         unit.set(key, value);
     }

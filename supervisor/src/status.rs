@@ -1,6 +1,7 @@
 //! `supervisor status CONFIG`: hosts and open problems from the running
 //! supervisor's own API (`/api/v1/hosts`, `/api/v1/problems`), as
-//! `monit status` prints them.
+//! `monit status` prints them; and `supervisor ack HOST CHECK`, which
+//! acknowledges a problem through `POST /api/v1/problems/ID/ack`.
 //!
 //! It reads `http:` from the configuration and asks that address (the
 //! loopback address when the supervisor listens on every address). With a
@@ -54,18 +55,46 @@ pub fn get_json(
     path: &str,
     credentials: Option<(&str, &str)>,
 ) -> Result<Value, StatusError> {
+    request_json(addr, "GET", path, None, credentials)
+}
+
+/// `POST path` with a JSON body; the answer's body as JSON.
+pub fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: &Value,
+    credentials: Option<(&str, &str)>,
+) -> Result<Value, StatusError> {
+    request_json(addr, "POST", path, Some(body), credentials)
+}
+
+fn request_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    credentials: Option<(&str, &str)>,
+) -> Result<Value, StatusError> {
     let connect_error = |source| StatusError::Connect { addr, source };
     let mut stream = TcpStream::connect_timeout(&addr, STATUS_TIMEOUT).map_err(connect_error)?;
     stream
         .set_read_timeout(Some(STATUS_TIMEOUT))
         .map_err(connect_error)?;
     let mut request =
-        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n");
+        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n");
     if let Some((user, password)) = credentials {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         request.push_str(&format!("Authorization: Basic {token}\r\n"));
     }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    if method != "GET" {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     request.push_str("\r\n");
+    request.push_str(&body);
     stream
         .write_all(request.as_bytes())
         .map_err(connect_error)?;
@@ -75,9 +104,14 @@ pub fn get_json(
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status_line = head.lines().next().unwrap_or("");
     if status_line.split(' ').nth(1) != Some("200") {
+        // The API's errors say why in `{"error": …}`.
+        let why = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(|e| format!(" ({e})")))
+            .unwrap_or_default();
         return Err(StatusError::Status {
             path: path.into(),
-            status: status_line.to_string(),
+            status: format!("{status_line}{why}"),
         });
     }
     serde_json::from_str(body).map_err(|e| StatusError::Body {
@@ -148,22 +182,71 @@ pub fn format_status(hosts: &Value, problems: &Value) -> String {
     out
 }
 
-/// Reads both documents from the supervisor configured in `config`.
-pub fn status(config: &conf::SupervisorConfig) -> Result<String, StatusError> {
+/// The address to ask and the credentials from the environment.
+fn target(
+    config: &conf::SupervisorConfig,
+) -> Result<(SocketAddr, Option<(String, String)>), StatusError> {
     let http = config.http.ok_or(StatusError::Off)?;
     if config.http_tls.is_some() {
         return Err(StatusError::Tls);
     }
-    let addr = local_address(http);
     let user = std::env::var("AX436_HTTP_USER").ok();
     let password = std::env::var("AX436_HTTP_PASSWORD").ok();
-    let credentials = match (&user, &password) {
-        (Some(u), Some(p)) => Some((u.as_str(), p.as_str())),
-        _ => None,
-    };
+    Ok((local_address(http), user.zip(password)))
+}
+
+/// Reads both documents from the supervisor configured in `config`.
+pub fn status(config: &conf::SupervisorConfig) -> Result<String, StatusError> {
+    let (addr, credentials) = target(config)?;
+    let credentials = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
     let hosts = get_json(addr, "/api/v1/hosts", credentials)?;
     let problems = get_json(addr, "/api/v1/problems", credentials)?;
     Ok(format_status(&hosts, &problems))
+}
+
+/// Acknowledges `host`'s problem `check` with `note`; the line to print.
+pub fn acknowledge(
+    config: &conf::SupervisorConfig,
+    host: &str,
+    check: &str,
+    note: &str,
+) -> Result<String, StatusError> {
+    let (addr, credentials) = target(config)?;
+    let credentials = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+    let path = ack_path(host, check);
+    let answer = post_json(
+        addr,
+        &path,
+        &serde_json::json!({ "note": note }),
+        credentials,
+    )?;
+    let ack = &answer["acknowledged"];
+    Ok(format!(
+        "{host} {check} acknowledged by {} at {}",
+        text(&ack["by"]),
+        text(&ack["at"])
+    ))
+}
+
+/// `/api/v1/problems/HOST%2FCHECK/ack`: the id in one path segment.
+pub fn ack_path(host: &str, check: &str) -> String {
+    format!(
+        "/api/v1/problems/{}/ack",
+        percent_encode(&format!("{host}/{check}"))
+    )
+}
+
+/// Every byte but the URL's unreserved characters as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -193,6 +276,14 @@ mod tests {
         let h = out.find("web1").unwrap();
         assert!(p < h);
         assert!(out.contains("e3b0c44298fc1c14 (1 errors)"), "{out}");
+    }
+
+    #[test]
+    fn the_problem_id_is_one_path_segment() {
+        assert_eq!(
+            ack_path("web1", "cmd-0a1b2c3d:/var"),
+            "/api/v1/problems/web1%2Fcmd-0a1b2c3d%3A%2Fvar/ack"
+        );
     }
 
     #[test]

@@ -85,6 +85,15 @@ pub const MAX_QUEUED_TRANSMITS: usize = 65_536;
 /// only an embedder that never reads them reaches it.
 pub const MAX_QUEUED_NOTES: usize = 4096;
 
+/// Most problem and host-state happenings waiting for the notifications
+/// (read by the shell after every wake-up; a receive burst of 512 events
+/// makes at most that many).
+pub const MAX_QUEUED_HAPPENINGS: usize = 65_536;
+
+/// Least time between two saves of the fleet state (`fleet-state.json`)
+/// while it keeps changing.
+pub const FLEET_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Most supervisor-raised stream lines kept while the stream cannot be
 /// written; older ones are dropped and counted.
 pub const MAX_PENDING_SYSTEM_LINES: usize = 10_000;

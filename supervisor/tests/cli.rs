@@ -192,6 +192,10 @@ fn install_under_a_root_writes_the_unit_and_uninstall_removes_it() {
         "{text}"
     );
     assert!(text.contains("\nCapabilityBoundingSet=\n"), "{text}");
+    assert!(
+        text.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"),
+        "{text}"
+    );
     assert!(text.contains("\nProtectSystem=strict\n"), "{text}");
     // The sandbox opens only folders that exist: made (under the root).
     for folder in ["stream", "log"] {
@@ -269,6 +273,7 @@ fn packaged_unit_has_the_whole_sandbox_and_writes_only_its_folders() {
         "StateDirectory=436-supervisor",
         "LogsDirectory=436-supervisor",
         "ExecStart=/usr/bin/supervisor /etc/436/ax436.conf",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} missing");
     }

@@ -422,7 +422,7 @@ fn half_sent_request_does_not_hold_shutdown_and_is_counted_as_malformed() {
 #[test]
 fn metrics_pass_promtool() {
     let Ok(version) = Command::new("promtool").arg("--version").output() else {
-        println!("SKIPPED: promtool is not installed (Debian package `prometheus`)");
+        common::missing_tool("promtool is not installed (Debian package `prometheus`)");
         return;
     };
     assert!(version.status.success());

@@ -9,7 +9,7 @@ use crate::error::shorten;
 use crate::host::directive::{CommandAlertKind, LogAlertKind};
 use crate::host::keys::{Args, MessageRule};
 use crate::host::regexes::compile;
-use crate::model::{CommandLine, CommandRule, GroupEquals, LogAlert};
+use crate::model::{CommandLine, CommandRule, GroupEquals, LogAlert, StateKeys};
 
 /// One `alert_*` line read: what read cleanly (`None` where a value had a
 /// problem) and, in `args`, every problem found.
@@ -17,6 +17,8 @@ pub(crate) struct AlertLine<'a, T> {
     pub(crate) args: Args<'a>,
     pub(crate) tags: Option<String>,
     pub(crate) alert: Option<T>,
+    /// The state keys (defaults on alerts without problem state).
+    pub(crate) state: Option<StateKeys>,
 }
 
 /// `alert_all:`, `alert_n:`, `alert_count:` or `alert_inactive:`.
@@ -28,7 +30,7 @@ pub(crate) fn log_alert(kind: LogAlertKind, argument: &str) -> AlertLine<'_, Log
             let alert = Some(LogAlert::All {
                 message: args.message.filter(|m| !m.is_empty()).map(str::to_string),
             });
-            AlertLine { args, tags, alert }
+            point(args, tags, alert)
         }
         LogAlertKind::N => {
             let mut args = Args::parse(
@@ -48,7 +50,7 @@ pub(crate) fn log_alert(kind: LogAlertKind, argument: &str) -> AlertLine<'_, Log
                 }),
                 _ => None,
             };
-            AlertLine { args, tags, alert }
+            point(args, tags, alert)
         }
         LogAlertKind::Count => {
             let mut args = Args::parse(argument, &["tags", "seconds"], MessageRule::Forbidden);
@@ -56,19 +58,41 @@ pub(crate) fn log_alert(kind: LogAlertKind, argument: &str) -> AlertLine<'_, Log
             let alert = args
                 .seconds("seconds")
                 .map(|block| LogAlert::Count { block });
-            AlertLine { args, tags, alert }
+            point(args, tags, alert)
         }
         LogAlertKind::Inactive => {
-            let mut args = Args::parse(argument, &["tags", "seconds"], MessageRule::Required);
+            // `every=` is not one of its keys: `seconds=` is how often it
+            // judges.
+            let mut args = Args::parse(
+                argument,
+                &["tags", "seconds", "for", "clear_for", "repeat"],
+                MessageRule::Required,
+            );
             let tags = args.tags();
             let block = args.seconds("seconds");
             let message = args.message();
+            let state = args.state_keys(StateKeys::DEFAULT);
             let alert = match (block, message) {
                 (Some(block), Some(message)) => Some(LogAlert::Inactive { block, message }),
                 _ => None,
             };
-            AlertLine { args, tags, alert }
+            AlertLine {
+                args,
+                tags,
+                alert,
+                state,
+            }
         }
+    }
+}
+
+/// An alert line without problem state: default state keys.
+fn point<'a, T>(args: Args<'a>, tags: Option<String>, alert: Option<T>) -> AlertLine<'a, T> {
+    AlertLine {
+        args,
+        tags,
+        alert,
+        state: Some(StateKeys::DEFAULT),
     }
 }
 
@@ -81,11 +105,16 @@ pub(crate) struct RunningRange {
 
 /// `alert_running: tags=T min=N max=N message=TEXT`.
 pub(crate) fn running_alert(argument: &str) -> AlertLine<'_, RunningRange> {
-    let mut args = Args::parse(argument, &["tags", "min", "max"], MessageRule::Required);
+    let mut args = Args::parse(
+        argument,
+        &["tags", "min", "max", "every", "for", "clear_for", "repeat"],
+        MessageRule::Required,
+    );
     let tags = args.tags();
     let min = args.count("min");
     let max = args.count("max");
     let message = args.message();
+    let state = args.state_keys(StateKeys::PROCESS_DEFAULT);
     if let (Some(min), Some(max)) = (min, max)
         && min > max
     {
@@ -96,7 +125,12 @@ pub(crate) fn running_alert(argument: &str) -> AlertLine<'_, RunningRange> {
         (Some(min), Some(max), Some(message)) => Some(RunningRange { min, max, message }),
         _ => None,
     };
-    AlertLine { args, tags, alert }
+    AlertLine {
+        args,
+        tags,
+        alert,
+        state,
+    }
 }
 
 /// An `alert_if:` or `alert_metric:` line: the line it selects and what it
@@ -106,6 +140,7 @@ pub(crate) struct CommandAlertLine<'a> {
     pub(crate) tags: Option<String>,
     pub(crate) select: Option<GroupEquals>,
     pub(crate) rule: Option<CommandRule>,
+    pub(crate) state: Option<StateKeys>,
 }
 
 /// `alert_if: tags=T match=G,TEXT upper_limit=G,V|lower_limit=G,V
@@ -119,7 +154,16 @@ pub(crate) fn command_alert(kind: CommandAlertKind, argument: &str) -> CommandAl
         ),
         CommandAlertKind::If => Args::parse(
             argument,
-            &["tags", "match", "upper_limit", "lower_limit"],
+            &[
+                "tags",
+                "match",
+                "upper_limit",
+                "lower_limit",
+                "every",
+                "for",
+                "clear_for",
+                "repeat",
+            ],
             MessageRule::Required,
         ),
     };
@@ -131,11 +175,13 @@ pub(crate) fn command_alert(kind: CommandAlertKind, argument: &str) -> CommandAl
             .map(|group| CommandRule::Metric { group }),
         CommandAlertKind::If => limit_rule(&mut args),
     };
+    let state = args.state_keys(StateKeys::DEFAULT);
     CommandAlertLine {
         args,
         tags,
         select,
         rule,
+        state,
     }
 }
 

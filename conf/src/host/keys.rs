@@ -6,7 +6,15 @@
 use std::time::Duration;
 
 use crate::error::shorten;
-use crate::model::GroupEquals;
+use crate::model::{GroupEquals, StateKeys};
+
+/// The keys of a stateful check's alert line ([`StateKeys`]); left out of
+/// the check's id so tuning them keeps it.
+pub(crate) const STATE_KEYS: [&str; 4] = ["every", "for", "clear_for", "repeat"];
+
+/// Largest `for=` / `clear_for=`: more consecutive results than this is a
+/// typo (a year of 20 s checks is about 1.6 million).
+pub const MAX_CONSECUTIVE: u64 = 100_000;
 
 /// Longest `seconds=` block, a leap year: longer is surely a typo, and the
 /// bound keeps the observer's deadline arithmetic far from overflow.
@@ -70,6 +78,63 @@ impl<'a> Args<'a> {
             }
         }
         args
+    }
+
+    /// The line as it counts for the check id: `directive: k=v ...
+    /// message=TEXT`, words joined by one space, state keys left out.
+    pub(crate) fn canonical(&self, directive: &str) -> String {
+        let mut line = format!("{directive}:");
+        for (k, v) in &self.pairs {
+            if !STATE_KEYS.contains(k) {
+                line.push(' ');
+                line.push_str(k);
+                line.push('=');
+                line.push_str(v);
+            }
+        }
+        if let Some(message) = self.message {
+            line.push_str(" message=");
+            line.push_str(message);
+        }
+        line
+    }
+
+    /// The optional state keys (the caller allowed them in
+    /// [`Args::parse`]), over `default`; `None` when one has a problem.
+    pub(crate) fn state_keys(&mut self, default: StateKeys) -> Option<StateKeys> {
+        let mut keys = default;
+        let mut ok = true;
+        if self.has("every") {
+            match self.seconds("every") {
+                Some(d) => keys.every = Some(d),
+                None => ok = false,
+            }
+        }
+        if self.has("repeat") {
+            match self.seconds("repeat") {
+                Some(d) => keys.repeat = Some(d),
+                None => ok = false,
+            }
+        }
+        for key in ["for", "clear_for"] {
+            if !self.has(key) {
+                continue;
+            }
+            let n = self.typed(
+                key,
+                |v| match parse_whole(v) {
+                    Some(n @ 1..=MAX_CONSECUTIVE) => u32::try_from(n).ok(),
+                    _ => None,
+                },
+                &format!("a whole number of results from 1 to {MAX_CONSECUTIVE}"),
+            );
+            match (key, n) {
+                ("for", Some(n)) => keys.open_after = n,
+                (_, Some(n)) => keys.clear_after = n,
+                (_, None) => ok = false,
+            }
+        }
+        ok.then_some(keys)
     }
 
     pub(crate) fn has(&self, key: &str) -> bool {

@@ -13,7 +13,7 @@ use crate::host::keys::Args;
 use crate::host::regexes::{compile, compile_set};
 use crate::marker::parse_marker;
 use crate::model::{
-    CommandAlert, CommandLine, CommandWatch, HostConfig, LogWatch, Origin, ProcessWatch,
+    CheckId, CommandAlert, CommandLine, CommandWatch, HostConfig, LogWatch, Origin, ProcessWatch,
 };
 use crate::windows::ActiveWindows;
 
@@ -66,6 +66,11 @@ pub(crate) fn parse_host_positioned(text: &str) -> (HostConfig, Vec<(usize, Conf
     (config, errors)
 }
 
+/// A group line as it counts for the check id: `directive: argument`.
+fn id_line(directive: Directive, argument: &str) -> String {
+    format!("{}: {argument}", directive.name())
+}
+
 /// Where a line is: its origin for messages and its position for ordering.
 #[derive(Debug, Clone)]
 struct At {
@@ -80,16 +85,22 @@ enum Group {
         file: String,
         patterns: Vec<String>,
         bad: bool,
+        /// The `file:` and `match:` lines, for the check id.
+        lines: Vec<String>,
     },
     Process {
         at: At,
         /// `None` when the regex did not compile.
         pattern: Option<Regex>,
+        /// The `process:` line, for the check id.
+        line: String,
     },
     Command {
         at: At,
         /// `None` when the `run:` line had an error.
         run: Option<(CommandLine, Regex)>,
+        /// The `run:` line, for the check ids of its alerts.
+        line: String,
         alerts: Vec<CommandAlert>,
         bad: bool,
     },
@@ -180,6 +191,7 @@ impl Parser {
                 run,
                 alerts,
                 bad,
+                ..
             }) => {
                 if alerts.is_empty() && !bad {
                     self.error(
@@ -239,6 +251,7 @@ impl Parser {
             file: argument.to_string(),
             patterns: Vec::new(),
             bad,
+            lines: vec![id_line(Directive::File, argument)],
         });
     }
 
@@ -251,8 +264,14 @@ impl Parser {
                 .map(|e| format!("bad regex `{}`: {e}", shorten(argument)))
         };
         match &mut self.group {
-            Some(Group::Log { patterns, bad, .. }) => {
+            Some(Group::Log {
+                patterns,
+                bad,
+                lines,
+                ..
+            }) => {
                 patterns.push(argument.to_string());
+                lines.push(id_line(Directive::Match, argument));
                 if problem.is_some() {
                     *bad = true;
                 }
@@ -269,16 +288,22 @@ impl Parser {
     fn log_alert(&mut self, at: At, kind: LogAlertKind, argument: &str) {
         let directive = Directive::LogAlert(kind);
         let active = self.take_active();
-        let AlertLine { args, tags, alert } = arguments::log_alert(kind, argument);
+        let AlertLine {
+            args,
+            tags,
+            alert,
+            state,
+        } = arguments::log_alert(kind, argument);
         self.report(&at, directive, &args);
         let kind = directive.name();
 
-        let (file, patterns, group_bad) = match self.group.take() {
+        let (file, patterns, group_bad, mut lines) = match self.group.take() {
             Some(Group::Log {
                 at: file_at,
                 file,
                 patterns,
                 bad,
+                lines,
             }) => {
                 if patterns.is_empty() {
                     self.error(
@@ -290,7 +315,7 @@ impl Parser {
                     );
                     return;
                 }
-                (file, patterns, bad)
+                (file, patterns, bad, lines)
             }
             other => {
                 self.group = other;
@@ -301,9 +326,13 @@ impl Parser {
                 return;
             }
         };
-        let (Some(tags), Some(alert), Ok(active), false) = (tags, alert, active, group_bad) else {
+        let (Some(tags), Some(alert), Some(state), Ok(active), false) =
+            (tags, alert, state, active, group_bad)
+        else {
             return;
         };
+        lines.push(args.canonical(kind));
+        let check = CheckId::new("log", lines.iter().map(String::as_str));
         // Each pattern compiled alone already; together they can still
         // exceed the limit.
         let set = match compile_set(&patterns) {
@@ -326,6 +355,8 @@ impl Parser {
             tags,
             alert,
             active,
+            check,
+            state,
             origin: at.origin,
         });
     }
@@ -357,25 +388,40 @@ impl Parser {
                 }
             }
         };
-        self.group = Some(Group::Process { at, pattern });
+        self.group = Some(Group::Process {
+            at,
+            pattern,
+            line: id_line(Directive::Process, argument),
+        });
     }
 
     fn running_alert(&mut self, at: At, argument: &str) {
         let active = self.take_active();
-        let AlertLine { args, tags, alert } = arguments::running_alert(argument);
+        let AlertLine {
+            args,
+            tags,
+            alert,
+            state,
+        } = arguments::running_alert(argument);
         self.report(&at, Directive::AlertRunning, &args);
-        let pattern = match self.group.take() {
-            Some(Group::Process { pattern, .. }) => pattern,
+        let (pattern, line) = match self.group.take() {
+            Some(Group::Process { pattern, line, .. }) => (pattern, line),
             other => {
                 self.group = other;
                 self.error(&at, "`alert_running:` without `process:` before it");
                 return;
             }
         };
-        if let (Some(pattern), Some(tags), Some(range), Ok(active), true) =
-            (pattern, tags, alert, active, args.problems.is_empty())
-        {
+        if let (Some(pattern), Some(tags), Some(range), Some(state), Ok(active), true) = (
+            pattern,
+            tags,
+            alert,
+            state,
+            active,
+            args.problems.is_empty(),
+        ) {
             let RunningRange { min, max, message } = range;
+            let alert_line = args.canonical(Directive::AlertRunning.name());
             self.config.processes.push(ProcessWatch {
                 pattern,
                 tags,
@@ -383,6 +429,8 @@ impl Parser {
                 max,
                 message,
                 active,
+                check: CheckId::new("proc", [line.as_str(), alert_line.as_str()]),
+                state,
                 origin: at.origin,
             });
         }
@@ -403,6 +451,7 @@ impl Parser {
         self.group = Some(Group::Command {
             at,
             run,
+            line: id_line(Directive::Run, argument),
             alerts: Vec::new(),
             bad,
         });
@@ -416,7 +465,11 @@ impl Parser {
         let active = self.take_active();
         let mut line = arguments::command_alert(kind, argument);
         let Some(Group::Command {
-            run, alerts, bad, ..
+            run,
+            alerts,
+            bad,
+            line: run_line,
+            ..
         }) = &mut self.group
         else {
             self.report(&at, directive, &line.args);
@@ -434,15 +487,19 @@ impl Parser {
             tags,
             select,
             rule,
+            state,
         } = line;
         let complete = args.problems.is_empty() && active.is_ok();
-        match (tags, select, rule, active, complete) {
-            (Some(tags), Some(select), Some(rule), Ok(active), true) => {
+        match (tags, select, rule, state, active, complete) {
+            (Some(tags), Some(select), Some(rule), Some(state), Ok(active), true) => {
+                let alert_line = args.canonical(directive.name());
                 alerts.push(CommandAlert {
                     tags,
                     select,
                     rule,
                     active,
+                    check: CheckId::new("cmd", [run_line.as_str(), alert_line.as_str()]),
+                    state,
                     origin: at.origin.clone(),
                 });
             }

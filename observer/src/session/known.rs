@@ -18,7 +18,7 @@ const FORGET_SUPERVISOR: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub(super) struct Supervisor {
     pub(super) name: String,
-    run_id: u64,
+    pub(super) run_id: u64,
     pub(super) last_beacon: Instant,
     /// Last datagram of any kind from it.
     pub(super) last_heard: Instant,

@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use wire::{Codec, Event, EventBatchBuilder, Message, Reassembly};
+use wire::{CheckEvent, Codec, EventBatchBuilder, Message, OpenProblem, Reassembly};
 
 use crate::timers::*;
 
@@ -87,7 +87,9 @@ pub struct Session {
     cfg_backoff: Duration,
     assembly: Option<Reassembly>,
     next_heartbeat: Instant,
-    queue: BTreeMap<u64, Event>,
+    queue: BTreeMap<u64, CheckEvent>,
+    /// The host's open problems, carried by every heartbeat.
+    problems: Vec<OpenProblem>,
     unsent: BTreeSet<u64>,
     flights: BTreeMap<u64, Flight>,
     flight_of: HashMap<u64, u64>,
@@ -132,6 +134,7 @@ impl Session {
             assembly: None,
             next_heartbeat: now + HEARTBEAT_INTERVAL,
             queue: BTreeMap::new(),
+            problems: Vec::new(),
             unsent: BTreeSet::new(),
             flights: BTreeMap::new(),
             flight_of: HashMap::new(),
@@ -169,7 +172,7 @@ impl Session {
     }
 
     /// Unacknowledged events, by id (for spool compaction).
-    pub fn unacked(&self) -> impl Iterator<Item = &Event> {
+    pub fn unacked(&self) -> impl Iterator<Item = &CheckEvent> {
         self.queue.values()
     }
 
@@ -202,11 +205,12 @@ impl Session {
 
     /// Events already written to the spool, to be delivered. Past the
     /// capacity the oldest are dropped (see [`Session::take_dropped`]).
-    pub fn queue_events(&mut self, now: Instant, events: Vec<Event>) {
+    pub fn queue_events(&mut self, now: Instant, events: Vec<CheckEvent>) {
         for e in events {
-            self.highest_queued = Some(self.highest_queued.map_or(e.id, |h| h.max(e.id)));
-            self.unsent.insert(e.id);
-            self.queue.insert(e.id, e);
+            let id = e.event.id;
+            self.highest_queued = Some(self.highest_queued.map_or(id, |h| h.max(id)));
+            self.unsent.insert(id);
+            self.queue.insert(id, e);
         }
         while self.queue.len() > self.capacity {
             let Some((id, _)) = self.queue.pop_first() else {
@@ -330,13 +334,48 @@ impl Session {
         }
     }
 
+    /// The open problems the next heartbeats carry (oldest first).
+    pub fn set_open_problems(&mut self, problems: Vec<OpenProblem>) {
+        self.problems = problems;
+    }
+
+    /// The open problems heartbeats carry.
+    pub fn open_problems(&self) -> &[OpenProblem] {
+        &self.problems
+    }
+
+    /// Protocol 2: the open problems and the chosen supervisor's run id
+    /// ride along, so every supervisor heard knows them.
     fn heartbeat(&self, now: Instant) -> Message {
-        Message::Heartbeat {
-            host: self.host.clone(),
-            version: self.version,
-            queue_len: self.queue.len() as u64,
-            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
-        }
+        let chosen = self
+            .chosen
+            .and_then(|c| self.supervisors.get(&c))
+            .map(|s| s.run_id);
+        wire::heartbeat_v2(
+            &self.host,
+            self.version,
+            self.queue.len() as u64,
+            now.saturating_duration_since(self.started).as_secs(),
+            chosen,
+            self.problems.iter().cloned(),
+            &self.sizing,
+        )
+    }
+
+    /// `Goodbye` for every supervisor alive at `now` (a clean stop).
+    pub fn goodbyes(&self, now: Instant) -> Vec<(SocketAddr, Message)> {
+        self.supervisors
+            .alive(now)
+            .into_iter()
+            .map(|a| {
+                (
+                    a,
+                    Message::Goodbye {
+                        host: self.host.clone(),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn is_silent(&self, now: Instant) -> bool {
@@ -474,7 +513,8 @@ impl Session {
             && self.flights.len() < MAX_FLIGHTS
             && self.flight_of.len() < MAX_EVENTS_IN_FLIGHT
         {
-            let mut batch = EventBatchBuilder::new(&self.host, self.floor(), &self.sizing);
+            let mut batch =
+                EventBatchBuilder::<CheckEvent>::new(&self.host, self.floor(), &self.sizing);
             let mut ids = Vec::new();
             while self.flight_of.len() + ids.len() < MAX_EVENTS_IN_FLIGHT {
                 let Some(&id) = self.unsent.first() else {

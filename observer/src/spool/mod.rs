@@ -10,7 +10,10 @@
 //!   records `[kind u8][len u32 LE][payload][fnv-1a-32 of payload, u32 LE]`.
 //!   Kind `E` is one event: `id u64, time_ms i64, kind u8, value flag u8 +
 //!   f64, tags, source flag u8 + source, message`, strings as `u32 LE
-//!   length + UTF-8`. Kind `A` lists acknowledged (or dropped) ids:
+//!   length + UTF-8`, as written by earlier versions (still read, as point
+//!   events without a check). Kind `C` is what is written now: the `E`
+//!   payload, then `check flag u8 + check, transition u8 (0 point, 1 open,
+//!   2 repeat, 3 clear), open_ms u64`. Kind `A` lists acknowledged (or dropped) ids:
 //!   `count u32, ids u64…`. All integers are little-endian. On start the
 //!   records are replayed; a torn or corrupt tail (a crash mid-write) ends
 //!   the replay and is cut off. When most events are acknowledged the live
@@ -38,7 +41,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use wire::Event;
+use wire::CheckEvent;
 
 use crate::core::{SpoolBatch, SpoolFailure};
 use crate::timers::ID_BLOCK;
@@ -117,7 +120,7 @@ pub struct EventSpool {
 #[derive(Debug)]
 pub struct Replayed {
     /// Unacknowledged events, by increasing id.
-    pub events: Vec<Event>,
+    pub events: Vec<CheckEvent>,
     /// Bytes of torn or corrupt tail cut off.
     pub cut_bytes: u64,
     /// The lowest id never used: where the core starts giving ids.
@@ -194,7 +197,7 @@ impl EventSpool {
         self.record_settled(&batch.settled);
         if let Some(last) = batch.events.last() {
             // Ids are only ever given upwards from the mark read at open.
-            self.next_id = self.next_id.max(last.id + 1);
+            self.next_id = self.next_id.max(last.event.id + 1);
             if let Err(e) = self.reserve(0) {
                 // Nothing of the batch's events is queued: the core keeps
                 // them and offers them again. The settled ids stay queued.
@@ -264,7 +267,7 @@ impl EventSpool {
     pub fn maybe_compact<'a>(
         &mut self,
         live: usize,
-        events: impl Iterator<Item = &'a Event>,
+        events: impl Iterator<Item = &'a CheckEvent>,
     ) -> Result<bool, SpoolError> {
         let small =
             self.event_records < COMPACT_MIN_RECORDS || (live as u64) * 4 > self.event_records;
@@ -362,13 +365,14 @@ fn replay(path: &Path) -> Result<(Parsed, u64), SpoolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wire::Event;
 
     /// Events with ids from `next`, as the core would give them.
-    fn events(next: &mut u64, msgs: &[&str]) -> Vec<Event> {
+    fn events(next: &mut u64, msgs: &[&str]) -> Vec<CheckEvent> {
         msgs.iter()
             .map(|m| {
                 *next += 1;
-                Event {
+                let event = Event {
                     id: *next - 1,
                     time_ms: 1,
                     tags: "t".into(),
@@ -376,6 +380,11 @@ mod tests {
                     kind: wire::EventKind::Alert,
                     message: m.to_string(),
                     value: None,
+                };
+                CheckEvent {
+                    event,
+                    check: Some("proc-0123abcd".into()),
+                    transition: wire::Transition::Clear { open_ms: 5_000 },
                 }
             })
             .collect()
@@ -386,7 +395,7 @@ mod tests {
         s: &mut EventSpool,
         next: &mut u64,
         msgs: &[&str],
-    ) -> (Vec<Event>, Result<(), SpoolFailure>) {
+    ) -> (Vec<CheckEvent>, Result<(), SpoolFailure>) {
         let evs = events(next, msgs);
         let r = s.write(&SpoolBatch {
             events: evs.clone(),
@@ -405,16 +414,44 @@ mod tests {
         w.unwrap();
         s.write(&SpoolBatch {
             events: Vec::new(),
-            settled: vec![evs[1].id],
+            settled: vec![evs[1].event.id],
         })
         .unwrap();
-        let last = evs[2].id;
+        let last = evs[2].event.id;
         drop(s);
         let (_, r) = EventSpool::open(dir.path(), "h1").unwrap();
-        let msgs: Vec<_> = r.events.iter().map(|e| e.message.as_str()).collect();
+        let msgs: Vec<_> = r.events.iter().map(|e| e.event.message.as_str()).collect();
         assert_eq!(msgs, ["a", "c"]);
         assert_eq!(r.events[1], evs[2]);
         assert!(r.next_id > last);
+    }
+
+    #[test]
+    fn a_spool_of_the_previous_version_still_reads() {
+        // Plain `E` records, as written before events had checks: read as
+        // point events without a check, and new `C` records follow them.
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = HEADER.to_vec();
+        let mut next = 7;
+        let old = events(&mut next, &["old a", "old b"]);
+        for e in &old {
+            record::encode_plain_event(&mut bytes, &e.event);
+        }
+        std::fs::write(dir.path().join("observer-h.spool"), &bytes).unwrap();
+        let (mut s, r) = EventSpool::open(dir.path(), "h").unwrap();
+        assert_eq!(r.events.len(), 2, "{r:?}");
+        assert_eq!(r.events[0].event, old[0].event);
+        assert_eq!(r.events[0].check, None);
+        assert_eq!(r.events[0].transition, wire::Transition::Point);
+        assert!(r.next_id >= 9);
+        let mut next = r.next_id;
+        let (new, w) = append(&mut s, &mut next, &["new"]);
+        w.unwrap();
+        drop(s);
+        let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
+        assert_eq!(r.events.len(), 3);
+        assert_eq!(r.events[2], new[0]);
+        assert_eq!(r.events[2].check.as_deref(), Some("proc-0123abcd"));
     }
 
     #[test]
@@ -504,15 +541,15 @@ mod tests {
         drop(s);
         let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
         assert_eq!(r.cut_bytes, 0);
-        let ids: Vec<u64> = r.events.iter().map(|e| e.id).collect();
+        let ids: Vec<u64> = r.events.iter().map(|e| e.event.id).collect();
         let want: Vec<u64> = first
             .iter()
             .chain(&torn)
             .chain(&later)
-            .map(|e| e.id)
+            .map(|e| e.event.id)
             .collect();
         assert_eq!(ids, want);
-        let msgs: Vec<_> = r.events.iter().map(|e| e.message.as_str()).collect();
+        let msgs: Vec<_> = r.events.iter().map(|e| e.event.message.as_str()).collect();
         assert_eq!(msgs, ["a", "b", "c", "d"]);
     }
 
@@ -542,8 +579,8 @@ mod tests {
         assert!(s.maybe_compact(10, live[290..].iter()).unwrap());
         drop(s);
         let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
-        let ids: Vec<u64> = r.events.iter().map(|e| e.id).collect();
-        let want: Vec<u64> = live[290..].iter().map(|e| e.id).collect();
+        let ids: Vec<u64> = r.events.iter().map(|e| e.event.id).collect();
+        let want: Vec<u64> = live[290..].iter().map(|e| e.event.id).collect();
         assert_eq!(ids, want);
     }
 
@@ -556,7 +593,7 @@ mod tests {
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let (evs, w) = append(&mut s, &mut next, &texts);
         w.unwrap();
-        let ids: Vec<u64> = evs[..4990].iter().map(|e| e.id).collect();
+        let ids: Vec<u64> = evs[..4990].iter().map(|e| e.event.id).collect();
         s.write(&SpoolBatch {
             events: Vec::new(),
             settled: ids,
@@ -568,6 +605,6 @@ mod tests {
         drop(s);
         let (_, r) = EventSpool::open(dir.path(), "h").unwrap();
         assert_eq!(r.events.len(), 10);
-        assert_eq!(r.events[0].message, "4990");
+        assert_eq!(r.events[0].event.message, "4990");
     }
 }

@@ -1,14 +1,19 @@
 //! The spool file's byte format: the header, records `[kind u8][len u32
-//! LE][payload][fnv-1a-32 of payload, u32 LE]` (kind `E`: one event, kind
-//! `A`: settled ids; see the spool's module doc), and reading them back,
-//! stopping at the first torn or corrupt record. No I/O.
+//! LE][payload][fnv-1a-32 of payload, u32 LE]` (kind `C`: one event with its
+//! check and transition; kind `E`: one event without them, as written before
+//! events had checks, still read; kind `A`: settled ids; see the spool's
+//! module doc), and reading them back, stopping at the first torn or corrupt
+//! record. No I/O.
 
 use std::collections::BTreeMap;
 
-use wire::{Event, EventKind};
+use wire::{CheckEvent, Event, EventKind, Transition};
 
 pub(super) const HEADER: &[u8] = b"436SPOOL1\n";
+/// An event of a spool written before events had checks (read only).
 pub(super) const KIND_EVENT: u8 = b'E';
+/// An event with its check id and transition.
+pub(super) const KIND_CHECK_EVENT: u8 = b'C';
 const KIND_ACK: u8 = b'A';
 /// A record larger than this is corruption, not an event.
 const MAX_RECORD: usize = 1 << 20;
@@ -33,7 +38,31 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-pub(super) fn encode_event(out: &mut Vec<u8>, e: &Event) {
+/// A `C` record: the `E` payload, then `[has check u8][check str]
+/// [transition u8: 0 point, 1 open, 2 repeat, 3 clear][open_ms u64]`.
+pub(super) fn encode_event(out: &mut Vec<u8>, ce: &CheckEvent) {
+    let mut p = event_payload(&ce.event);
+    p.push(u8::from(ce.check.is_some()));
+    put_str(&mut p, ce.check.as_deref().unwrap_or(""));
+    let (tag, open_ms) = match ce.transition {
+        Transition::Point => (0, 0),
+        Transition::Open => (1, 0),
+        Transition::Repeat => (2, 0),
+        Transition::Clear { open_ms } => (3, open_ms),
+    };
+    p.push(tag);
+    p.extend_from_slice(&open_ms.to_le_bytes());
+    push_record(out, KIND_CHECK_EVENT, &p);
+}
+
+/// An `E` record (what spools of earlier versions hold).
+#[cfg(test)]
+pub(super) fn encode_plain_event(out: &mut Vec<u8>, e: &Event) {
+    let p = event_payload(e);
+    push_record(out, KIND_EVENT, &p);
+}
+
+fn event_payload(e: &Event) -> Vec<u8> {
     let mut p = Vec::with_capacity(64 + e.message.len() + e.tags.len());
     p.extend_from_slice(&e.id.to_le_bytes());
     p.extend_from_slice(&e.time_ms.to_le_bytes());
@@ -48,7 +77,7 @@ pub(super) fn encode_event(out: &mut Vec<u8>, e: &Event) {
     p.push(u8::from(e.source.is_some()));
     put_str(&mut p, e.source.as_deref().unwrap_or(""));
     put_str(&mut p, &e.message);
-    push_record(out, KIND_EVENT, &p);
+    p
 }
 
 /// A cursor over a record payload; `None` on anything short or invalid.
@@ -82,8 +111,36 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn decode_event(payload: &[u8]) -> Option<Event> {
+fn decode_plain_event(payload: &[u8]) -> Option<CheckEvent> {
     let mut c = Cursor(payload);
+    let event = read_event(&mut c)?;
+    c.0.is_empty().then_some(CheckEvent {
+        event,
+        check: None,
+        transition: Transition::Point,
+    })
+}
+
+fn decode_check_event(payload: &[u8]) -> Option<CheckEvent> {
+    let mut c = Cursor(payload);
+    let event = read_event(&mut c)?;
+    let has_check = c.u8()? != 0;
+    let check = c.string()?;
+    let transition = match (c.u8()?, c.u64()?) {
+        (0, _) => Transition::Point,
+        (1, _) => Transition::Open,
+        (2, _) => Transition::Repeat,
+        (3, open_ms) => Transition::Clear { open_ms },
+        _ => return None,
+    };
+    c.0.is_empty().then_some(CheckEvent {
+        event,
+        check: has_check.then_some(check),
+        transition,
+    })
+}
+
+fn read_event(c: &mut Cursor<'_>) -> Option<Event> {
     let id = c.u64()?;
     let time_ms = c.u64()? as i64;
     let kind = match c.u8()? {
@@ -98,9 +155,6 @@ fn decode_event(payload: &[u8]) -> Option<Event> {
     let has_source = c.u8()? != 0;
     let source = c.string()?;
     let message = c.string()?;
-    if !c.0.is_empty() {
-        return None;
-    }
     Some(Event {
         id,
         time_ms,
@@ -128,7 +182,7 @@ pub(super) fn encode_settled(out: &mut Vec<u8>, ids: &[u64]) {
 #[derive(Debug, Default)]
 pub(super) struct Parsed {
     /// Unacknowledged events by id.
-    pub(super) events: BTreeMap<u64, Event>,
+    pub(super) events: BTreeMap<u64, CheckEvent>,
     /// Length of the valid prefix (0: not a spool, start afresh).
     pub(super) good_len: u64,
     /// Event records in the valid prefix.
@@ -155,12 +209,17 @@ pub(super) fn parse(bytes: &[u8]) -> Parsed {
             break;
         }
         match kind {
-            KIND_EVENT => {
-                let Some(e) = decode_event(payload) else {
+            KIND_EVENT | KIND_CHECK_EVENT => {
+                let decoded = if kind == KIND_EVENT {
+                    decode_plain_event(payload)
+                } else {
+                    decode_check_event(payload)
+                };
+                let Some(e) = decoded else {
                     break;
                 };
                 records += 1;
-                events.insert(e.id, e);
+                events.insert(e.event.id, e);
             }
             KIND_ACK => {
                 let mut a = Cursor(payload);

@@ -18,6 +18,8 @@ pub struct Seen {
     pub events: BTreeMap<u64, Event>,
     pub event_datagrams: usize,
     pub heartbeats: Vec<(String, Option<u64>)>,
+    /// Hosts that said goodbye (a clean stop).
+    pub goodbyes: Vec<String>,
     pub config_requests: usize,
 }
 
@@ -86,16 +88,17 @@ impl TestSupervisor {
                             }
                         }
                     }
-                    Message::Heartbeat { host, version, .. } => {
+                    Message::HeartbeatV2 { host, version, .. } => {
                         s2.lock().unwrap().heartbeats.push((host, version))
                     }
-                    Message::Events { host, events, .. } => {
+                    Message::Goodbye { host } => s2.lock().unwrap().goodbyes.push(host),
+                    Message::EventsV2 { host, events, .. } => {
                         let mut s = s2.lock().unwrap();
                         s.event_datagrams += 1;
                         if a2.load(Ordering::Relaxed) {
-                            let ids = events.iter().map(|e| e.id).collect();
+                            let ids = events.iter().map(|e| e.event.id).collect();
                             for e in events {
-                                s.events.insert(e.id, e);
+                                s.events.insert(e.event.id, e.event);
                             }
                             replies.push(Message::Ack { host, ids });
                         }
@@ -143,8 +146,19 @@ pub struct ObserverProcess(pub std::process::Child);
 
 impl ObserverProcess {
     pub fn start(port: u16, name: &str, dir: &std::path::Path) -> ObserverProcess {
+        Self::start_with(port, name, dir, &[])
+    }
+
+    /// As [`ObserverProcess::start`] with more options (`--bind …`).
+    pub fn start_with(
+        port: u16,
+        name: &str,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> ObserverProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_observer"))
             .arg(port.to_string())
+            .args(extra)
             .args(["--name", name, "--spool-dir"])
             .arg(dir)
             .arg("--log-dir")

@@ -15,11 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::{HostName, StreamFormat};
+use observer::checks::{JobOutput, JobResult, Work};
 use observer::clock::{LocalMinute, Now};
 use observer::core::{Observer, Spooled};
 use observer::raised::Raised;
 use supervisor::{HostChange, HostEntry, Settings, Supervisor};
-use wire::Codec;
+use wire::{CheckEvent, Codec};
+
+/// Answers the jobs of the observer's checks at once, in virtual time (the
+/// simulated host's process table and commands).
+pub type JobScript = Box<dyn FnMut(&Work) -> JobOutput>;
 
 pub const HOST: &str = "sim-host";
 /// Where the observer's session socket is.
@@ -101,6 +106,8 @@ pub struct SimSupervisor {
     pub written: Vec<String>,
     /// Fail every stream write while set.
     pub stream_fails: bool,
+    /// Every stream line written for the host (JSON).
+    pub lines: Vec<serde_json::Value>,
 }
 
 struct Datagram {
@@ -130,6 +137,13 @@ pub struct Sim {
     pub spooled: Vec<u64>,
     /// Beacon interval of supervisors added from now on.
     pub beacon_interval: Duration,
+    /// Runs the checks' jobs; `None`: the configuration must run none.
+    pub jobs: Option<JobScript>,
+    /// Every event the observer spooled, in order, with check and
+    /// transition.
+    pub events: Vec<CheckEvent>,
+    /// The local time the observer sees (for `active:` windows).
+    pub local: LocalMinute,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -175,6 +189,13 @@ impl Sim {
             spool_fails: false,
             spooled: Vec::new(),
             beacon_interval: Duration::from_secs(5),
+            jobs: None,
+            events: Vec::new(),
+            local: LocalMinute {
+                weekday: 3,
+                hour: 12,
+                minute: 0,
+            },
         }
     }
 
@@ -186,11 +207,7 @@ impl Sim {
         Now {
             mono: self.t0 + self.elapsed,
             wall_ms: self.wall0 + self.elapsed.as_millis() as i64,
-            local: LocalMinute {
-                weekday: 3,
-                hour: 12,
-                minute: 0,
-            },
+            local: self.local,
         }
     }
 
@@ -225,6 +242,7 @@ impl Sim {
             dead: false,
             written: Vec::new(),
             stream_fails: false,
+            lines: Vec::new(),
         });
         self.pump();
         i
@@ -295,8 +313,22 @@ impl Sim {
     fn pump(&mut self) {
         let now = self.now();
         let snow = self.sup_now();
+        while let Some(job) = self.observer.poll_job() {
+            let Some(script) = self.jobs.as_mut() else {
+                panic!("the simulated configuration runs no checks: {job:?}");
+            };
+            let output = script(&job.work);
+            self.observer.handle_job(
+                now,
+                JobResult {
+                    ticket: job.ticket,
+                    output,
+                },
+            );
+        }
         // The spool: written, or failing, at once.
         if let Some(batch) = self.observer.take_spool_batch(now.mono) {
+            self.events.extend(batch.events.iter().cloned());
             let result = if self.spool_fails {
                 Err(observer::core::SpoolFailure::RecordsNotWritten(
                     "simulated full disk".into(),
@@ -306,9 +338,6 @@ impl Sim {
                 Ok(())
             };
             self.observer.handle_spool_written(now, result);
-        }
-        if let Some(job) = self.observer.poll_job() {
-            panic!("the simulated configuration runs no checks: {job:?}");
         }
         let _ = self.observer.poll_follow();
         let obs = addr(OBSERVER);
@@ -331,6 +360,9 @@ impl Sim {
                         let v: serde_json::Value = serde_json::from_str(line).unwrap();
                         if v["host"] == HOST && v["tags"] == "sim" {
                             s.written.push(v["message"].as_str().unwrap().to_string());
+                        }
+                        if v["host"] == HOST {
+                            s.lines.push(v);
                         }
                     }
                     Ok(())

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::refusal::HttpCounts;
 use super::view::{Filter, rfc3339, secs_between, version};
-use crate::fleet::{FleetSnapshot, HostView, Problem};
+use crate::fleet::{Acknowledgement, FleetSnapshot, HostView, Problem};
 
 fn opt_time(ms: Option<u64>) -> Option<String> {
     ms.map(rfc3339)
@@ -106,11 +106,15 @@ pub fn problem(p: &Problem, now_ms: u64) -> ProblemDoc<'_> {
         since: rfc3339(p.opened_ms),
         seconds_open: secs_between(p.opened_ms, now_ms),
         last_value: p.last_value,
-        acknowledged: p.acknowledged.as_ref().map(|a| AckDoc {
-            by: &a.by,
-            at: rfc3339(a.at_ms),
-            note: &a.note,
-        }),
+        acknowledged: p.acknowledged.as_ref().map(ack),
+    }
+}
+
+pub fn ack(a: &Acknowledgement) -> AckDoc<'_> {
+    AckDoc {
+        by: &a.by,
+        at: rfc3339(a.at_ms),
+        note: &a.note,
     }
 }
 
@@ -214,6 +218,7 @@ pub fn supervisor(s: &FleetSnapshot, http: &HttpCounts) -> Value {
             "send_failures": c.send_failures,
             "system_lines_dropped": c.system_lines_dropped,
         },
+        "notify_channels": v.notify_channels,
         "http": {
             "requests": http.requests,
             "connections": http.connections,
@@ -247,6 +252,7 @@ mod tests {
             spool_backlog: Some(12),
             uptime_secs: Some(99),
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         }

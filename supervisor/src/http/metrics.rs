@@ -180,6 +180,9 @@ pub fn render(snapshot: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> Strin
         "Open problems over the fleet.",
         snapshot.problems.len(),
     );
+    if let Some(channels) = &snapshot.supervisor.notify_channels {
+        notify_families(&mut w, channels);
+    }
 
     w.family(
         "ax436_host_up",
@@ -298,6 +301,49 @@ pub fn render(snapshot: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> Strin
     w.out
 }
 
+/// `ax436_notify_*`: each notification channel's queue and health.
+fn notify_families(w: &mut Writer, channels: &[crate::notify::ChannelHealth]) {
+    type Field = fn(&crate::notify::ChannelHealth) -> u64;
+    let families: [(&str, &str, &str, Field); 5] = [
+        (
+            "ax436_notify_pending",
+            "gauge",
+            "Notifications waiting to be delivered, by channel.",
+            |c| c.pending,
+        ),
+        (
+            "ax436_notify_delivered_total",
+            "counter",
+            "Notifications delivered, by channel.",
+            |c| c.delivered,
+        ),
+        (
+            "ax436_notify_rejected_total",
+            "counter",
+            "Notifications the receiver refused for good, by channel.",
+            |c| c.rejected,
+        ),
+        (
+            "ax436_notify_expired_total",
+            "counter",
+            "Notifications given up after retrying too long, by channel.",
+            |c| c.expired,
+        ),
+        (
+            "ax436_notify_consecutive_failures",
+            "gauge",
+            "Failed delivery attempts since the channel's last success (above 0: failing).",
+            |c| u64::from(c.consecutive_failures),
+        ),
+    ];
+    for (name, kind, help, field) in families {
+        w.family(name, kind, help);
+        for c in channels {
+            w.sample(name, &[("channel", &c.channel)], field(c));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +364,7 @@ mod tests {
             spool_backlog: Some(3),
             uptime_secs: None,
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         }
@@ -349,7 +396,29 @@ mod tests {
                 at_ms: 1,
             },
         ];
+        s.supervisor.notify_channels = Some(vec![crate::notify::ChannelHealth {
+            channel: "ops".into(),
+            pending: 2,
+            delivered: 7,
+            consecutive_failures: 3,
+            ..Default::default()
+        }]);
         s
+    }
+
+    #[test]
+    fn notification_channels_have_their_families() {
+        let text = render(&snapshot(), &HttpCounts::default(), 100_000);
+        assert!(
+            text.contains("ax436_notify_pending{channel=\"ops\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("ax436_notify_delivered_total{channel=\"ops\"} 7\n"));
+        assert!(text.contains("ax436_notify_consecutive_failures{channel=\"ops\"} 3\n"));
+        let mut none = snapshot();
+        none.supervisor.notify_channels = None;
+        let text = render(&none, &HttpCounts::default(), 100_000);
+        assert!(!text.contains("ax436_notify_"));
     }
 
     #[test]

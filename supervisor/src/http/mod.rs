@@ -2,7 +2,8 @@
 //! HTTP(S), on the supervisor's own tokio runtime.
 //!
 //! * [`pages`], [`api`], [`metrics`] — pure rendering of a
-//!   [`FleetSnapshot`](crate::fleet::FleetSnapshot).
+//!   [`FleetSnapshot`](crate::fleet::FleetSnapshot); [`history_view`] —
+//!   the event search, charts and availability from the history database.
 //! * [`routes`] — the axum router: authentication, cross-site protection,
 //!   refusal counting.
 //! * [`users`] — the `http_users:` file and password hashes.
@@ -24,6 +25,7 @@
 //!   than the window. It is logged and retried every [`BIND_RETRY`].
 
 pub mod api;
+pub mod history_view;
 pub mod metrics;
 pub mod pages;
 pub mod refusal;
@@ -46,7 +48,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-use crate::fleet::SnapshotReader;
+use crate::fleet::{AckRequest, SnapshotReader};
 use refusal::{HttpCounters, Refusal};
 use users::Users;
 
@@ -83,6 +85,8 @@ pub struct HttpSettings {
     /// `None`: no users file (loopback only); everyone may read and act.
     pub users: Option<Users>,
     pub tls: Option<TlsAcceptor>,
+    /// The history database, when the supervisor keeps one.
+    pub history: Option<Arc<crate::history::HistoryReader>>,
 }
 
 impl HttpSettings {
@@ -100,7 +104,12 @@ impl HttpSettings {
             Some(files) => Some(tls_acceptor(files)?),
             None => None,
         };
-        Ok(Some(HttpSettings { addr, users, tls }))
+        Ok(Some(HttpSettings {
+            addr,
+            users,
+            tls,
+            history: None,
+        }))
     }
 }
 
@@ -142,15 +151,22 @@ pub struct HttpServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     counters: Arc<HttpCounters>,
+    state: Arc<routes::AppState>,
 }
 
 impl HttpServer {
-    /// Starts the listener task on the current runtime.
-    pub fn start(settings: HttpSettings, snapshots: SnapshotReader) -> HttpServer {
+    /// Starts the listener task on the current runtime; acknowledgements
+    /// go to the loop through `acks`.
+    pub fn start(
+        settings: HttpSettings,
+        snapshots: SnapshotReader,
+        acks: tokio::sync::mpsc::Sender<AckRequest>,
+    ) -> HttpServer {
         let counters = Arc::new(HttpCounters::default());
         let (stop, stop_rx) = watch::channel(false);
-        let state = routes::AppState::new(snapshots, settings.users, counters.clone());
-        let router = routes::router(state);
+        let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone())
+            .with_history(settings.history);
+        let router = routes::router(state.clone());
         let task = tokio::spawn(accept_loop(
             settings.addr,
             settings.tls,
@@ -162,7 +178,14 @@ impl HttpServer {
             stop,
             task,
             counters,
+            state,
         }
+    }
+
+    /// The `http_users:` file read again by a reload (`None`: no users
+    /// file, loopback only).
+    pub fn set_users(&self, users: Option<Users>) {
+        self.state.set_users(users);
     }
 
     pub fn counters(&self) -> &HttpCounters {

@@ -6,9 +6,11 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::history_view::{self, EventsQuery, HostHistory};
 use super::refusal::HttpCounts;
 use super::view::{Filter, age, clock, secs_between, url_encode, version};
 use crate::fleet::{FleetSnapshot, HostStatus, HostView, Problem};
+use crate::history::query::{EventPage, HistoryHealth};
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}\
 header{background:#234;color:#fff;padding:.5em 1em}header a{color:#fff;margin-right:1em}\
@@ -16,7 +18,8 @@ main{padding:1em}table{border-collapse:collapse;width:100%;margin-bottom:1.5em}\
 th,td{text-align:left;padding:.25em .5em;border-bottom:1px solid #ddd;vertical-align:top}\
 th{background:#f3f3f3}.up{color:#176d2b}.inactive,.no-config{color:#b00020;font-weight:bold}\
 .stopped,.never-seen{color:#8a6100}.err{color:#b00020}.muted{color:#777}\
-.counts span{display:inline-block;margin-right:1.5em}form.filter input,form.filter select{margin-right:.5em}";
+.counts span{display:inline-block;margin-right:1.5em}form.filter input,form.filter select{margin-right:.5em}\
+.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figcaption{text-align:center;color:#555}";
 
 fn css_class(status: HostStatus) -> &'static str {
     match status {
@@ -41,6 +44,7 @@ fn layout(title: &str, snapshot: &FleetSnapshot, body: Markup) -> String {
             body {
                 header {
                     a href="/" { "Fleet" }
+                    a href="/events" { "Events" }
                     a href="/supervisor" { "Supervisor " (snapshot.supervisor.name) }
                     a href="/api/v1/hosts" { "API" }
                     a href="/metrics" { "Metrics" }
@@ -161,8 +165,14 @@ pub fn fleet(s: &FleetSnapshot, filter: &Filter, now_ms: u64) -> String {
     layout("Fleet", s, body)
 }
 
-/// `/hosts/NAME`, or `None` when the supervisor does not know it.
-pub fn host(s: &FleetSnapshot, name: &str, now_ms: u64) -> Option<String> {
+/// `/hosts/NAME`, or `None` when the supervisor does not know it;
+/// `history` adds availability, charts and recent events.
+pub fn host(
+    s: &FleetSnapshot,
+    name: &str,
+    now_ms: u64,
+    history: Option<&HostHistory>,
+) -> Option<String> {
     let h = s.host(name)?;
     let problems: Vec<&Problem> = s.problems.iter().filter(|p| p.host == h.name).collect();
     let body = html! {
@@ -190,12 +200,21 @@ pub fn host(s: &FleetSnapshot, name: &str, now_ms: u64) -> Option<String> {
                 }
             }
         }
+        @if let Some(history) = history {
+            (history_view::host_section(history, &h.name, now_ms as i64))
+        }
     };
     Some(layout(&h.name, s, body))
 }
 
-/// `/supervisor`: counters, the stream file and its health, HTTP refusals.
-pub fn supervisor(s: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> String {
+/// `/supervisor`: counters, the stream file and its health, HTTP refusals,
+/// the history database.
+pub fn supervisor(
+    s: &FleetSnapshot,
+    http: &HttpCounts,
+    history: Option<&HistoryHealth>,
+    now_ms: u64,
+) -> String {
     let v = &s.supervisor;
     let c = &v.counters;
     let rows: [(&str, u64); 11] = [
@@ -230,14 +249,44 @@ pub fn supervisor(s: &FleetSnapshot, http: &HttpCounts, now_ms: u64) -> String {
             @for (kind, n) in &c.accepted { tr { th { "datagrams: " (kind) } td { (n) } } }
             @for (reason, n) in &c.dropped { tr { th { "dropped: " (reason) } td { (n) } } }
         }
+        @if let Some(channels) = &v.notify_channels {
+            h2 { "Notification channels" }
+            @if channels.is_empty() { p.muted { "No channel has been used yet." } }
+            @else {
+                table {
+                    tr { th { "Channel" } th { "State" } th { "Waiting" } th { "Delivered" } th { "Rejected" } th { "Expired" } th { "Last error" } }
+                    @for ch in channels {
+                        tr {
+                            td { (ch.channel) }
+                            td { @if ch.is_failing() { span.err { "FAILING (" (ch.consecutive_failures) " attempts)" } } @else { span.up { "ok" } } }
+                            td { (ch.pending) }
+                            td { (ch.delivered) }
+                            td { (ch.rejected) }
+                            td { (ch.expired) }
+                            td { @if let Some(e) = &ch.last_error { (e) } @else { span.muted { "—" } } }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "HTTP" }
         table {
             tr { th { "requests" } td { (http.requests) } }
             tr { th { "connections" } td { (http.connections) } }
             @for (reason, n) in &http.refusals { tr { th { "refused: " (reason) } td { (n) } } }
         }
+        (history_view::supervisor_section(history))
     };
     layout("Supervisor", s, body)
+}
+
+/// `/events`: the search form and one page of results.
+pub fn events(
+    s: &FleetSnapshot,
+    query: &EventsQuery,
+    result: &Result<EventPage, String>,
+) -> String {
+    layout("Events", s, history_view::events_body(query, result))
 }
 
 /// A page for an error status.
@@ -269,6 +318,7 @@ mod tests {
             spool_backlog: Some(4),
             uptime_secs: Some(60),
             chosen_supervisor: None,
+            protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
         };
@@ -337,17 +387,17 @@ mod tests {
 
     #[test]
     fn host_page_lists_its_problems_and_unknown_host_is_none() {
-        let html = host(&snapshot(), "db<1>", 1_060_000).unwrap();
+        let html = host(&snapshot(), "db<1>", 1_060_000, None).unwrap();
         assert!(html.contains("Root file system nearly full"));
         assert!(html.contains("inactive"));
-        assert!(host(&snapshot(), "nope", 0).is_none());
+        assert!(host(&snapshot(), "nope", 0, None).is_none());
     }
 
     #[test]
     fn supervisor_page_warns_when_the_stream_fails() {
         let mut s = snapshot();
         s.supervisor.stream_writable = false;
-        let html = supervisor(&s, &HttpCounts::default(), 0);
+        let html = supervisor(&s, &HttpCounts::default(), None, 0);
         assert!(html.contains("FAILING"));
     }
 }

@@ -16,7 +16,7 @@
 //!
 //! Every refusal is counted by [`Refusal::reason`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -29,11 +29,24 @@ use axum::routing::{get, post};
 use base64::Engine;
 use tokio::sync::Semaphore;
 
+use super::history_view::{EventsQuery, HostHistory};
 use super::refusal::{HttpCounters, Refusal};
 use super::users::{CredentialCache, Role, Users};
 use super::view::{Filter, FilterQuery};
 use super::{api, metrics, pages};
-use crate::fleet::{FleetSnapshot, SnapshotReader};
+use crate::fleet::{AckRequest, FleetSnapshot, SnapshotReader};
+use crate::history::HistoryReader;
+
+/// Longest wait for the loop to record an acknowledgement.
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest note kept with an acknowledgement, in bytes.
+pub const MAX_ACK_NOTE: usize = 1000;
+
+/// Who made a request: the user name of its credentials, or `local`
+/// without a users file.
+#[derive(Debug, Clone)]
+struct Who(String);
 
 /// Password checks (Argon2, tens of milliseconds each) run at once at most;
 /// more wait. Keeps a guessing client from taking every core.
@@ -42,25 +55,65 @@ const PARALLEL_PASSWORD_CHECKS: usize = 2;
 /// Shared by every request.
 pub struct AppState {
     snapshots: SnapshotReader,
-    users: Option<Arc<Users>>,
+    acks: tokio::sync::mpsc::Sender<AckRequest>,
+    /// Replaced when `ax436.conf` is reloaded ([`AppState::set_users`]).
+    users: RwLock<Option<Arc<Users>>>,
     cache: Mutex<CredentialCache>,
     checks: Semaphore,
     counters: Arc<HttpCounters>,
+    history: Option<Arc<HistoryReader>>,
 }
 
 impl AppState {
     pub fn new(
         snapshots: SnapshotReader,
+        acks: tokio::sync::mpsc::Sender<AckRequest>,
         users: Option<Users>,
         counters: Arc<HttpCounters>,
     ) -> Arc<AppState> {
         Arc::new(AppState {
             snapshots,
-            users: users.map(Arc::new),
+            acks,
+            users: RwLock::new(users.map(Arc::new)),
             cache: Mutex::new(CredentialCache::default()),
             checks: Semaphore::new(PARALLEL_PASSWORD_CHECKS),
             counters,
+            history: None,
         })
+    }
+
+    /// The users file read again: from the next request on, only its
+    /// users get in (credentials checked before are forgotten).
+    pub fn set_users(&self, users: Option<Users>) {
+        let users = users.map(Arc::new);
+        match self.users.write() {
+            Ok(mut u) => *u = users,
+            Err(poisoned) => *poisoned.into_inner() = users,
+        }
+        match self.cache.lock() {
+            Ok(mut c) => *c = CredentialCache::default(),
+            Err(poisoned) => *poisoned.into_inner() = CredentialCache::default(),
+        }
+    }
+
+    fn users(&self) -> Option<Arc<Users>> {
+        // A poisoned lock still holds the last users: never open the door.
+        match self.users.read() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The same state, reading `history` for events, charts and
+    /// availability.
+    pub fn with_history(self: Arc<Self>, history: Option<Arc<HistoryReader>>) -> Arc<AppState> {
+        match Arc::try_unwrap(self) {
+            Ok(mut state) => {
+                state.history = history;
+                Arc::new(state)
+            }
+            Err(shared) => shared,
+        }
     }
 
     async fn snapshot(&self) -> Arc<FleetSnapshot> {
@@ -79,6 +132,8 @@ pub fn router(state: Shared) -> Router {
         .route("/", get(fleet_page))
         .route("/hosts/{name}", get(host_page))
         .route("/supervisor", get(supervisor_page))
+        .route("/events", get(events_page))
+        .route("/api/v1/events", get(api_events))
         .route("/static/live.js", get(live_js))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/hosts", get(api_hosts))
@@ -142,9 +197,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
     })())
 }
 
-async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Response> {
-    let Some(users) = state.users.clone() else {
-        return Ok(Role::Operator);
+async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<(Role, String), Response> {
+    let Some(users) = state.users() else {
+        return Ok((Role::Operator, "local".to_string()));
     };
     let (user, password) = match basic_credentials(headers) {
         None => return Err(unauthorized(state, Refusal::Unauthenticated)),
@@ -155,9 +210,10 @@ async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Respo
     if let Ok(mut cache) = state.cache.lock()
         && let Some(role) = cache.get(&key, Instant::now())
     {
-        return Ok(role);
+        return Ok((role, user));
     }
     let permit = state.checks.acquire().await;
+    let name = user.clone();
     let checked = tokio::task::spawn_blocking(move || users.check(&user, &password)).await;
     drop(permit);
     match checked {
@@ -165,7 +221,7 @@ async fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Role, Respo
             if let Ok(mut cache) = state.cache.lock() {
                 cache.insert(key, role, Instant::now());
             }
-            Ok(role)
+            Ok((role, name))
         }
         _ => Err(unauthorized(state, Refusal::BadCredentials)),
     }
@@ -193,12 +249,13 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     false
 }
 
-async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+async fn guard(State(state): State<Shared>, mut request: Request, next: Next) -> Response {
     state.counters.request();
-    let role = match authenticate(&state, request.headers()).await {
-        Ok(role) => role,
+    let (role, who) = match authenticate(&state, request.headers()).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
+    request.extensions_mut().insert(Who(who));
     let reading = request.method() == Method::GET || request.method() == Method::HEAD;
     if !reading {
         if cross_site(request.headers()) {
@@ -252,7 +309,15 @@ async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Res
     let snapshot = state.snapshot().await;
     let page = {
         let snapshot = snapshot.clone();
-        off_loop(move || pages::host(&snapshot, &name, now_ms())).await
+        let history = state.history.clone();
+        off_loop(move || {
+            let now = now_ms();
+            // Only a host the supervisor knows costs a query.
+            snapshot.host(&name)?;
+            let extra = history.map(|h| HostHistory::gather(&h, &name, now as i64));
+            pages::host(&snapshot, &name, now, extra.as_ref())
+        })
+        .await
     };
     match page {
         Ok(Some(html)) => Html(html).into_response(),
@@ -271,7 +336,12 @@ async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Res
 async fn supervisor_page(State(state): State<Shared>) -> Response {
     let snapshot = state.snapshot().await;
     let http = state.counters.get();
-    match off_loop(move || pages::supervisor(&snapshot, &http, now_ms())).await {
+    let history = state.history.clone();
+    let page = off_loop(move || {
+        let health = history.map(|h| h.health());
+        pages::supervisor(&snapshot, &http, health.as_ref(), now_ms())
+    });
+    match page.await {
         Ok(html) => Html(html).into_response(),
         Err(r) => r,
     }
@@ -346,28 +416,157 @@ async fn api_problems(
     )
 }
 
-/// `POST /api/v1/problems/ID/ack`: guarded like every action. Problems are
-/// not kept as state yet, so no id is open and the answer is `404`.
-async fn api_ack(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let snapshot = state.snapshot().await;
-    if snapshot.problems.iter().any(|p| p.id == id) {
-        return json(
-            StatusCode::NOT_IMPLEMENTED,
-            api::error("acknowledgements are not recorded yet"),
+/// The body of `POST /api/v1/problems/ID/ack` (optional).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /api/v1/problems/ID/ack` (ID is `HOST/CHECK`, its `/` written
+/// `%2F`): guarded like every action. The acknowledgement goes to the loop,
+/// which records it in the state machine and publishes a snapshot showing
+/// it before answering, so the next page shows it.
+async fn api_ack(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    axum::Extension(Who(by)): axum::Extension<Who>,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AckBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return bad_query(&state, format!("the body must be {{\"note\": TEXT}}: {e}"));
+            }
+        }
+    };
+    let mut note = body.note;
+    if note.len() > MAX_ACK_NOTE {
+        return bad_query(
+            &state,
+            format!("the note is longer than {MAX_ACK_NOTE} bytes"),
         );
     }
-    state.refuse(Refusal::NotFound);
-    json(
-        StatusCode::NOT_FOUND,
-        api::error(&format!("no open problem `{id}`")),
-    )
+    note.retain(|c| !c.is_control());
+    let Some((host, check)) = id.split_once('/') else {
+        state.refuse(Refusal::NotFound);
+        return json(
+            StatusCode::NOT_FOUND,
+            api::error(&format!("no open problem `{id}` (ids are HOST/CHECK)")),
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = AckRequest {
+        host: host.to_string(),
+        check: check.to_string(),
+        by,
+        note,
+        reply,
+    };
+    if state.acks.try_send(request).is_err() {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            api::error("the supervisor is busy or stopping; try again"),
+        );
+    }
+    match tokio::time::timeout(ACK_TIMEOUT, answer).await {
+        Ok(Ok(Some(ack))) => json(
+            StatusCode::OK,
+            serde_json::json!({ "id": id, "acknowledged": api::ack(&ack) }),
+        ),
+        Ok(Ok(None)) => {
+            state.refuse(Refusal::NotFound);
+            json(
+                StatusCode::NOT_FOUND,
+                api::error(&format!("no open problem `{id}`")),
+            )
+        }
+        _ => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            api::error("the supervisor did not record it in time; try again"),
+        ),
+    }
 }
 
 async fn api_supervisor(State(state): State<Shared>) -> Response {
-    json(
-        StatusCode::OK,
-        api::supervisor(&*state.snapshot().await, &state.counters.get()),
+    let mut doc = api::supervisor(&*state.snapshot().await, &state.counters.get());
+    if let Some(history) = state.history.clone()
+        && let Ok(health) = off_loop(move || history.health()).await
+    {
+        doc["history"] = serde_json::json!(health);
+    }
+    json(StatusCode::OK, doc)
+}
+
+/// Runs an event search on the blocking pool.
+async fn search_events(
+    state: &AppState,
+    search: crate::history::query::EventQuery,
+) -> Result<Result<crate::history::query::EventPage, String>, Response> {
+    let Some(history) = state.history.clone() else {
+        return Ok(Err("this supervisor keeps no history database".into()));
+    };
+    off_loop(move || history.events(&search).map_err(|e| e.to_string())).await
+}
+
+async fn events_page(
+    State(state): State<Shared>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let snapshot = state.snapshot().await;
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_page(&state, &snapshot, &e.body_text()),
+    };
+    let search = match query.check() {
+        Ok(s) => s,
+        Err(e) => return bad_page(&state, &snapshot, &e),
+    };
+    match search_events(&state, search).await {
+        Ok(result) => {
+            let status = if result.is_ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, Html(pages::events(&snapshot, &query, &result))).into_response()
+        }
+        Err(bad) => bad,
+    }
+}
+
+fn bad_page(state: &AppState, snapshot: &FleetSnapshot, message: &str) -> Response {
+    state.refuse(Refusal::BadQuery);
+    (
+        StatusCode::BAD_REQUEST,
+        Html(pages::error(snapshot, "Bad search", message)),
     )
+        .into_response()
+}
+
+/// `GET /api/v1/events`: newest first; `next` is the `after` of the next
+/// (older) page, `null` on the last.
+async fn api_events(
+    State(state): State<Shared>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&state, e.body_text()),
+    };
+    let search = match query.check() {
+        Ok(s) => s,
+        Err(e) => return bad_query(&state, e),
+    };
+    match search_events(&state, search).await {
+        Ok(Ok(page)) => json(StatusCode::OK, page),
+        Ok(Err(e)) => json(StatusCode::SERVICE_UNAVAILABLE, api::error(&e)),
+        Err(r) => r,
+    }
 }
 
 async fn not_found(State(state): State<Shared>) -> Response {

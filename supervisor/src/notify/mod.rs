@@ -15,10 +15,14 @@
 //!   supervisor's loop: feed [`Notifications::policy`], call
 //!   [`Notifications::flush`] each turn, wake at
 //!   [`Notifications::poll_timeout`].
+//! * [`in_loop`] — that value inside the supervisor's loop: started from
+//!   `notify:`, fed the state machine's happenings, reloaded when the file
+//!   changes.
 
 mod batch;
 pub mod channels;
 pub mod dispatch;
+pub mod in_loop;
 pub mod input;
 pub mod payload;
 pub mod policy;
@@ -26,6 +30,7 @@ pub mod queue;
 pub mod service;
 
 pub use dispatch::Dispatcher;
+pub use in_loop::LoopNotifications;
 pub use payload::{Escape, Item, Notification, NotifyEvent};
 pub use policy::{HostState, NotifyPolicy, Outgoing, PointAlert, ProblemOpened};
 pub use queue::{ChannelHealth, Delivery, NotifyQueue, QueueError};

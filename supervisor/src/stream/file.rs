@@ -18,6 +18,16 @@
 //! the folder whose name starts with the same prefix and ends with the same
 //! extension, so the stream's folder should hold only the stream. `never`
 //! writes exactly the configured path.
+//!
+//! # A failed write (full disk)
+//! A `write` that fails part-way may have put part of the batch in the
+//! file. In every rotation mode the file is cut back to its length before
+//! the batch, so the stream keeps whole lines only and holds no line of an
+//! event that was not acknowledged (the observers re-send those, and a line
+//! left behind would then be written twice). With rotation the file written
+//! to is the one named after the current period (`events.2026-11-21.436`),
+//! named here the way tracing-appender names it; a batch that fails as the
+//! period turns cuts both the old and the new period's file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -47,19 +57,19 @@ pub struct EventStream {
 }
 
 enum Target {
-    Rolling(Box<RollingFileAppender>),
+    Rolling {
+        appender: Box<RollingFileAppender>,
+        names: PeriodNames,
+    },
     /// `never` rotation: exactly the configured path, reopened after a
     /// failure (the folder may have been recreated, the disk freed).
-    Plain {
-        path: PathBuf,
-        file: Option<File>,
-    },
+    Plain { path: PathBuf, file: Option<File> },
 }
 
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.target {
-            Target::Rolling(_) => f.write_str("EventStream(rolling)"),
+            Target::Rolling { .. } => f.write_str("EventStream(rolling)"),
             Target::Plain { path, .. } => write!(f, "EventStream({})", path.display()),
         }
     }
@@ -101,6 +111,7 @@ impl EventStream {
             });
         }
         // max_log_files counts the current file too; 0 would mean "keep all".
+        let names = PeriodNames::new(&folder, name, &rotation);
         let appender =
             rolling_appender(&folder, name, rotation, keep.saturating_add(1)).map_err(|e| {
                 StreamError::Rotation {
@@ -109,7 +120,10 @@ impl EventStream {
                 }
             })?;
         Ok(EventStream {
-            target: Target::Rolling(Box::new(appender)),
+            target: Target::Rolling {
+                appender: Box::new(appender),
+                names,
+            },
         })
     }
 
@@ -120,7 +134,32 @@ impl EventStream {
             return Ok(());
         }
         match &mut self.target {
-            Target::Rolling(appender) => appender.write_all(lines),
+            Target::Rolling { appender, names } => {
+                // The file of this period, and the one last written if it
+                // is another: tracing-appender stays on the old file when it
+                // cannot create the new one.
+                let mut files = vec![names.current()];
+                files.extend(names.last.clone().filter(|l| *l != files[0]));
+                let lens: Vec<u64> = files
+                    .iter()
+                    .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+                    .collect();
+                let result = appender.write_all(lines);
+                if result.is_err() {
+                    for (f, len) in files.iter().zip(&lens) {
+                        cut_back(f, *len);
+                    }
+                    let after = names.current();
+                    if !files.contains(&after) {
+                        // The period turned during the write: the new
+                        // file did not exist before it.
+                        cut_back(&after, 0);
+                    }
+                } else {
+                    names.last = Some(names.current());
+                }
+                result
+            }
             Target::Plain { path, file } => {
                 let handle = match file {
                     Some(f) => f,
@@ -144,6 +183,64 @@ impl EventStream {
     }
 }
 
+/// The name tracing-appender gives the file of the current period:
+/// `PREFIX.DATE.SUFFIX` with the UTC date as its rotation formats it.
+struct PeriodNames {
+    folder: PathBuf,
+    prefix: String,
+    suffix: Option<String>,
+    format: &'static str,
+    /// The period file of the last successful write.
+    last: Option<PathBuf>,
+}
+
+impl PeriodNames {
+    fn new(folder: &Path, name: &str, rotation: &Rotation) -> PeriodNames {
+        let (prefix, suffix) = crate::rolling::split_name(name);
+        let format = if *rotation == Rotation::MINUTELY {
+            "%Y-%m-%d-%H-%M"
+        } else if *rotation == Rotation::HOURLY {
+            "%Y-%m-%d-%H"
+        } else {
+            "%Y-%m-%d"
+        };
+        PeriodNames {
+            folder: folder.to_path_buf(),
+            prefix: prefix.to_string(),
+            suffix: suffix.map(str::to_string),
+            format,
+            last: None,
+        }
+    }
+
+    fn current(&self) -> PathBuf {
+        let date = chrono::Utc::now().format(self.format);
+        let name = match &self.suffix {
+            Some(s) => format!("{}.{date}.{s}", self.prefix),
+            None => format!("{}.{date}", self.prefix),
+        };
+        self.folder.join(name)
+    }
+}
+
+/// Cuts `path` back to `len` if a failed write made it longer.
+fn cut_back(path: &Path, len: u64) {
+    let grown = std::fs::metadata(path).is_ok_and(|m| m.len() > len);
+    if !grown {
+        return;
+    }
+    let cut = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len));
+    if let Err(e) = cut {
+        tracing::warn!(
+            "could not cut a partly written batch from the stream {}: {e}",
+            path.display()
+        );
+    }
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
@@ -161,6 +258,26 @@ mod tests {
         stream.write_batch(b"one\ntwo\n").unwrap();
         stream.write_batch(b"three\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn the_period_file_is_named_as_tracing_appender_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (rotation, name) in [
+            (Rotation::DAILY, "events.436"),
+            (Rotation::HOURLY, "events.436"),
+            (Rotation::MINUTELY, "stream"),
+        ] {
+            let path = dir.path().join(name);
+            let names = PeriodNames::new(dir.path(), name, &rotation);
+            let mut stream = EventStream::open_with(&path, rotation, 3).unwrap();
+            // Retried when the period turns between the write and the look.
+            let found = (0..3).any(|_| {
+                stream.write_batch(b"x\n").unwrap();
+                names.current().exists()
+            });
+            assert!(found, "{}", names.current().display());
+        }
     }
 
     /// Lines written before and after a rotation are all kept, in files named

@@ -17,6 +17,16 @@
 //!   metrics. JSON escaping keeps every line whole, so text is written as
 //!   received.
 //!
+//! Events of protocol-2 observers carry their check and what they say about
+//! its problem. In `436` lines nothing changes but a clearing's message,
+//! which becomes `MESSAGE cleared after 5m12s` (see [`duration_text`]). JSON
+//! lines of such events gain, after `value`: `check` (the check id, when
+//! the event has one), `state` (`open` or `cleared`, on openings, reminders
+//! and clearings; a reminder also has `"repeat": true`) and `duration`
+//! (whole seconds the problem was open, on `cleared`). The clearing's
+//! message has the same suffix in both formats. Protocol-1 events are
+//! written exactly as before.
+//!
 //! Supervisor-raised events (`Host is inactive`, configuration errors, …)
 //! have tags `SYSTEM`, id `000000` (0 in JSON) and no source.
 
@@ -25,7 +35,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Local, SecondsFormat, TimeZone};
 use conf::StreamFormat;
-use wire::{Event, EventKind};
+use wire::{CheckEvent, Event, EventKind, Transition};
 
 /// Tags of supervisor-raised events.
 pub const SYSTEM_TAGS: &str = "SYSTEM";
@@ -59,6 +69,47 @@ impl Received {
 
 /// One line of the stream, formatted and ending in `\n`, appended to `out`.
 pub fn append_event_line(out: &mut Vec<u8>, received: &Received, host: &str, event: &Event) {
+    append_line(out, received, host, event, None, None);
+}
+
+/// The line of a protocol-2 event: its check and problem state too.
+pub fn append_check_event_line(out: &mut Vec<u8>, received: &Received, host: &str, e: &CheckEvent) {
+    let cleared;
+    let message = match e.transition {
+        Transition::Clear { open_ms } => {
+            cleared = format!(
+                "{} cleared after {}",
+                e.event.message,
+                duration_text(open_ms / 1000)
+            );
+            Some(cleared.as_str())
+        }
+        _ => None,
+    };
+    append_line(out, received, host, &e.event, message, Some(e));
+}
+
+/// `XhYmZs` with leading zero units dropped (`5m12s`, `1h0m3s`, `0s`).
+pub fn duration_text(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn append_line(
+    out: &mut Vec<u8>,
+    received: &Received,
+    host: &str,
+    event: &Event,
+    message: Option<&str>,
+    problem: Option<&CheckEvent>,
+) {
+    let message = message.unwrap_or(&event.message);
     match received.format {
         StreamFormat::Classic => {
             let source = event.source.as_deref().unwrap_or("NULL");
@@ -72,7 +123,7 @@ pub fn append_event_line(out: &mut Vec<u8>, received: &Received, host: &str, eve
                 event.time_ms.div_euclid(1000),
                 OneLine(&event.tags),
                 OneLine(source),
-                OneLine(&event.message),
+                OneLine(message),
             );
         }
         StreamFormat::Json => {
@@ -84,8 +135,15 @@ pub fn append_event_line(out: &mut Vec<u8>, received: &Received, host: &str, eve
                 tags: &event.tags,
                 source: event.source.as_deref(),
                 kind: event.kind.as_str(),
-                message: &event.message,
+                message,
                 value: event.value,
+                check: problem.and_then(|p| p.check.as_deref()),
+                state: problem.and_then(|p| p.transition.state()),
+                repeat: problem.is_some_and(|p| p.transition == Transition::Repeat),
+                duration: match problem.map(|p| p.transition) {
+                    Some(Transition::Clear { open_ms }) => Some(open_ms / 1000),
+                    _ => None,
+                },
             };
             // Strings and numbers into a Vec: cannot fail (a value that is
             // not finite is written as null).
@@ -109,6 +167,14 @@ struct JsonLine<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    repeat: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<u64>,
 }
 
 /// Python's `time.ctime()` layout.
@@ -294,6 +360,84 @@ pub(crate) mod tests {
         );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["value"], serde_json::Value::Null);
+    }
+
+    fn check_event(transition: Transition) -> CheckEvent {
+        let mut e = event();
+        e.message = "Root file system nearly full [91]".into();
+        CheckEvent {
+            event: e,
+            check: Some("cmd-1a2b3c4d".into()),
+            transition,
+        }
+    }
+
+    #[test]
+    fn durations_drop_leading_zero_units() {
+        assert_eq!(duration_text(0), "0s");
+        assert_eq!(duration_text(312), "5m12s");
+        assert_eq!(duration_text(3603), "1h0m3s");
+        assert_eq!(duration_text(90_000), "25h0m0s");
+    }
+
+    #[test]
+    fn classic_clearing_says_how_long_it_was_open_and_opening_is_unchanged() {
+        let classic = Received::new(StreamFormat::Classic, &received());
+        let mut open = Vec::new();
+        append_check_event_line(&mut open, &classic, "web1", &check_event(Transition::Open));
+        let mut plain = Vec::new();
+        append_event_line(
+            &mut plain,
+            &classic,
+            "web1",
+            &check_event(Transition::Open).event,
+        );
+        assert_eq!(open, plain);
+        let mut out = Vec::new();
+        let clear = check_event(Transition::Clear { open_ms: 312_400 });
+        append_check_event_line(&mut out, &classic, "web1", &clear);
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.ends_with(
+                "%%/var/log/syslog%%Root file system nearly full [91] cleared after 5m12s\n"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_check_state_repeat_and_duration() {
+        let json = Received::new(StreamFormat::Json, &received());
+        let line = |t| {
+            let mut out = Vec::new();
+            append_check_event_line(&mut out, &json, "web1", &check_event(t));
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+        };
+        let open = line(Transition::Open);
+        assert_eq!(open["check"], "cmd-1a2b3c4d");
+        assert_eq!(open["state"], "open");
+        assert!(open.get("repeat").is_none() && open.get("duration").is_none());
+        let repeat = line(Transition::Repeat);
+        assert_eq!(repeat["state"], "open");
+        assert_eq!(repeat["repeat"], true);
+        let cleared = line(Transition::Clear { open_ms: 312_999 });
+        assert_eq!(cleared["state"], "cleared");
+        assert_eq!(cleared["duration"], 312);
+        assert_eq!(
+            cleared["message"],
+            "Root file system nearly full [91] cleared after 5m12s"
+        );
+        let point = line(Transition::Point);
+        assert_eq!(point["check"], "cmd-1a2b3c4d");
+        assert!(point.get("state").is_none());
+        // Read back like any other line.
+        let mut out = Vec::new();
+        append_check_event_line(&mut out, &json, "web1", &check_event(Transition::Open));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            host_and_id(StreamFormat::Json, text.trim_end()),
+            Some(("web1".to_string(), event().id))
+        );
     }
 
     #[test]

@@ -7,13 +7,17 @@
 //!   and its rotation.
 //! * [`read_back`] — at start, the events recently written, so a re-sent
 //!   one is not written twice.
+//! * [`set_aside`] — one format per file: a format change renames the
+//!   current file aside.
 
 pub mod file;
 pub mod lines;
 pub mod read_back;
+pub mod set_aside;
 
 pub use file::{EventStream, StreamError};
 pub use lines::{
-    Received, SYSTEM_TAGS, append_event_line, append_system_line, host_and_id, local_time,
+    Received, SYSTEM_TAGS, append_check_event_line, append_event_line, append_system_line,
+    duration_text, host_and_id, local_time,
 };
-pub use read_back::recently_written;
+pub use read_back::{recently_written, written_ids};

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod web;
+
 use socket2::{Domain, Protocol, Socket, Type};
 use wire::{Codec, Message, Reassembly};
 
@@ -141,6 +143,59 @@ impl Fixture {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port + 1))
     }
 
+    /// Replaces the line starting with `name:` in ax436.conf by `line`, or
+    /// appends `line` when there is none.
+    pub fn set_conf(&self, name: &str, line: &str) {
+        let path = self.path("ax436.conf");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{name}:")))
+            .map(String::from)
+            .collect();
+        lines.push(line.to_string());
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Sends `signal` (e.g. SIGHUP) to the running supervisor.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = self.child.as_ref().expect("started").id() as libc::pid_t;
+        // SAFETY: plain kill(2) on the child this fixture started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Every line of the supervisor's own log so far (every file in log/).
+    pub fn log_text(&self) -> String {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.path("log"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits until the supervisor's log holds `times` lines containing
+    /// `text`; returns the last of them.
+    pub fn wait_for_log(&self, text: &str, times: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let log = self.log_text();
+            let found: Vec<&str> = log.lines().filter(|l| l.contains(text)).collect();
+            if found.len() >= times
+                && let Some(line) = found.last()
+            {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {text:?} within {PATIENCE:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("started");
@@ -163,7 +218,12 @@ impl Fixture {
     /// Every line of every stream file, in file-name order.
     pub fn stream_text(&self) -> String {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.path("stream"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !kept_beside_stream(&e.file_name().to_string_lossy()))
+                    .map(|e| e.path())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -177,6 +237,7 @@ impl Fixture {
             .map(|d| {
                 d.flatten()
                     .map(|e| e.file_name().into_string().unwrap())
+                    .filter(|n| !kept_beside_stream(n))
                     .collect()
             })
             .unwrap_or_default();
@@ -294,10 +355,29 @@ impl TestObserver {
     }
 }
 
-/// The stream files' folder holds only the stream.
+/// Files the supervisor keeps beside the stream that are not the stream:
+/// the fleet state, the notification queue and the history database.
+pub fn kept_beside_stream(name: &str) -> bool {
+    name.starts_with("fleet-state.json")
+        || name.starts_with("notify.db")
+        || name.starts_with("history.db")
+}
+
+/// The stream files' folder holds only the stream (and the files kept
+/// beside it).
 pub fn only_stream_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .all(|e| e.file_name().to_string_lossy().starts_with("events"))
+    std::fs::read_dir(dir).unwrap().flatten().all(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("events") || kept_beside_stream(&name)
+    })
+}
+
+/// A test that needs an outside tool (a browser, a mail server, Prometheus)
+/// which is not installed: says SKIPPED on a developer's machine, and fails
+/// where `AX436_REQUIRE_TOOLS=1` says every tool must be there (CI).
+pub fn missing_tool(why: &str) {
+    if std::env::var_os("AX436_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("required tool missing (AX436_REQUIRE_TOOLS=1): {why}");
+    }
+    eprintln!("SKIPPED: {why}");
 }

@@ -1,0 +1,242 @@
+//! The supervisor binary with its stream folder on a small tmpfs that fills
+//! up in the middle of a flood, in every rotation mode: nothing is
+//! acknowledged that is not in the stream, no partial line is left, the
+//! failure is in the supervisor's log, and once space returns every event is
+//! in the stream exactly once.
+//!
+//! Mounting needs root: without it the test says why and passes, unless
+//! `AX436_REQUIRE_TOOLS=1` is set (CI), where it fails.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, TestObserver, wall_ms};
+use wire::{Codec, Event, EventKind, Message};
+
+/// A tmpfs of `size` mounted on `dir` until dropped.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts it, or says why it cannot (see the module doc).
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        // SAFETY: geteuid(2) has no preconditions.
+        let why = if unsafe { libc::geteuid() } != 0 {
+            "not root".to_string()
+        } else {
+            match Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir)
+                .status()
+            {
+                Ok(s) if s.success() => {
+                    return Some(SmallDisk {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                Ok(s) => format!("mount failed: {s}"),
+                Err(e) => format!("mount cannot run: {e}"),
+            }
+        };
+        assert!(
+            std::env::var("AX436_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "cannot mount a tmpfs ({why}) and AX436_REQUIRE_TOOLS=1"
+        );
+        eprintln!("SKIPPED: a small tmpfs cannot be mounted ({why})");
+        None
+    }
+
+    /// Fills what is left with a file named `filler`.
+    fn fill(&self) {
+        let mut f = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        // The last partial block, byte by byte in larger steps.
+        for step in [512, 64, 1] {
+            while f.write_all(&block[..step]).is_ok() {}
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("could not unmount {}", self.dir.display());
+        }
+    }
+}
+
+fn event(id: u64) -> Event {
+    Event {
+        id,
+        time_ms: wall_ms() as i64,
+        tags: "app".into(),
+        source: None,
+        kind: EventKind::Alert,
+        // About 150 bytes a line: the tmpfs's last page fills mid-batch.
+        message: format!("event {id} {}", "x".repeat(100)),
+        value: None,
+    }
+}
+
+/// Ids of the stream's events of `web1`, with how often each is there;
+/// fails on a partial or unreadable line.
+fn stream_ids(fx: &Fixture) -> BTreeMap<u64, usize> {
+    let mut ids = BTreeMap::new();
+    for name in fx.stream_files() {
+        if name.starts_with("events.") {
+            count_ids(&fx.path("stream").join(name), &mut ids);
+        }
+    }
+    ids
+}
+
+fn count_ids(path: &Path, ids: &mut BTreeMap<u64, usize>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "partial last line in {}: {:?}",
+        path.display(),
+        &text[text.len().saturating_sub(80)..]
+    );
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("unreadable stream line {line:?}: {e}"));
+        if v["host"] == "web1" {
+            *ids.entry(v["id"].as_u64().unwrap()).or_insert(0) += 1;
+        }
+    }
+}
+
+/// Sends every id of `ids` not acknowledged yet, five to a datagram, and
+/// collects acknowledgements for `listen`. Each acknowledged id must already
+/// be in the stream.
+fn send_unacked(
+    fx: &Fixture,
+    obs: &mut TestObserver,
+    ids: &[u64],
+    acked: &mut BTreeSet<u64>,
+    listen: Duration,
+) {
+    let todo: Vec<u64> = ids.iter().copied().filter(|i| !acked.contains(i)).collect();
+    for chunk in todo.chunks(5) {
+        obs.send(&Message::Events {
+            host: "web1".into(),
+            floor: 0,
+            events: chunk.iter().map(|&i| event(i)).collect(),
+        });
+    }
+    let until = Instant::now() + listen;
+    let mut buf = [0u8; 2048];
+    while Instant::now() < until {
+        let Ok((n, _)) = obs.socket.recv_from(&mut buf) else {
+            continue;
+        };
+        if let Ok(Message::Ack { ids, .. }) = obs.codec.decode(&buf[..n], wall_ms()) {
+            let written = stream_ids(fx);
+            for id in ids {
+                assert!(
+                    written.contains_key(&id),
+                    "event {id} acknowledged but not in the stream"
+                );
+                acked.insert(id);
+            }
+        }
+    }
+}
+
+fn log_text(fx: &Fixture) -> String {
+    std::fs::read_dir(fx.path("log"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn flood_into_a_full_disk(rotation: &str) {
+    let mut fx = Fixture::new(&format!(
+        "stream_format: json\nstream_rotation: {rotation}\n"
+    ));
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
+    );
+    let Some(disk) = SmallDisk::mount(&fx.path("stream"), "512k") else {
+        return;
+    };
+    fx.start_listening(Codec::open());
+    let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    let mut acked = BTreeSet::new();
+
+    let first: Vec<u64> = (1..=200).collect();
+    send_unacked(&fx, &mut obs, &first, &mut acked, Duration::from_secs(1));
+    assert_eq!(acked.len(), 200, "before the disk filled");
+
+    disk.fill();
+    let all: Vec<u64> = (1..=1000).collect();
+    for _ in 0..3 {
+        send_unacked(&fx, &mut obs, &all, &mut acked, Duration::from_millis(500));
+    }
+    assert!(
+        acked.len() < all.len(),
+        "the disk never filled: all {} acknowledged",
+        acked.len()
+    );
+    // Nothing partial, nothing twice, while full.
+    assert!(stream_ids(&fx).values().all(|&n| n == 1));
+    let deadline = Instant::now() + common::PATIENCE;
+    while !log_text(&fx).contains("cannot write the event stream") {
+        assert!(Instant::now() < deadline, "no failure in the log");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    disk.free();
+    let deadline = Instant::now() + common::PATIENCE;
+    while acked.len() < all.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged after space returned",
+            acked.len(),
+            all.len()
+        );
+        send_unacked(&fx, &mut obs, &all, &mut acked, Duration::from_millis(300));
+    }
+    let ids = stream_ids(&fx);
+    let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "written twice: {doubled:?}");
+    assert_eq!(ids.keys().copied().collect::<Vec<_>>(), all, "lost");
+    // `disk` is unmounted before `fx` removes its folder.
+}
+
+#[test]
+fn a_full_stream_disk_without_rotation_loses_and_doubles_nothing() {
+    flood_into_a_full_disk("never");
+}
+
+#[test]
+fn a_full_stream_disk_with_daily_rotation_loses_and_doubles_nothing() {
+    flood_into_a_full_disk("daily");
+}
+
+#[test]
+fn a_full_stream_disk_with_hourly_rotation_loses_and_doubles_nothing() {
+    flood_into_a_full_disk("hourly");
+}
