@@ -53,9 +53,13 @@ match: ERROR
 match: FATAL
 alert_all: tags=demo,app
 
-# A metric: how full the root file system is, once a minute.
-run: command=df -P / extract=^(\S+)\s+\d+\s+\d+\s+\d+\s+(\d+)%\s+(\S+)\$
-alert_metric: tags=demo,disk match=3,/ metric=2
+# Metrics read in-process: how full the root file system is and how much
+# memory is in use, in percent, once a minute.
+metric: disk /
+alert_metric: tags=demo,disk
+
+metric: memory
+alert_metric: tags=demo,memory
 
 # At least one shell must be running.
 process: (^|/)(ba|da)?sh( |\$)

@@ -12,12 +12,14 @@
 //! parses it with the same [`parse_host`]. Nothing here touches the network;
 //! the only I/O is reading configuration files (the private `file` module).
 //!
-//! Modules depend downward only: `model`, `error` and `windows` at the
-//! bottom; `file` (reading with the size limit) and `marker` (origin
-//! markers) above them; [`host`] (the host language) and [`supervisor`]
-//! (`ax436.conf`) above those; [`expand`] (includes, and [`load_host`] =
+//! Modules depend downward only: `model`, `checks_model` and `probe_model`
+//! (metrics and probes), `error` and `windows` at the bottom; `file`
+//! (reading with the size limit) and `marker` (origin markers) above them;
+//! [`host`] (the host language) and [`supervisor`] (`ax436.conf`) above
+//! those; [`expand`] (includes, and [`load_host`] =
 //! expand + parse) on top.
 
+pub mod checks_model;
 pub mod error;
 pub mod expand;
 mod file;
@@ -28,10 +30,12 @@ pub mod model;
 pub mod notify;
 mod notify_parse;
 mod notify_words;
+pub mod probe_model;
 pub mod supervisor;
 pub mod version;
 pub mod windows;
 
+pub use checks_model::*;
 pub use error::{ConfError, ConfErrors};
 pub use expand::{Expanded, HostFileError, HostLoad, expand_host, load_host, load_host_in_memory};
 pub use host::parse_host;

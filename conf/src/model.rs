@@ -34,12 +34,20 @@ pub struct HostConfig {
     pub logs: Vec<LogWatch>,
     pub processes: Vec<ProcessWatch>,
     pub commands: Vec<CommandWatch>,
+    /// `metric:` groups (system metrics read in-process).
+    pub metrics: Vec<crate::checks_model::MetricWatch>,
+    /// `probe:` groups (TCP, HTTP and ping probes).
+    pub probes: Vec<crate::checks_model::ProbeWatch>,
 }
 
 impl HostConfig {
     /// Number of monitors of every kind, for one-line summaries.
     pub fn group_count(&self) -> usize {
-        self.logs.len() + self.processes.len() + self.commands.len()
+        self.logs.len()
+            + self.processes.len()
+            + self.commands.len()
+            + self.metrics.len()
+            + self.probes.len()
     }
 }
 

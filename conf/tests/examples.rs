@@ -82,10 +82,22 @@ fn web1_uses_every_kind_of_group_and_shares_common_with_db1() {
             .any(|r| matches!(r, conf::CommandRule::Above { .. }))
     );
     assert!(
-        rules
+        cfg.metrics
             .iter()
-            .any(|r| matches!(r, conf::CommandRule::Below { .. }))
+            .any(|m| matches!(m.alert, conf::WatchAlert::Below { .. })
+                && m.field == "available_bytes")
     );
+    assert!(
+        cfg.metrics
+            .iter()
+            .any(|m| m.alert == conf::WatchAlert::Metric)
+    );
+    assert!(
+        cfg.probes
+            .iter()
+            .any(|p| matches!(p.alert, conf::ProbeAlert::Failed { .. }))
+    );
+    assert!(!db1.config.probes.is_empty());
     assert!(
         rules
             .iter()
@@ -123,6 +135,18 @@ fn meaning(c: &HostConfig) -> String {
                 a.tags, a.select, a.rule, a.active, a.state
             );
         }
+    }
+    for m in &c.metrics {
+        out += &format!(
+            "metric {} {} {} {:?} {:?} {:?}\n",
+            m.metric, m.tags, m.field, m.alert, m.timing, m.active
+        );
+    }
+    for p in &c.probes {
+        out += &format!(
+            "probe {} {} {:?} {:?} {:?} {:?}\n",
+            p.probe, p.tags, p.field, p.alert, p.timing, p.active
+        );
     }
     out += &format!("ps {:?}\n", c.ps_command.as_ref().map(|p| &p.argv));
     out

@@ -16,10 +16,14 @@ use std::time::{Duration, Instant};
 use conf::{CommandLine, HostConfig};
 use regex::Regex;
 
+use std::sync::Arc;
+
 use crate::clock::Now;
 use crate::command::CommandFailure;
+use crate::probe::{ProbeOutcome, ProbeSpec};
 use crate::problems::ProblemBoard;
 use crate::raised::Raised;
+use crate::sysmetrics::{MetricSpec, Sample};
 
 /// Blocking work a check needs the shell to run.
 #[derive(Debug, Clone)]
@@ -32,6 +36,11 @@ pub enum Work {
     },
     /// Run a command and return its output lines.
     RunCommand { argv: Vec<String>, text: String },
+    /// Read one system metric in-process.
+    Metric { spec: MetricSpec },
+    /// Run one probe; `Err` when the probe could not be built from its
+    /// line (the reason is the probe's failure).
+    Probe(Arc<Result<ProbeSpec, String>>),
 }
 
 /// What running a [`Work`] produced.
@@ -40,6 +49,9 @@ pub enum JobOutput {
     /// One count per pattern.
     ProcessCounts(Result<Vec<u64>, String>),
     CommandLines(Result<Vec<String>, CommandFailure>),
+    /// One reading of a metric, or why it could not be read.
+    MetricSample(Result<Sample, String>),
+    ProbeOutcome(Box<ProbeOutcome>),
 }
 
 /// Which check of which configuration a job belongs to.
@@ -47,6 +59,17 @@ pub enum JobOutput {
 pub struct Ticket {
     generation: u64,
     check: usize,
+}
+
+impl Ticket {
+    /// A ticket of no configuration, for running one check's work outside
+    /// the scheduler (`observer --try`).
+    pub fn detached() -> Ticket {
+        Ticket {
+            generation: u64::MAX,
+            check: 0,
+        }
+    }
 }
 
 /// Work to run for a check.
@@ -113,6 +136,8 @@ impl Checks {
         let mut checks: Vec<Box<dyn Check>> = Vec::new();
         checks.extend(crate::process::ProcessesCheck::from_config(config));
         checks.extend(crate::command::CommandCheck::from_config(config));
+        checks.extend(crate::metric_check::MetricCheck::from_config(config));
+        checks.extend(crate::probe_check::ProbeCheck::from_config(config));
         self.replace(checks, now, problems)
     }
 

@@ -1,6 +1,7 @@
 //! Running the blocking work of checks (the shell's part of a check): the
-//! process table on a blocking thread, `ps_command` and `run:` commands as
-//! child processes in their own process groups. Every job started is held
+//! process table and system metrics on a blocking thread, probes as tasks
+//! on the runtime, `ps_command` and `run:` commands as child processes in
+//! their own process groups. Every job started is held
 //! in one [`JoinSet`], so [`JobRunner::shutdown`] can cancel and wait for
 //! all of them: a cancelled command's future is dropped, which kills its
 //! whole process group (see [`run_command`]), so no child outlives the
@@ -10,9 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 
-use crate::checks::{Job, JobOutput, JobResult};
+use crate::checks::{Job, JobOutput, JobResult, Ticket, Work};
 use crate::command::run_command;
+use crate::probe::{ProbeFailure, ProbeOutcome, Prober, ResolverFiles};
 use crate::process::{ProcessTable, count_lines};
+use crate::sysmetrics::SystemReader;
 use crate::timers::{COMMAND_OUTPUT_CAP, COMMAND_TIMEOUT};
 
 /// The jobs running now; see the module doc.
@@ -21,6 +24,10 @@ pub struct JobRunner {
     running: JoinSet<JobResult>,
     /// Kept between runs: refreshing a table is cheaper than building one.
     table: Arc<Mutex<Option<ProcessTable>>>,
+    /// Kept between readings: sysinfo's objects are built once.
+    reader: Arc<Mutex<SystemReader>>,
+    /// Built at the first probe (it reads /etc/hosts and resolv.conf).
+    prober: Option<Prober>,
 }
 
 impl JobRunner {
@@ -69,6 +76,33 @@ impl JobRunner {
                     }
                 });
             }
+            Work::Metric { spec } => {
+                let reader = self.reader.clone();
+                self.running.spawn_blocking(move || {
+                    let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+                    let output = reader.sample(&spec).map_err(|e| e.to_string());
+                    JobResult {
+                        ticket,
+                        output: JobOutput::MetricSample(output),
+                    }
+                });
+            }
+            Work::Probe(spec) => {
+                let prober = self
+                    .prober
+                    .get_or_insert_with(|| Prober::new(ResolverFiles::default()))
+                    .clone();
+                self.running.spawn(async move {
+                    let outcome = match &*spec {
+                        Ok(spec) => prober.run(spec).await,
+                        Err(reason) => ProbeOutcome::failed(ProbeFailure::Setup(reason.clone())),
+                    };
+                    JobResult {
+                        ticket,
+                        output: JobOutput::ProbeOutcome(Box::new(outcome)),
+                    }
+                });
+            }
             crate::checks::Work::RunCommand { argv, text } => {
                 self.running.spawn(async move {
                     let output =
@@ -80,6 +114,16 @@ impl JobRunner {
                 });
             }
         }
+    }
+
+    /// Runs `work` alone and waits for its output (`observer --try`; no
+    /// other job may be running).
+    pub async fn run_now(&mut self, work: Work) -> JobOutput {
+        self.start(Job {
+            ticket: Ticket::detached(),
+            work,
+        });
+        self.next_result().await.output
     }
 
     /// The next finished job; pending forever while none runs (for

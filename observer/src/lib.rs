@@ -23,6 +23,13 @@
 //!   and the process table.
 //! * [`command`] — `run:` and its alerts ([`command::CommandCheck`]), and
 //!   running a command with a time-out.
+//! * [`metric_check`] — `metric:` groups: a reading against a limit, or as a
+//!   metric event ([`metric_check::MetricCheck`]).
+//! * [`probe_check`] — `probe:` groups: failures as problems, response time
+//!   or certificate days against a limit or as metric events
+//!   ([`probe_check::ProbeCheck`]).
+//! * [`streak`] — `for=` / `clear_for=` / `repeat=`: when a stateful check's
+//!   problem opens, repeats and clears ([`streak::Streak`]).
 //! * [`checks`] — periodic checks and their one scheduler ([`checks::Checks`]).
 //! * [`core`] — the observer's core: session, checks, logs, problems and
 //!   event ids, with the persist-then-release gate ([`core::Observer`]).
@@ -31,6 +38,8 @@
 //! * [`watch`] — file-change notifications for followed log files.
 //! * [`jobs`] — running checks' blocking work, stopped at shutdown.
 //! * [`service`] — the systemd unit of `observer install`.
+//! * [`try_file`] — `observer --try FILE`: every check of a host file run
+//!   once here, with what each would raise.
 //! * [`sysmetrics`] — system metrics read in-process (`metric:`): what can be
 //!   asked ([`sysmetrics::MetricSpec`]), reading ([`sysmetrics::SystemReader`])
 //!   and the values alerts compare ([`sysmetrics::MetricValue`]).
@@ -46,9 +55,11 @@ pub mod daemon;
 pub mod jobs;
 pub mod log_rule;
 pub mod logs;
+pub mod metric_check;
 pub mod net;
 pub mod positions;
 pub mod probe;
+pub mod probe_check;
 pub mod problems;
 pub mod process;
 pub mod raised;
@@ -56,7 +67,9 @@ pub mod scan;
 pub mod service;
 pub mod session;
 pub mod spool;
+pub mod streak;
 pub mod sysmetrics;
 pub mod tailer;
 pub mod timers;
+pub mod try_file;
 pub mod watch;

@@ -1,5 +1,5 @@
-//! `observer [PORT]` and `observer install|uninstall` — the 436 observer
-//! binary: parses the command line, sets up its own log
+//! `observer [PORT]`, `observer --try FILE` and `observer
+//! install|uninstall` — the 436 observer binary: parses the command line, sets up its own log
 //! (`observer.YYYY-MM-DD.log` in the log directory, one a day, plus stderr,
 //! coloured only on a terminal) and runs [`observer::daemon::run`] on
 //! tokio's current-thread runtime until SIGINT or SIGTERM, then flushes the
@@ -56,6 +56,14 @@ struct Args {
     /// (a new file each day, 7 kept)
     #[arg(long, value_name = "DIR", default_value = ".")]
     log_dir: PathBuf,
+    /// Run every check of this host file once here, with no supervisor,
+    /// print what each would raise and exit (1 if the file has errors)
+    #[arg(long = "try", value_name = "FILE")]
+    try_file: Option<PathBuf>,
+    /// With --try: the folder of include files [default: includes/ in or
+    /// beside the host file's folder; none if there is no such folder]
+    #[arg(long, value_name = "DIR", requires = "try_file")]
+    includes: Option<PathBuf>,
 }
 
 /// What a start and an installed service share.
@@ -156,6 +164,42 @@ async fn shutdown_signal() {
     }
 }
 
+/// `observer --try FILE`: warnings on stderr, the report on stdout.
+fn try_command(file: &std::path::Path, includes: Option<PathBuf>) -> ExitCode {
+    tracing_subscriber::registry()
+        .with(LevelFilter::ERROR)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(colour_on_stderr())
+                .with_writer(std::io::stderr),
+        )
+        .init();
+    let includes = includes.or_else(|| observer::try_file::default_includes(file));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("observer: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match runtime.block_on(observer::try_file::try_file(
+        file,
+        includes.as_deref(),
+        &mut out,
+    )) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("observer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Colour codes only for a person at a terminal: never in a file, a pipe or
 /// journald (a service's stderr is a socket there), nor with `NO_COLOR` set.
 fn colour_on_stderr() -> bool {
@@ -169,6 +213,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(service) = args.service {
         return service_command(service);
+    }
+    if let Some(file) = &args.try_file {
+        return try_command(file, args.includes.clone());
     }
     let how = args.how;
     let file_appender = tracing_appender::rolling::Builder::new()

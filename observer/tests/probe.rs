@@ -363,10 +363,15 @@ async fn https_probe_trusts_its_ca_file_and_reports_days_to_expiry() {
     let mut trusted = HttpProbe::new(&format!("https://127.0.0.1:{}/health", addr.port())).unwrap();
     trusted.ca_file = Some(ca.clone());
     trusted.contains = Some("ok".into());
-    let outcome = prober.run(&http(trusted)).await;
+    let spec = http(trusted);
+    let outcome = prober.run(&spec).await;
     assert!(outcome.is_ok(), "{:?}", outcome.failure);
     assert_eq!(outcome.status, Some(200));
     let days = outcome.cert_days_left.unwrap();
+    // The next run of the same probe sees the certificate again (no
+    // session resumption, which would hide it).
+    let again = prober.run(&spec).await;
+    assert_eq!(again.cert_days_left, Some(days), "{:?}", again.failure);
     // The day can turn between the two clocks.
     assert!(
         (days - expected_days).abs() <= 1,

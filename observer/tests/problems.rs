@@ -59,6 +59,9 @@ fn world(seed: u64, config: &str) -> (Sim, Host) {
         Work::CountProcesses { patterns, .. } => {
             JobOutput::ProcessCounts(Ok(vec![h.processes.get(); patterns.len()]))
         }
+        Work::Metric { .. } | Work::Probe(_) => {
+            panic!("this scripted host runs no metric or probe checks")
+        }
     }));
     sim.add_supervisor("s1", config, Link::clean());
     (sim, host)

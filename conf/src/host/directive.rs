@@ -28,6 +28,13 @@ pub(crate) enum Directive {
     Run,
     /// `alert_if/alert_metric:` — attaches to the open command group.
     CommandAlert(CommandAlertKind),
+    /// `metric:` — opens a metric group, closed by `alert_if/alert_metric:`.
+    Metric,
+    /// `probe:` — opens a probe group, closed by
+    /// `alert_failed/alert_if/alert_metric:`.
+    Probe,
+    /// `alert_failed:` — closes the open probe group.
+    AlertFailed,
 }
 
 /// The `alert_*` lines that close a log group.
@@ -54,7 +61,7 @@ pub(crate) enum CommandAlertKind {
 
 impl Directive {
     /// Every directive, for looking one up by name.
-    pub(crate) const ALL: [Directive; 14] = [
+    pub(crate) const ALL: [Directive; 17] = [
         Directive::Include,
         Directive::Active,
         Directive::File,
@@ -69,6 +76,9 @@ impl Directive {
         Directive::Run,
         Directive::CommandAlert(CommandAlertKind::If),
         Directive::CommandAlert(CommandAlertKind::Metric),
+        Directive::Metric,
+        Directive::Probe,
+        Directive::AlertFailed,
     ];
 
     /// The name an operator writes before the `:`.
@@ -88,6 +98,9 @@ impl Directive {
             Directive::Run => "run",
             Directive::CommandAlert(CommandAlertKind::If) => "alert_if",
             Directive::CommandAlert(CommandAlertKind::Metric) => "alert_metric",
+            Directive::Metric => "metric",
+            Directive::Probe => "probe",
+            Directive::AlertFailed => "alert_failed",
         }
     }
 

@@ -12,6 +12,10 @@
 //! * `arguments` — what each group directive's argument says.
 //! * `keys` — the `key=value ... message=TEXT` mechanics and number formats.
 //! * `regexes` — size-limited compilation and one-line regex errors.
+//! * `stateful` — `every= for= clear_for= repeat=` of metric and probe alerts.
+//!
+//! `metric:` and `probe:` open a group closed by one `alert_if:`,
+//! `alert_metric:` or (probes) `alert_failed:` line (`parser/watches.rs`).
 //! * `command_line` — the shell-word splitter ([`crate::CommandLine::parse`]).
 
 mod arguments;
@@ -20,8 +24,10 @@ pub(crate) mod directive;
 mod keys;
 pub mod parser;
 mod regexes;
+mod stateful;
 
 pub use keys::MAX_BLOCK_SECONDS;
 pub(crate) use parser::parse_host_positioned;
 pub use parser::{UNMARKED_LABEL, parse_host};
 pub use regexes::REGEX_SIZE_LIMIT;
+pub use stateful::MAX_RESULTS_IN_A_ROW;

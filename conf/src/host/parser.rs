@@ -17,6 +17,8 @@ use crate::model::{
 };
 use crate::windows::ActiveWindows;
 
+mod watches;
+
 /// Label of lines that carry no origin marker (a file parsed directly).
 pub const UNMARKED_LABEL: &str = "config";
 
@@ -102,6 +104,16 @@ enum Group {
         alerts: Vec<CommandAlert>,
         bad: bool,
     },
+    /// `metric:`; `None` when its line had an error.
+    Metric {
+        at: At,
+        metric: Option<crate::checks_model::MetricSpec>,
+    },
+    /// `probe:`; `None` when its line had an error.
+    Probe {
+        at: At,
+        probe: Option<crate::checks_model::Probe>,
+    },
 }
 
 /// An `active:` line waiting for its `alert_*`; `None` when it was bad, so
@@ -152,6 +164,9 @@ impl Parser {
             Directive::AlertRunning => self.running_alert(at, argument),
             Directive::Run => self.run(at, argument),
             Directive::CommandAlert(kind) => self.command_alert(at, kind, argument),
+            Directive::Metric => self.metric(at, argument),
+            Directive::Probe => self.probe(at, argument),
+            Directive::AlertFailed => self.watch_alert(at, directive, argument),
         }
     }
 
@@ -192,6 +207,14 @@ impl Parser {
                     });
                 }
             }
+            Some(Group::Metric { at, .. }) => self.error(
+                &at,
+                "`metric:` has no `alert_if:` or `alert_metric:` line after it; it is ignored",
+            ),
+            Some(Group::Probe { at, .. }) => self.error(
+                &at,
+                "`probe:` has no `alert_failed:`, `alert_if:` or `alert_metric:` line after it; it is ignored",
+            ),
         }
     }
 
@@ -436,6 +459,9 @@ impl Parser {
 
     fn command_alert(&mut self, at: At, kind: CommandAlertKind, argument: &str) {
         let directive = Directive::CommandAlert(kind);
+        if matches!(self.group, Some(Group::Metric { .. } | Group::Probe { .. })) {
+            return self.watch_alert(at, directive, argument);
+        }
         let active = self.take_active();
         let mut line = arguments::command_alert(kind, argument);
         let Some(Group::Command {

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-pub use http::{ExpectStatus, HttpProbe};
+pub use conf::{ExpectStatus, HostPort, HostPortError, StatusPattern};
+pub use http::{HttpProbe, HttpProbeError};
 pub use resolve::{NameResolver, ResolveError, ResolverFiles};
 
 /// Time allowed when a probe line gives no `timeout=`.
@@ -37,6 +38,23 @@ pub enum ProbeSpec {
 }
 
 impl ProbeSpec {
+    /// The probe a host file's `probe:` line asks for.
+    pub fn from_probe(probe: &conf::Probe) -> Result<ProbeSpec, http::HttpProbeError> {
+        Ok(match &probe.kind {
+            conf::ProbeKind::Tcp(target) => ProbeSpec::Tcp(TcpProbe {
+                target: target.clone(),
+                timeout: probe.timeout,
+            }),
+            conf::ProbeKind::Http(request) => {
+                ProbeSpec::Http(Box::new(HttpProbe::from_request(request, probe.timeout)?))
+            }
+            conf::ProbeKind::Ping(host) => ProbeSpec::Ping(PingProbe {
+                host: host.clone(),
+                timeout: probe.timeout,
+            }),
+        })
+    }
+
     pub fn timeout(&self) -> Duration {
         match self {
             ProbeSpec::Tcp(p) => p.timeout,
@@ -52,53 +70,6 @@ impl fmt::Display for ProbeSpec {
             ProbeSpec::Tcp(p) => write!(f, "tcp {}", p.target),
             ProbeSpec::Http(p) => write!(f, "http {}", p.url),
             ProbeSpec::Ping(p) => write!(f, "ping {}", p.host),
-        }
-    }
-}
-
-/// `HOST:PORT`, `[IPV6]:PORT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPort {
-    pub host: String,
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HostPortError {
-    #[error("expected HOST:PORT (got {0:?})")]
-    NoPort(String),
-    #[error("bad port in {0:?}: expected 1 to 65535")]
-    BadPort(String),
-}
-
-impl HostPort {
-    pub fn parse(text: &str) -> Result<HostPort, HostPortError> {
-        let (host, port) = text
-            .rsplit_once(':')
-            .filter(|(h, _)| !h.is_empty())
-            .ok_or_else(|| HostPortError::NoPort(text.to_string()))?;
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| HostPortError::BadPort(text.to_string()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || (host.contains(':') && !text.starts_with('[')) {
-            return Err(HostPortError::NoPort(text.to_string()));
-        }
-        Ok(HostPort {
-            host: host.to_string(),
-            port,
-        })
-    }
-}
-
-impl fmt::Display for HostPort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
         }
     }
 }
@@ -299,23 +270,6 @@ impl Prober {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_and_port_parse() {
-        assert_eq!(
-            HostPort::parse("db.lan:5432").unwrap(),
-            HostPort {
-                host: "db.lan".into(),
-                port: 5432
-            }
-        );
-        let v6 = HostPort::parse("[::1]:80").unwrap();
-        assert_eq!(v6.host, "::1");
-        assert_eq!(v6.to_string(), "[::1]:80");
-        for bad in ["db.lan", ":80", "db:0", "db:70000", "::1:80", "db:http"] {
-            assert!(HostPort::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn failures_read_as_sentences() {

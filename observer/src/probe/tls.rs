@@ -99,17 +99,20 @@ pub fn roots_from_file(path: &Path) -> Result<(RootCertStore, usize), CaFileErro
 }
 
 /// A rustls client configuration trusting `roots`, with ring, noting each
-/// server certificate's expiry.
+/// server certificate's expiry; no session resumption.
 pub fn client_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| rustls::Error::General(e.to_string()))?;
-    let config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(NotingVerifier { inner }))
         .with_no_client_auth();
+    // A resumed session shows no certificate: every run must do a full
+    // handshake, or only the first run would see the days to expiry.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 

@@ -1,5 +1,5 @@
 //! System metrics read in-process (`metric: NAME [ARGUMENT]`): what can be
-//! asked for ([`MetricSpec`]), one raw reading of it ([`Sample`]), and the
+//! asked for ([`MetricSpec`], parsed in `conf`), one raw reading of it ([`Sample`]), and the
 //! value an alert compares ([`MetricValue`]), computed from a sample and the
 //! previous one of the same check.
 //!
@@ -12,103 +12,10 @@
 pub mod reader;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use conf::{MetricSpec, MetricSpecError};
 pub use reader::{MetricError, SystemReader};
-
-/// One metric a host file can ask for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum MetricSpec {
-    /// Percent of CPU time busy (all cores) since the previous reading.
-    Cpu,
-    /// Percent of memory in use, and bytes available.
-    Memory,
-    /// Percent of swap in use.
-    Swap,
-    /// Load average over 1, 5 or 15 minutes.
-    Load1,
-    Load5,
-    Load15,
-    /// Percent of the file system holding this path in use, and free bytes.
-    Disk(PathBuf),
-    /// Percent of the inodes of the file system holding this path in use.
-    Inodes(PathBuf),
-    /// Bytes per second received and sent on an interface, and errors.
-    Net(String),
-    /// Seconds since boot.
-    Uptime,
-    /// Number of processes.
-    Processes,
-}
-
-/// A `metric:` line that names no known metric or lacks its argument.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetricSpecError {
-    #[error(
-        "unknown metric {0:?}: expected cpu, memory, swap, load1, load5, load15, disk PATH, inodes PATH, net INTERFACE, uptime or processes"
-    )]
-    Unknown(String),
-    #[error("metric {0} needs {1}")]
-    MissingArgument(&'static str, &'static str),
-    #[error("metric {0} takes no argument (got {1:?})")]
-    UnexpectedArgument(&'static str, String),
-    #[error("metric {0} needs an absolute path (got {1:?})")]
-    RelativePath(&'static str, String),
-}
-
-impl MetricSpec {
-    /// The metric of `metric: NAME [ARGUMENT]`.
-    pub fn parse(name: &str, argument: Option<&str>) -> Result<MetricSpec, MetricSpecError> {
-        let argument = argument.map(str::trim).filter(|a| !a.is_empty());
-        let plain = |spec: MetricSpec, name: &'static str| match argument {
-            None => Ok(spec),
-            Some(a) => Err(MetricSpecError::UnexpectedArgument(name, a.to_string())),
-        };
-        let path = |name: &'static str| match argument {
-            None => Err(MetricSpecError::MissingArgument(name, "a path")),
-            Some(a) if !a.starts_with('/') => {
-                Err(MetricSpecError::RelativePath(name, a.to_string()))
-            }
-            Some(a) => Ok(PathBuf::from(a)),
-        };
-        match name {
-            "cpu" => plain(MetricSpec::Cpu, "cpu"),
-            "memory" => plain(MetricSpec::Memory, "memory"),
-            "swap" => plain(MetricSpec::Swap, "swap"),
-            "load1" => plain(MetricSpec::Load1, "load1"),
-            "load5" => plain(MetricSpec::Load5, "load5"),
-            "load15" => plain(MetricSpec::Load15, "load15"),
-            "uptime" => plain(MetricSpec::Uptime, "uptime"),
-            "processes" => plain(MetricSpec::Processes, "processes"),
-            "disk" => path("disk").map(MetricSpec::Disk),
-            "inodes" => path("inodes").map(MetricSpec::Inodes),
-            "net" => match argument {
-                None => Err(MetricSpecError::MissingArgument("net", "an interface name")),
-                Some(a) => Ok(MetricSpec::Net(a.to_string())),
-            },
-            other => Err(MetricSpecError::Unknown(other.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for MetricSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MetricSpec::Cpu => f.write_str("cpu"),
-            MetricSpec::Memory => f.write_str("memory"),
-            MetricSpec::Swap => f.write_str("swap"),
-            MetricSpec::Load1 => f.write_str("load1"),
-            MetricSpec::Load5 => f.write_str("load5"),
-            MetricSpec::Load15 => f.write_str("load15"),
-            MetricSpec::Disk(p) => write!(f, "disk {}", p.display()),
-            MetricSpec::Inodes(p) => write!(f, "inodes {}", p.display()),
-            MetricSpec::Net(i) => write!(f, "net {i}"),
-            MetricSpec::Uptime => f.write_str("uptime"),
-            MetricSpec::Processes => f.write_str("processes"),
-        }
-    }
-}
 
 /// Cumulative CPU time from `/proc/stat`, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,6 +173,17 @@ impl MetricValue {
         }
     }
 
+    /// The figure `value=NAME` names (one of [`MetricSpec::fields`]).
+    pub fn field(&self, name: &str) -> Option<f64> {
+        if name == "total_per_second" {
+            return matches!(self, MetricValue::Net { .. }).then(|| self.value());
+        }
+        self.fields()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
     /// Every figure of the reading, named, for `alert_metric` and `--try`.
     pub fn fields(&self) -> Vec<(&'static str, f64)> {
         match self {
@@ -397,52 +315,6 @@ impl fmt::Display for Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_name_parses_and_prints_back() {
-        for line in [
-            "cpu",
-            "memory",
-            "swap",
-            "load1",
-            "load5",
-            "load15",
-            "disk /var",
-            "inodes /",
-            "net eth0",
-            "uptime",
-            "processes",
-        ] {
-            let mut words = line.splitn(2, ' ');
-            let name = words.next().unwrap();
-            let spec = MetricSpec::parse(name, words.next()).unwrap();
-            assert_eq!(spec.to_string(), line);
-        }
-    }
-
-    #[test]
-    fn bad_metric_lines_say_what_is_wrong() {
-        assert!(matches!(
-            MetricSpec::parse("disks", None),
-            Err(MetricSpecError::Unknown(_))
-        ));
-        assert_eq!(
-            MetricSpec::parse("disk", None).unwrap_err().to_string(),
-            "metric disk needs a path"
-        );
-        assert!(matches!(
-            MetricSpec::parse("disk", Some("var")),
-            Err(MetricSpecError::RelativePath(..))
-        ));
-        assert!(matches!(
-            MetricSpec::parse("cpu", Some("0")),
-            Err(MetricSpecError::UnexpectedArgument(..))
-        ));
-        assert!(matches!(
-            MetricSpec::parse("net", Some("  ")),
-            Err(MetricSpecError::MissingArgument(..))
-        ));
-    }
 
     #[test]
     fn cpu_busy_is_the_share_of_non_idle_ticks_between_two_samples() {
