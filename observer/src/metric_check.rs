@@ -20,7 +20,7 @@ use crate::checks::{Check, JobOutput, Work};
 use crate::clock::Now;
 use crate::problems::ProblemBoard;
 use crate::raised::{Raised, format_number};
-use crate::streak::{Change, Streak};
+use crate::streak::Streak;
 use crate::sysmetrics::{MetricValue, Sample};
 
 /// One `metric:` group.
@@ -85,21 +85,8 @@ impl MetricCheck {
             WatchAlert::Below { limit, message } => (number < *limit, message),
         };
         let shown = format_number((number * 100.0).round() / 100.0);
-        match self.streak.judge(bad, allowed, now) {
-            Change::Nothing => Vec::new(),
-            Change::Open | Change::Repeat => vec![Raised::alert(
-                now.wall_ms,
-                tags,
-                None,
-                format!("{message} [{shown}]"),
-            )],
-            Change::Clear { .. } => vec![Raised::alert(
-                now.wall_ms,
-                tags,
-                None,
-                format!("cleared: {message} [{shown}]"),
-            )],
-        }
+        let change = self.streak.judge(bad, allowed, now);
+        crate::streak::raised_for(change, now, tags, message, &shown)
     }
 }
 

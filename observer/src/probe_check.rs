@@ -119,21 +119,8 @@ impl ProbeCheck {
             return Vec::new();
         };
         let shown = format_number(shown);
-        match self.streak.judge(bad, allowed, now) {
-            Change::Nothing => Vec::new(),
-            Change::Open | Change::Repeat => vec![Raised::alert(
-                now.wall_ms,
-                tags,
-                None,
-                format!("{message} [{shown}]"),
-            )],
-            Change::Clear { .. } => vec![Raised::alert(
-                now.wall_ms,
-                tags,
-                None,
-                format!("cleared: {message} [{shown}]"),
-            )],
-        }
+        let change = self.streak.judge(bad, allowed, now);
+        crate::streak::raised_for(change, now, tags, message, &shown)
     }
 }
 

@@ -87,6 +87,24 @@ impl Streak {
     }
 }
 
+/// The alert event of one judged result of a metric or probe check: the
+/// message with the value shown, `cleared: …` on a clearing, nothing when
+/// the streak did not change.
+pub fn raised_for(
+    change: Change,
+    now: &Now,
+    tags: &str,
+    message: &str,
+    shown: &str,
+) -> Vec<crate::raised::Raised> {
+    let text = match change {
+        Change::Nothing => return Vec::new(),
+        Change::Open | Change::Repeat => format!("{message} [{shown}]"),
+        Change::Clear { .. } => format!("cleared: {message} [{shown}]"),
+    };
+    vec![crate::raised::Raised::alert(now.wall_ms, tags, None, text)]
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
