@@ -280,10 +280,7 @@ impl Supervisor {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
-                self.heard(now, &host, from, 1);
-                if let Some(state) = self.hosts.get_mut(&host) {
-                    state.record.heartbeat(version, queue_len, uptime_secs);
-                }
+                self.heartbeat(now, from, &host, 1, version, queue_len, uptime_secs);
                 self.check_version(now, &host, version);
             }
             Message::HeartbeatV2 {
@@ -298,9 +295,8 @@ impl Supervisor {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
-                self.heard(now, &host, from, 2);
+                self.heartbeat(now, from, &host, 2, version, queue_len, uptime_secs);
                 if let Some(state) = self.hosts.get_mut(&host) {
-                    state.record.heartbeat(version, queue_len, uptime_secs);
                     state.record.chosen = chosen;
                 }
                 self.learn_problems(now, &host, &problems, omitted);
@@ -338,6 +334,25 @@ impl Supervisor {
                 let detail = format!("unexpected {} message", other.kind());
                 self.bad_input(from, "unexpected", detail);
             }
+        }
+    }
+
+    /// A heartbeat of either protocol: the host is heard, and what it says
+    /// of itself is recorded for the window.
+    #[allow(clippy::too_many_arguments)]
+    fn heartbeat(
+        &mut self,
+        now: Now,
+        from: SocketAddr,
+        host: &HostName,
+        protocol: u8,
+        version: Option<u64>,
+        queue_len: u64,
+        uptime_secs: u64,
+    ) {
+        self.heard(now, host, from, protocol);
+        if let Some(state) = self.hosts.get_mut(host) {
+            state.record.heartbeat(version, queue_len, uptime_secs);
         }
     }
 
