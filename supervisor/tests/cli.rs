@@ -197,6 +197,25 @@ fn install_under_a_root_writes_the_unit_and_uninstall_removes_it() {
         "{text}"
     );
     assert!(text.contains("\nProtectSystem=strict\n"), "{text}");
+    // The same system-call filter as the packaged unit, line for line and
+    // in order (systemd reads them in order), which CI checks against a
+    // traced run as root.
+    let packaged = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/ax436-supervisor.service"
+    ))
+    .unwrap();
+    let filter = |unit: &str| -> Vec<String> {
+        unit.lines()
+            .filter(|l| l.starts_with("SystemCall"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(filter(&text), filter(&packaged));
+    assert!(
+        filter(&text).contains(&"SystemCallErrorNumber=EPERM".to_owned()),
+        "{text}"
+    );
     // The sandbox opens only folders that exist: made (under the root).
     for folder in ["stream", "log"] {
         let made = root
