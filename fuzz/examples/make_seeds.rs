@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{FixedOffset, TimeZone};
 use conf::StreamFormat;
 use fuzz::NOW_MS;
-use supervisor::stream::{Received, append_event_line, append_system_line};
+use stream::{Received, append_event_line, append_system_line};
 use wire::{Codec, Event, EventKind, Message, MissingChunks, split_config};
 
 fn main() -> std::io::Result<()> {
@@ -79,6 +79,13 @@ fn main() -> std::io::Result<()> {
         .replace("# key_file: 436.key", "key_file: /etc/ax436/436.key")
         + "stream_rotation: hourly\nstream_keep: 3\nbroadcast: 10.0.0.255, 10.1.255.255\n";
     write("supervisor_conf", "json-hourly", variant.as_bytes())?;
+
+    // Notification files: every example of the documentation, numbered.
+    let guide = fs::read_to_string(repo.join("docs/NOTIFICATIONS.md"))?;
+    for (i, block) in guide.split("```notify\n").skip(1).enumerate() {
+        let example = block.split("```").next().unwrap_or_default();
+        write("notify_conf", &format!("doc-{i:02}"), example.as_bytes())?;
+    }
 
     // Configuration chunks: a real host file as the text to split.
     write(

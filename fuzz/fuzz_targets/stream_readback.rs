@@ -1,5 +1,5 @@
 //! The stream read-back of a restarted supervisor
-//! (`supervisor::stream::written_ids`, what `recently_written` makes of the
+//! (`stream::written_ids`, what `recently_written` makes of the
 //! end of the stream file) in both formats.
 //!
 //! The input is read twice. As the end of a stream file: every id read back
@@ -14,7 +14,7 @@ use chrono::{FixedOffset, TimeZone};
 use conf::{HostName, StreamFormat};
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use supervisor::stream::{Received, append_event_line, append_system_line, written_ids};
+use stream::{Received, append_event_line, append_system_line, written_ids};
 use wire::{Event, EventKind};
 
 #[derive(Arbitrary, Debug)]

@@ -3,7 +3,9 @@
 One namespace holds a bridge (the "switch"); each host is a namespace with a
 veth into it, an address in 198.18.0.0/24 with broadcast 198.18.0.255 and no
 default route, so nothing a scenario does can leave the machine. Hosts run the
-real release binaries (target/release/supervisor and observer).
+real release binaries (target/release/supervisor and observer, or the ones
+LAN_SUPERVISOR and LAN_OBSERVER name: CI passes the packaged supervisor and
+the statically linked observer it ships).
 
 Everything a run creates carries a unique prefix (`t436` + the run's pid in
 hex): namespaces, temp dirs. Before it starts, a run sweeps namespaces left by
@@ -36,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "target" / "release"
+SUPERVISOR_BIN = Path(os.environ.get("LAN_SUPERVISOR") or BIN / "supervisor").absolute()
+OBSERVER_BIN = Path(os.environ.get("LAN_OBSERVER") or BIN / "observer").absolute()
 SUBNET = "198.18.0."
 BROADCAST = "198.18.0.255"
 STEM = "t436"
@@ -331,7 +335,7 @@ class Supervisor:
             conf.append(f"key_file: {key}")
         self.conf = self.dir / "ax436.conf"
         self.conf.write_text("\n".join(conf) + "\n" + extra)
-        self.proc = Proc(host, [str(BIN / "supervisor"), str(self.conf)], self.dir,
+        self.proc = Proc(host, [str(SUPERVISOR_BIN), str(self.conf)], self.dir,
                          self.dir / "stderr.txt", f"supervisor {name}")
 
     def host_file(self, host: str, text: str) -> None:
@@ -372,7 +376,7 @@ class Observer:
         self.app = self.dir / "app.log"  # the file scenarios make it follow
         self.app.touch()
         self.key = key
-        argv = [str(BIN / "observer"), str(PORT), "--name", self.name,
+        argv = [str(OBSERVER_BIN), str(PORT), "--name", self.name,
                 "--spool-dir", str(self.spool), "--log-dir", str(self.logdir)]
         if key:
             argv += ["--key-file", str(key)]
@@ -463,7 +467,7 @@ class Lan:
 
     def gen_key(self, name: str = "lan.key") -> Path:
         path = self.work / name
-        sh(str(BIN / "supervisor"), "--gen-key", str(path))
+        sh(str(SUPERVISOR_BIN), "--gen-key", str(path))
         return path
 
     # -- results -----------------------------------------------------------
@@ -513,7 +517,9 @@ def _on_signal(signum, frame):
 
 
 def ensure_binaries() -> None:
-    if os.environ.get("LAN_NO_BUILD") == "1" and (BIN / "supervisor").exists():
+    given = os.environ.get("LAN_SUPERVISOR") and os.environ.get("LAN_OBSERVER")
+    if (given or os.environ.get("LAN_NO_BUILD") == "1") and SUPERVISOR_BIN.exists() \
+            and OBSERVER_BIN.exists():
         return
     log("building release binaries (cargo build --release -p supervisor -p observer)")
     r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "supervisor", "-p", "observer"],

@@ -105,7 +105,7 @@ def body(lan: L.Lan):
     fl, fm = files(leg), files(mod)
     sup.host_file("legacy", legacy_text(fl, marker))
     sup.host_file("modern", modern_text(fm, marker))
-    check = subprocess.run([str(L.BIN / "supervisor"), "--check", str(sup.conf)], capture_output=True, text=True,
+    check = subprocess.run([str(L.SUPERVISOR_BIN), "--check", str(sup.conf)], capture_output=True, text=True,
                            timeout=30)
     lan.check("supervisor --check accepts the legacy spelling", check.returncode == 0, "exit 0",
               f"exit {check.returncode}: {(check.stdout + check.stderr).strip()[:500]}")

@@ -9,10 +9,16 @@
 //!   one is not written twice.
 //! * [`set_aside`] — one format per file: a format change renames the
 //!   current file aside.
+//! * [`rolling`] — files that roll over with time (the stream, and the
+//!   supervisor's own log).
+//!
+//! A crate of its own (re-exported as `supervisor::stream`) so that what
+//! only reads or writes the stream's lines builds without the supervisor.
 
 pub mod file;
 pub mod lines;
 pub mod read_back;
+pub mod rolling;
 pub mod set_aside;
 
 pub use file::{EventStream, StreamError};

@@ -10,9 +10,9 @@ use std::time::SystemTime;
 
 use conf::StreamRotation;
 
+use crate::lines::host_and_id;
 use crate::rolling::{folder_of, split_name};
-use crate::stream::lines::host_and_id;
-use crate::stream::set_aside::{ASIDE_MARKER, line_format};
+use crate::set_aside::{ASIDE_MARKER, line_format};
 
 /// The `(host, id)` of the events in the last `max_bytes` of the stream,
 /// so a restarted supervisor still recognises an event it wrote but whose
@@ -127,8 +127,8 @@ fn read_tail(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::lines::tests::{event, received};
-    use crate::stream::lines::{Received, append_event_line, append_system_line};
+    use crate::lines::tests::{event, received};
+    use crate::lines::{Received, append_event_line, append_system_line};
     use conf::StreamFormat;
 
     #[test]
