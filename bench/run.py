@@ -1089,6 +1089,11 @@ def loadgen_against_supervisor(ctx: Context, run: int, number: int, args: list[s
     }
 
 
+# Open problems each simulated observer carries in its heartbeats in the
+# second run of the largest fleet (row 7).
+OPEN_PROBLEMS = 3
+
+
 def many_sizes(ctx: Context) -> list[int]:
     return [1_000, 10_000]
 
@@ -1103,6 +1108,16 @@ def scenario_many(ctx: Context, run: int) -> dict[str, float]:
         log(f"  N={n}: supervisor {r['sup_cpu_pct']:.1f} % CPU, {r['sup_rss_mb']:.1f} MB, "
             f"{r['lost']} lost")
         out.update({f"{k}_{n}": v for k, v in r.items()})
+    # The largest fleet again, each observer carrying open problems in
+    # every heartbeat (protocol 2), as a fleet with problems open does.
+    n = many_sizes(ctx)[-1]
+    r = loadgen_against_supervisor(
+        ctx, run, 7, ["--observers", str(n), "--rate", "1", "--duration", str(seconds),
+                      "--open-problems", str(OPEN_PROBLEMS)],
+        seconds + 120, f"n{n}p")
+    log(f"  N={n} with {OPEN_PROBLEMS} open problems each: supervisor {r['sup_cpu_pct']:.1f} % "
+        f"CPU, {r['sup_rss_mb']:.1f} MB, {r['lost']} lost")
+    out.update({f"{k}_{n}p": v for k, v in r.items()})
     return out
 
 
@@ -1130,6 +1145,22 @@ def rows_many(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
             Figure(7, f"N={n:,}: loadgen's own CPU", "% of a core",
                    collect(res, f"loadgen_cpu_pct_{n}"), None, "", "", None, cmd),
         ]
+    n = many_sizes(ctx)[-1]
+    cmd = f"`{ctx.commands.get(f'7-n{n}p', 'loadgen')}`"
+    label = f"N={n:,}, {OPEN_PROBLEMS} open problems in each heartbeat"
+    plain = collect(res, f"sup_cpu_pct_{n}")
+    with_problems = collect(res, f"sup_cpu_pct_{n}p")
+    ratio = [p / q for p, q in zip(with_problems, plain) if q > 0]
+    rows += [
+        Figure(7, f"{label}: supervisor CPU", "% of a core", with_problems, None, "", "", None,
+               cmd),
+        Figure(7, f"{label}: supervisor CPU ÷ the same fleet without problems", "×", ratio,
+               None, "", "≤ 1.10", lambda v: v <= 1.10, cmd),
+        Figure(7, f"{label}: supervisor RSS (max)", "MB", collect(res, f"sup_rss_mb_{n}p"), None,
+               "", "< 64 MB", lambda v: v < 64, cmd),
+        Figure(7, f"{label}: events lost", "", collect(res, f"lost_{n}p"), 0, "", "0",
+               lambda v: v == 0, cmd),
+    ]
     return rows
 
 
@@ -1349,7 +1380,10 @@ SCENARIO_TEXT = {
        "in the other supervisor's stream. Needs root (skipped otherwise).",
     7: "`loadgen` simulates N observers (each its own socket and name, 1 event/s, a heartbeat "
        "every 15 s) against one supervisor for 60 s (quick 20 s). Supervisor CPU over the run, "
-       "RSS sampled every 0.5 s, events not acknowledged by the end (after a 10 s drain).",
+       "RSS sampled every 0.5 s, events not acknowledged by the end (after a 10 s drain). "
+       "The largest fleet runs a second time with `--open-problems 3`: every heartbeat is a "
+       "protocol-2 heartbeat carrying three open problems, which the supervisor compares "
+       "with what it knows of the host.",
     8: "`loadgen --flood`: one simulated observer sends full 1400-byte datagrams of ~100-byte "
        "events, 256 datagrams in flight, as fast as acknowledgements return; 1,000,000 events "
        "(quick 300,000). Events/s = acknowledged events ÷ time to the last acknowledgement.",

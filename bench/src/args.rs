@@ -11,6 +11,10 @@ use wire::limits::MAX_EVENT_ENCODED;
 /// ephemeral port, and Linux has about 28,000 ephemeral ports by default.
 pub const MAX_OBSERVERS: u32 = 25_000;
 
+/// Most open problems one simulated heartbeat carries (a real observer
+/// sends as many as fit and counts the rest as omitted).
+pub const MAX_OPEN_PROBLEMS: u32 = 64;
+
 /// Simulates many 436 observers to size a supervisor before deploying it.
 ///
 /// Steady load: `loadgen --port 9000 --observers 1000 --rate 1 --duration 60`.
@@ -72,6 +76,12 @@ pub struct Args {
     #[arg(long, default_value_t = 15.0)]
     pub heartbeat: f64,
 
+    /// Open problems each observer carries in every heartbeat (protocol 2,
+    /// as a real observer with that many open problems sends them); 0 sends
+    /// protocol-1 heartbeats.
+    #[arg(long, default_value_t = 0)]
+    pub open_problems: u32,
+
     /// First retransmission time-out in milliseconds; it doubles on each retry.
     #[arg(long, default_value_t = 1000)]
     pub retry_ms: u64,
@@ -107,6 +117,8 @@ pub enum ArgError {
     Retry(u64),
     #[error("--event-bytes must be between 64 and {MAX_EVENT_ENCODED} (got {0})")]
     EventBytes(usize),
+    #[error("--open-problems must be at most {MAX_OPEN_PROBLEMS} (got {0})")]
+    OpenProblems(u32),
     #[error("--threads must be between 1 and 64 (got {0})")]
     Threads(usize),
     #[error(
@@ -136,6 +148,7 @@ pub struct Plan {
     pub fetch_config: bool,
     pub event_bytes: usize,
     pub heartbeat: Duration,
+    pub open_problems: u32,
     pub retry: Duration,
     pub drain: Duration,
     pub discover_timeout: Duration,
@@ -184,6 +197,9 @@ impl Plan {
         if !(1..=64).contains(&args.threads) {
             return Err(ArgError::Threads(args.threads));
         }
+        if args.open_problems > MAX_OPEN_PROBLEMS {
+            return Err(ArgError::OpenProblems(args.open_problems));
+        }
         if !valid_prefix(&args.prefix) {
             return Err(ArgError::Prefix(args.prefix));
         }
@@ -197,6 +213,7 @@ impl Plan {
             fetch_config: args.fetch_config,
             event_bytes: args.event_bytes,
             heartbeat: seconds("heartbeat", args.heartbeat)?,
+            open_problems: args.open_problems,
             retry: Duration::from_millis(args.retry_ms),
             drain: seconds("drain", args.drain)?,
             discover_timeout: seconds("discover-timeout", args.discover_timeout)?,

@@ -219,6 +219,7 @@ pub async fn run(plan: Plan) -> Result<Summary, RunError> {
             load,
             heartbeat: plan.heartbeat,
             heartbeat_phase: plan.heartbeat.mul_f64(fraction),
+            open_problems: plan.open_problems,
             retry: plan.retry,
             drain: plan.drain,
             event_bytes: plan.event_bytes,

@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
-use wire::{Codec, Event, EventBatchBuilder, EventKind, Message, Reassembly};
+use wire::{Codec, Event, EventBatchBuilder, EventKind, Message, OpenProblem, Reassembly};
 
 use crate::stats::SimStats;
 
@@ -46,6 +46,8 @@ pub struct Profile {
     pub heartbeat: Duration,
     /// First heartbeat at start + this, so a fleet does not beat in step.
     pub heartbeat_phase: Duration,
+    /// Open problems carried in every heartbeat (0: protocol-1 heartbeats).
+    pub open_problems: u32,
     pub retry: Duration,
     /// How long to wait for acknowledgements without progress before giving
     /// up (after the load, or while a flood is stalled).
@@ -134,6 +136,20 @@ impl SimulatedObserver {
         };
         sim.filler = sim.filler_for(sim.profile.event_bytes);
         sim
+    }
+
+    /// The problems every heartbeat of this observer carries: open since
+    /// the start, shaped like a disk check's (id, tags, message, value).
+    fn open_problems(&self) -> Vec<OpenProblem> {
+        (0..self.profile.open_problems)
+            .map(|i| OpenProblem {
+                check: format!("metric-{i:08x}"),
+                since_ms: self.started_ms as i64,
+                tags: "disk,loadgen".to_owned(),
+                message: format!("disk /srv/{i} is 93.5 % full (above 90)"),
+                value: Some(93.5),
+            })
+            .collect()
     }
 
     /// Changes how events are raised (before the first
@@ -283,11 +299,26 @@ impl SimulatedObserver {
         }
 
         if self.next_heartbeat <= now {
-            self.control.push_back(Message::Heartbeat {
-                host: self.host.clone(),
-                version: self.config.version,
-                queue_len: self.in_flight as u64,
-                uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+            let queue_len = self.in_flight as u64;
+            let uptime_secs = now.saturating_duration_since(self.started).as_secs();
+            self.control.push_back(if self.profile.open_problems == 0 {
+                Message::Heartbeat {
+                    host: self.host.clone(),
+                    version: self.config.version,
+                    queue_len,
+                    uptime_secs,
+                }
+            } else {
+                // As many as fit, the rest counted, as an observer sends them.
+                wire::heartbeat_v2(
+                    &self.host,
+                    self.config.version,
+                    queue_len,
+                    uptime_secs,
+                    None,
+                    self.open_problems(),
+                    &self.codec,
+                )
             });
             self.stats.heartbeats_sent += 1;
             while self.next_heartbeat <= now {
@@ -518,6 +549,7 @@ mod tests {
             load,
             heartbeat: Duration::from_secs(15),
             heartbeat_phase: Duration::ZERO,
+            open_problems: 0,
             retry: Duration::from_secs(1),
             drain: Duration::from_secs(10),
             event_bytes: 100,
@@ -583,6 +615,40 @@ mod tests {
         assert_eq!(resent_at, vec![1, 3, 7]);
         assert_eq!(sim.stats().retransmits, 3);
         assert_eq!(sim.floor(), 1_000);
+    }
+
+    #[test]
+    fn open_problems_go_out_in_protocol_2_heartbeats_that_decode() {
+        let t0 = Instant::now();
+        let mut with = profile(steady(1));
+        with.open_problems = 64;
+        let mut sim = SimulatedObserver::new("h1".into(), with, Codec::open(), t0, T0_MS);
+        sim.handle_timeout(t0);
+        let sent = drain(&mut sim, t0);
+        let Some(Message::HeartbeatV2 {
+            host,
+            problems,
+            omitted,
+            ..
+        }) = sent.first()
+        else {
+            panic!("not a protocol-2 heartbeat: {sent:?}");
+        };
+        // A datagram holds only some of 64: the rest are counted, not lost.
+        assert_eq!(host, "h1");
+        assert!(
+            !problems.is_empty() && problems.len() < 64,
+            "{}",
+            problems.len()
+        );
+        assert_eq!(problems.len() + *omitted as usize, 64);
+        let checks: std::collections::HashSet<_> = problems.iter().map(|p| &p.check).collect();
+        assert_eq!(
+            checks.len(),
+            problems.len(),
+            "every problem has its own check id"
+        );
+        assert!(problems.iter().all(|p| p.since_ms == T0_MS as i64));
     }
 
     #[test]

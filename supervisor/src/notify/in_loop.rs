@@ -65,10 +65,12 @@ impl LoopNotifications {
         let config = match NotifyConfig::load(&self.file) {
             Ok(c) => c,
             Err(errors) => {
-                tracing::error!(
-                    "notifications are off until {} is fixed:\n{errors}",
-                    self.file.display()
-                );
+                let what = if self.running.is_some() {
+                    "the running notification settings stay"
+                } else {
+                    "notifications are off"
+                };
+                tracing::error!("{what} until {} is fixed:\n{errors}", self.file.display());
                 return;
             }
         };
