@@ -24,6 +24,6 @@ pub mod set_aside;
 pub use file::{EventStream, StreamError};
 pub use lines::{
     Received, SYSTEM_TAGS, append_check_event_line, append_event_line, append_system_line,
-    duration_text, host_and_id, local_time,
+    append_system_problem_line, duration_text, host_and_id, local_time,
 };
 pub use read_back::{recently_written, written_ids};

@@ -194,16 +194,43 @@ pub fn append_system_line(out: &mut Vec<u8>, received: &Received, host: &str, me
             OneLine(message),
         );
     } else {
-        let event = Event {
-            id: 0,
-            time_ms: received.time_ms,
-            tags: SYSTEM_TAGS.into(),
-            source: None,
-            kind: EventKind::System,
-            message: message.into(),
-            value: None,
+        append_event_line(out, received, host, &system_event(received, message));
+    }
+}
+
+/// A supervisor-raised event that opens or clears one of the supervisor's
+/// own problems about `host` (its inactivity). The `436` line is the one
+/// [`append_system_line`] writes; the JSON line adds `check`, `state` and,
+/// on a clearing, `duration`, as for an observer's problem.
+pub fn append_system_problem_line(
+    out: &mut Vec<u8>,
+    received: &Received,
+    host: &str,
+    message: &str,
+    check: &str,
+    transition: Transition,
+) {
+    if received.format == StreamFormat::Classic {
+        append_system_line(out, received, host, message);
+    } else {
+        let e = CheckEvent {
+            event: system_event(received, message),
+            check: Some(check.to_owned()),
+            transition,
         };
-        append_event_line(out, received, host, &event);
+        append_line(out, received, host, &e.event, None, Some(&e));
+    }
+}
+
+fn system_event(received: &Received, message: &str) -> Event {
+    Event {
+        id: 0,
+        time_ms: received.time_ms,
+        tags: SYSTEM_TAGS.into(),
+        source: None,
+        kind: EventKind::System,
+        message: message.into(),
+        value: None,
     }
 }
 
@@ -438,6 +465,46 @@ pub(crate) mod tests {
             host_and_id(StreamFormat::Json, text.trim_end()),
             Some(("web1".to_string(), event().id))
         );
+    }
+
+    #[test]
+    fn system_problem_lines_carry_the_check_in_json_and_nothing_new_in_436() {
+        let line = |format, transition| {
+            let mut out = Vec::new();
+            let at = Received::new(format, &received());
+            append_system_problem_line(
+                &mut out,
+                &at,
+                "db",
+                "Host is active again",
+                "host-inactive",
+                transition,
+            );
+            String::from_utf8(out).unwrap()
+        };
+        let cleared = Transition::Clear { open_ms: 125_400 };
+        let v: serde_json::Value =
+            serde_json::from_str(&line(StreamFormat::Json, cleared)).unwrap();
+        assert_eq!(
+            (
+                &v["check"],
+                &v["state"],
+                &v["duration"],
+                &v["message"],
+                &v["id"]
+            ),
+            (
+                &serde_json::json!("host-inactive"),
+                &serde_json::json!("cleared"),
+                &serde_json::json!(125),
+                &serde_json::json!("Host is active again"),
+                &serde_json::json!(0)
+            )
+        );
+        let mut plain = Vec::new();
+        let at = Received::new(StreamFormat::Classic, &received());
+        append_system_line(&mut plain, &at, "db", "Host is active again");
+        assert_eq!(line(StreamFormat::Classic, cleared).into_bytes(), plain);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::{HostName, StreamFormat, SupervisorConfig};
-use wire::{AckBuilder, CheckEvent, Codec, Event, Message, MissingChunks};
+use wire::{AckBuilder, CheckEvent, Codec, Event, Message, MissingChunks, Transition};
 
 pub use crate::stream_gate::StreamBatch;
 
@@ -810,8 +810,34 @@ impl Supervisor {
     }
 
     fn system_event(&mut self, now: Now, host: &HostName, message: &str) {
+        self.system_line(now, host, message, None);
+    }
+
+    /// A supervisor-raised line that opens or clears one of its own
+    /// problems about `host` (the JSON line carries check and state).
+    fn system_problem_event(
+        &mut self,
+        now: Now,
+        host: &HostName,
+        message: &str,
+        check: &str,
+        transition: Transition,
+    ) {
+        self.system_line(now, host, message, Some((check, transition)));
+    }
+
+    fn system_line(
+        &mut self,
+        now: Now,
+        host: &HostName,
+        message: &str,
+        problem: Option<(&str, Transition)>,
+    ) {
         let received = Received::new(self.settings.stream_format, &local_time(now.wall_ms));
-        if !self.gate.push_system_line(&received, host, message) {
+        if !self
+            .gate
+            .push_system_line(&received, host, message, problem)
+        {
             self.counters.system_lines_dropped += 1;
         }
     }

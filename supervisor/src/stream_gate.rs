@@ -13,8 +13,9 @@ use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
 use conf::HostName;
+use wire::Transition;
 
-use crate::stream::{Received, append_system_line};
+use crate::stream::{Received, append_system_line, append_system_problem_line};
 use crate::timers::MAX_PENDING_SYSTEM_LINES;
 
 /// Lines to append to the event stream with one write; report the outcome
@@ -112,18 +113,26 @@ impl StreamGate {
         }
     }
 
-    /// A supervisor-raised line; `false` (and nothing kept) when
-    /// [`MAX_PENDING_SYSTEM_LINES`] already wait.
+    /// A supervisor-raised line, opening or clearing one of the
+    /// supervisor's own problems when `problem` names it; `false` (and
+    /// nothing kept) when [`MAX_PENDING_SYSTEM_LINES`] already wait.
     pub(crate) fn push_system_line(
         &mut self,
         received: &Received,
         host: &HostName,
         message: &str,
+        problem: Option<(&str, Transition)>,
     ) -> bool {
         if self.system_line_count >= MAX_PENDING_SYSTEM_LINES {
             return false;
         }
-        append_system_line(&mut self.system_lines, received, host.as_str(), message);
+        let out = &mut self.system_lines;
+        match problem {
+            Some((check, transition)) => {
+                append_system_problem_line(out, received, host.as_str(), message, check, transition)
+            }
+            None => append_system_line(out, received, host.as_str(), message),
+        }
         self.system_line_count += 1;
         true
     }

@@ -430,10 +430,41 @@ fn inactivity_is_a_problem_of_the_host_until_it_is_heard_again() {
         &heartbeat_v2("web1", vec![open_problem("cmd-1", 1)], 0),
     );
     assert_eq!(w.problems(), [("web1".to_string(), "cmd-1".to_string())]);
-    let messages: Vec<String> = w.json().iter().map(|v| v["message"].to_string()).collect();
+    let lines = w.json();
+    let messages: Vec<String> = lines.iter().map(|v| v["message"].to_string()).collect();
     assert_eq!(
         messages,
         ["\"Host is inactive\"", "\"Host is active again\""]
+    );
+    // In the stream as a problem like any other: its check, opened, then
+    // cleared with how long the host was silent after max_idle.
+    for line in &lines {
+        assert_eq!(line["check"], HOST_INACTIVE_CHECK, "{line}");
+    }
+    assert_eq!(lines[0]["state"], "open");
+    assert!(lines[0].get("duration").is_none());
+    assert_eq!(lines[1]["state"], "cleared");
+    assert_eq!(lines[1]["duration"], 0, "heard again right after it opened");
+}
+
+#[test]
+fn inactivity_lines_in_the_436_format_keep_the_python_servers_words() {
+    let mut w = World::new(StreamFormat::Classic, &["web1"]);
+    w.send(OBS, &heartbeat_v2("web1", Vec::new(), 0));
+    w.advance(MAX_IDLE + Duration::from_secs(1));
+    w.advance(Duration::from_secs(125));
+    w.send(OBS, &heartbeat_v2("web1", Vec::new(), 0));
+    let lines = w.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].ends_with("%%SYSTEM%%NULL%%Host is inactive"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with("%%SYSTEM%%NULL%%Host is active again"),
+        "{}",
+        lines[1]
     );
 }
 

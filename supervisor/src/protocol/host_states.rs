@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use conf::HostName;
-use wire::{Event, OpenProblem};
+use wire::{Event, OpenProblem, Transition};
 
 use super::{HOST_ACTIVE_AGAIN, HOST_INACTIVE, HOST_STARTED, HOST_STOPPED, Now, Supervisor};
 use crate::fleet::Acknowledgement;
@@ -63,10 +63,23 @@ impl Supervisor {
             .is_some();
         if came_back {
             state.record.status_changed(now.wall_ms);
-            state.problems.clear(HOST_INACTIVE_CHECK);
+            let inactive = state.problems.clear(HOST_INACTIVE_CHECK);
             self.fleet_changed = true;
             self.note(Note::CameBack { host: host.clone() });
-            self.system_event(now, host, HOST_ACTIVE_AGAIN);
+            match inactive {
+                Some(p) => {
+                    let open_ms = now.wall_ms.saturating_sub(p.opened_ms);
+                    let cleared = Transition::Clear { open_ms };
+                    self.system_problem_event(
+                        now,
+                        host,
+                        HOST_ACTIVE_AGAIN,
+                        HOST_INACTIVE_CHECK,
+                        cleared,
+                    );
+                }
+                None => self.system_event(now, host, HOST_ACTIVE_AGAIN),
+            }
             self.happen(Happening::HostState {
                 host: host.to_string(),
                 state: NotifyHostState::Up,
@@ -327,7 +340,13 @@ impl Supervisor {
                 host: host.clone(),
                 max_idle,
             });
-            self.system_event(now, &host, HOST_INACTIVE);
+            self.system_problem_event(
+                now,
+                &host,
+                HOST_INACTIVE,
+                HOST_INACTIVE_CHECK,
+                Transition::Open,
+            );
             self.happen(Happening::HostState {
                 host: host.to_string(),
                 state: NotifyHostState::Inactive,
