@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use conf::NotifyConfig;
+use fuzz::assert_errors_name_the_file;
 use libfuzzer_sys::fuzz_target;
 
 const LABEL: &str = "notify.conf";
@@ -42,13 +43,6 @@ fuzz_target!(|data: &[u8]| {
                 assert!(channel.timeout <= THIRTY_DAYS, "{:?}", channel.timeout);
             }
         }
-        Err(errors) => {
-            assert!(!errors.0.is_empty());
-            let lines = text.split('\n').count();
-            for e in &errors.0 {
-                assert_eq!(e.origin.file, LABEL, "{e}");
-                assert!(e.origin.line <= lines, "{e} (text has {lines} lines)");
-            }
-        }
+        Err(errors) => assert_errors_name_the_file(&errors, text, LABEL),
     }
 });

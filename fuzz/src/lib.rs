@@ -1,6 +1,8 @@
 //! What the fuzz targets share: the fixed test key, the clock they run at,
-//! and the round-trip check every decoded message must pass.
+//! the round-trip check every decoded message must pass, and the check that
+//! a configuration file's errors name that file and one of its lines.
 
+use conf::ConfErrors;
 use wire::codec::{OPEN_OVERHEAD, SEALED_OVERHEAD};
 use wire::limits::MAX_DATAGRAM;
 use wire::{Codec, Key, Message};
@@ -45,5 +47,16 @@ pub fn assert_round_trip(msg: &Message, body_len: usize) {
             .decode(&sealed, NOW_MS)
             .expect("a freshly sealed datagram opens");
         assert_eq!(open.encode(&opened, NOW_MS).expect("encodes"), bytes);
+    }
+}
+
+/// Every error of a configuration `text` refused as a whole names `label`
+/// and one of the text's lines (0: the file as a whole).
+pub fn assert_errors_name_the_file(errors: &ConfErrors, text: &str, label: &str) {
+    assert!(!errors.0.is_empty());
+    let lines = text.split('\n').count();
+    for e in &errors.0 {
+        assert_eq!(e.origin.file, label, "{e}");
+        assert!(e.origin.line <= lines, "{e} (text has {lines} lines)");
     }
 }
