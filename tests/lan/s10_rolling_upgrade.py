@@ -26,8 +26,10 @@ MAX_IDLE = 20
 
 
 def previous_observer() -> Path:
-    """Builds the previous release's observer once (cached under target/)."""
-    binary = PREVIOUS_DIR / "target" / "release" / "observer"
+    """Builds the previous release's observer once (cached under target/).
+    A debug build: on 2 cores it compiles in about 40 s against about 60 s
+    for a release build, and 200 events need no optimiser."""
+    binary = PREVIOUS_DIR / "target" / "debug" / "observer"
     if binary.exists():
         return binary
     src = PREVIOUS_DIR / "src"
@@ -39,7 +41,7 @@ def previous_observer() -> Path:
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True, timeout=60)
     L.log(f"building the observer of {PREVIOUS} (previous protocol)")
     env = dict(os.environ, CARGO_TARGET_DIR=str(PREVIOUS_DIR / "target"))
-    subprocess.run(["cargo", "build", "--release", "-q", "--locked", "-p", "observer"], cwd=src,
+    subprocess.run(["cargo", "build", "-q", "--locked", "-p", "observer"], cwd=src,
                    env=env, check=True, timeout=900)
     return binary
 
