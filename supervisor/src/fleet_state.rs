@@ -17,7 +17,6 @@
 //!   teach it the open problems again within one interval.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -121,9 +120,12 @@ impl FleetState {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let bytes = serde_json::to_vec(self).map_err(|e| write_error(std::io::Error::other(e)))?;
-        let mut file = std::fs::File::create(&tmp).map_err(write_error)?;
-        file.write_all(&bytes).map_err(write_error)?;
+        let file = std::fs::File::create(&tmp).map_err(write_error)?;
+        // Written as it is serialised: a fleet with tens of thousands of
+        // open problems is megabytes of JSON, never held whole in memory.
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut out, self).map_err(|e| write_error(std::io::Error::other(e)))?;
+        let file = out.into_inner().map_err(|e| write_error(e.into_error()))?;
         file.sync_all().map_err(write_error)?;
         drop(file);
         std::fs::rename(&tmp, path).map_err(write_error)?;
