@@ -81,6 +81,8 @@ pub struct SimulatedObserver {
     started: Instant,
     started_ms: u64,
     filler: String,
+    /// What every heartbeat says is open (`Profile::open_problems` of them).
+    problems: Vec<OpenProblem>,
     next_id: u64,
     /// Id of `pending[0]`; every id below it is acknowledged.
     base_id: u64,
@@ -118,6 +120,7 @@ impl SimulatedObserver {
             started: now,
             started_ms: now_ms,
             filler: String::new(),
+            problems: Self::open_problems(profile.open_problems, now_ms),
             next_id: profile.first_id,
             base_id: profile.first_id,
             pending: VecDeque::new(),
@@ -138,13 +141,14 @@ impl SimulatedObserver {
         sim
     }
 
-    /// The problems every heartbeat of this observer carries: open since
-    /// the start, shaped like a disk check's (id, tags, message, value).
-    fn open_problems(&self) -> Vec<OpenProblem> {
-        (0..self.profile.open_problems)
+    /// The problems every heartbeat of an observer started at `started_ms`
+    /// carries: open since its start, shaped like a disk check's (id, tags,
+    /// message, value).
+    fn open_problems(count: u32, started_ms: u64) -> Vec<OpenProblem> {
+        (0..count)
             .map(|i| OpenProblem {
                 check: format!("metric-{i:08x}"),
-                since_ms: self.started_ms as i64,
+                since_ms: started_ms as i64,
                 tags: "disk,loadgen".to_owned(),
                 message: format!("disk /srv/{i} is 93.5 % full (above 90)"),
                 value: Some(93.5),
@@ -316,7 +320,7 @@ impl SimulatedObserver {
                     queue_len,
                     uptime_secs,
                     None,
-                    self.open_problems(),
+                    self.problems.iter().cloned(),
                     &self.codec,
                 )
             });

@@ -813,19 +813,9 @@ impl Supervisor {
         self.system_line(now, host, message, None);
     }
 
-    /// A supervisor-raised line that opens or clears one of its own
-    /// problems about `host` (the JSON line carries check and state).
-    fn system_problem_event(
-        &mut self,
-        now: Now,
-        host: &HostName,
-        message: &str,
-        check: &str,
-        transition: Transition,
-    ) {
-        self.system_line(now, host, message, Some((check, transition)));
-    }
-
+    /// A supervisor-raised line; with `problem`, it opens or clears one of
+    /// the supervisor's own problems about `host` (the JSON line carries
+    /// check and state).
     fn system_line(
         &mut self,
         now: Now,

@@ -66,20 +66,11 @@ impl Supervisor {
             let inactive = state.problems.clear(HOST_INACTIVE_CHECK);
             self.fleet_changed = true;
             self.note(Note::CameBack { host: host.clone() });
-            match inactive {
-                Some(p) => {
-                    let open_ms = now.wall_ms.saturating_sub(p.opened_ms);
-                    let cleared = Transition::Clear { open_ms };
-                    self.system_problem_event(
-                        now,
-                        host,
-                        HOST_ACTIVE_AGAIN,
-                        HOST_INACTIVE_CHECK,
-                        cleared,
-                    );
-                }
-                None => self.system_event(now, host, HOST_ACTIVE_AGAIN),
-            }
+            let cleared = inactive.map(|p| {
+                let open_ms = now.wall_ms.saturating_sub(p.opened_ms);
+                (HOST_INACTIVE_CHECK, Transition::Clear { open_ms })
+            });
+            self.system_line(now, host, HOST_ACTIVE_AGAIN, cleared);
             self.happen(Happening::HostState {
                 host: host.to_string(),
                 state: NotifyHostState::Up,
@@ -340,13 +331,8 @@ impl Supervisor {
                 host: host.clone(),
                 max_idle,
             });
-            self.system_problem_event(
-                now,
-                &host,
-                HOST_INACTIVE,
-                HOST_INACTIVE_CHECK,
-                Transition::Open,
-            );
+            let opened = Some((HOST_INACTIVE_CHECK, Transition::Open));
+            self.system_line(now, &host, HOST_INACTIVE, opened);
             self.happen(Happening::HostState {
                 host: host.to_string(),
                 state: NotifyHostState::Inactive,
