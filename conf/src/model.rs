@@ -132,9 +132,9 @@ pub struct CommandWatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandAlert {
     pub tags: String,
-    /// `match=G,TEXT`: the line is considered when capture group `group`
-    /// equals `text`.
-    pub select: GroupEquals,
+    /// Which output lines it judges: one (`match=G,TEXT`) or each
+    /// (`key=G`).
+    pub select: LineSelect,
     pub rule: CommandRule,
     pub active: Option<ActiveWindows>,
     /// The check's id (see [`CheckId`]).
@@ -192,6 +192,32 @@ impl CheckId {
         ((h >> 32) ^ (h & 0xffff_ffff)) as u32
     }
 
+    /// The id of one line's problem of an `alert_if:` with `key=`:
+    /// `cmd-XXXXXXXX:KEY`, e.g. `cmd-1f3a9c02:/var`. A key that would make
+    /// the id longer than [`CheckId::MAX_LEN`] keeps its first characters
+    /// and ends in `~` and eight hex digits of its hash, so long keys stay
+    /// apart.
+    pub fn for_line(&self, key: &str) -> CheckId {
+        let room = Self::MAX_LEN.saturating_sub(self.0.len() + 1);
+        if key.len() <= room {
+            return CheckId(format!("{}:{key}", self.0));
+        }
+        let keep = room.saturating_sub(9);
+        let mut cut = keep.min(key.len());
+        while !key.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        CheckId(format!(
+            "{}:{}~{:08x}",
+            self.0,
+            &key[..cut],
+            Self::hash_lines([key])
+        ))
+    }
+
+    /// The longest id the wire carries (ids are cut there).
+    pub const MAX_LEN: usize = 64;
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -237,6 +263,17 @@ impl Default for StateKeys {
     fn default() -> Self {
         StateKeys::DEFAULT
     }
+}
+
+/// The output lines a command alert judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineSelect {
+    /// `match=G,TEXT`: the first line whose capture group G equals TEXT.
+    Equals(GroupEquals),
+    /// `key=G` (an `alert_if:` without `match=`): every line the `extract=`
+    /// regex matches, each a problem of its own named by capture group G
+    /// (every mount point of `df`, every interface).
+    Each { key: usize },
 }
 
 /// `match=G,TEXT`.

@@ -219,3 +219,19 @@ fn bad_state_keys_name_file_and_line() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_line_problem_is_named_by_its_key_and_never_longer_than_the_wire_allows() {
+    let check = CheckId::new("cmd", ["run: command=df -P", "alert_if: key=3"]);
+    let var = check.for_line("/var");
+    assert_eq!(var.as_str(), format!("{check}:/var"));
+    // Two long keys with the same beginning stay apart, each cut to the
+    // longest id the wire carries, on a character boundary.
+    let a = check.for_line(&format!("/srv/{}/a", "é".repeat(40)));
+    let b = check.for_line(&format!("/srv/{}/b", "é".repeat(40)));
+    assert_ne!(a, b);
+    for id in [&a, &b] {
+        assert!(id.as_str().len() <= CheckId::MAX_LEN, "{id}");
+        assert!(id.as_str().starts_with(&format!("{check}:/srv/é")), "{id}");
+    }
+}

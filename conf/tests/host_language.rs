@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use conf::{ActiveWindows, CommandRule, ConfError, GroupEquals, HostConfig, LogAlert, parse_host};
+use conf::{
+    ActiveWindows, CommandRule, ConfError, GroupEquals, HostConfig, LineSelect, LogAlert,
+    parse_host,
+};
 
 fn ok(text: &str) -> HostConfig {
     let (config, errors) = parse_host(text);
@@ -115,10 +118,10 @@ fn run_with_alert_if_both_limits_and_alert_metric() {
     assert_eq!(w.alerts.len(), 3);
     assert_eq!(
         w.alerts[0].select,
-        GroupEquals {
+        LineSelect::Equals(GroupEquals {
             group: 3,
             text: "/".into()
-        }
+        })
     );
     assert_eq!(
         w.alerts[0].rule,
@@ -131,10 +134,10 @@ fn run_with_alert_if_both_limits_and_alert_metric() {
     assert_eq!(w.alerts[0].origin.line, 2);
     assert_eq!(
         w.alerts[1].select,
-        GroupEquals {
+        LineSelect::Equals(GroupEquals {
             group: 3,
             text: "/home".into()
-        }
+        })
     );
     assert_eq!(
         w.alerts[1].rule,
@@ -406,6 +409,47 @@ fn alert_if_needs_exactly_one_limit() {
             "run: command=c extract=(a)(b)\nalert_if: tags=t match=1,a upper_limit=2,1 lower_limit=2,0 message=m\n"
         ),
         ["config:2: `alert_if:` give either `upper_limit=` or `lower_limit=`, not both"]
+    );
+}
+
+#[test]
+fn alert_if_without_match_judges_every_line_by_its_key() {
+    let c = ok(
+        "run: command=df -P extract=^(\\S+)\\s+\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)%\\s+(\\S+)$
+alert_if: tags=disk key=3 upper_limit=2,90 message=File system nearly full
+alert_if: tags=disk upper_limit=2,95 message=Device nearly full
+alert_if: tags=disk match=3,/ upper_limit=2,90 message=Root nearly full
+",
+    );
+    let alerts = &c.commands[0].alerts;
+    assert_eq!(alerts[0].select, LineSelect::Each { key: 3 });
+    // Neither `match=` nor `key=`: keyed by the first group.
+    assert_eq!(alerts[1].select, LineSelect::Each { key: 1 });
+    assert!(matches!(alerts[2].select, LineSelect::Equals(_)));
+    // `key=` is part of what the check is: another key, another check.
+    let ids: std::collections::BTreeSet<_> = alerts.iter().map(|a| a.check.clone()).collect();
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn key_and_match_together_or_a_key_beyond_the_groups_are_errors() {
+    assert_eq!(
+        errors(
+            "run: command=c extract=(a)(b)\nalert_if: tags=t match=1,a key=1 upper_limit=2,1 message=m\n"
+        ),
+        [
+            "config:2: `alert_if:` give either `match=G,TEXT` (one line) or `key=G` (every line), not both"
+        ]
+    );
+    assert_eq!(
+        errors("run: command=c extract=(a)(b)\nalert_if: tags=t key=3 upper_limit=2,1 message=m\n"),
+        [
+            "config:2: `alert_if:` `key=` names group 3 but the `extract=` regex has 2 capture groups"
+        ]
+    );
+    assert_eq!(
+        errors("run: command=c extract=(a)(b)\nalert_if: tags=t key=x upper_limit=2,1 message=m\n"),
+        ["config:2: `alert_if:` `key=x` must be a capture group number"]
     );
 }
 

@@ -160,7 +160,7 @@ impl Checks {
             .collect();
         let kept: BTreeSet<String> = self.problem_keys().collect();
         old.difference(&kept)
-            .filter_map(|k| problems.clear(k, now.wall_ms))
+            .flat_map(|k| problems.clear_check(k, now.wall_ms))
             .collect()
     }
 

@@ -10,10 +10,11 @@
 //! a stateful check whose problem lives on the [`ProblemBoard`]; a run that
 //! fails is a bad result of each of them, with their tags.
 
+use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use conf::{CommandAlert, CommandRule, CommandWatch, HostConfig, StateKeys};
+use conf::{CheckId, CommandAlert, CommandRule, CommandWatch, HostConfig, LineSelect, StateKeys};
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 
@@ -22,6 +23,9 @@ use crate::clock::{LocalMinute, Now};
 use crate::problems::{CheckRef, ProblemBoard};
 use crate::raised::{Raised, format_number};
 use crate::timers::COMMAND_INTERVAL;
+
+// A line's problem id is cut to what the wire carries.
+const _: () = assert!(CheckId::MAX_LEN == wire::limits::MAX_CHECK_ID);
 
 /// Why a command run failed; each is reported once centrally.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -190,9 +194,10 @@ impl CommandCheck {
             .collect()
     }
 
-    /// Events for one run's output lines: each `alert_if:` judges the first
-    /// line it selects (a bad or good result on `problems`), each
-    /// `alert_metric:` raises a point event per line it selects.
+    /// Events for one run's output lines: an `alert_if:` with `match=`
+    /// judges the first line it selects, one with `key=` every line (each
+    /// its own problem, and a key gone from the output is a good result);
+    /// each `alert_metric:` raises a point event per line it selects.
     pub fn evaluate(
         &self,
         lines: &[String],
@@ -201,15 +206,26 @@ impl CommandCheck {
         problems: &mut ProblemBoard,
     ) -> Vec<Raised> {
         let mut out = Vec::new();
-        let mut judged = vec![false; self.alerts.len()];
+        // Per alert: the problem ids judged by this run.
+        let mut judged: Vec<BTreeSet<CheckId>> = vec![BTreeSet::new(); self.alerts.len()];
         for line in lines {
             let Some(caps) = self.extract.captures(line) else {
                 continue;
             };
             for (i, a) in self.alerts.iter().enumerate() {
-                if caps.get(a.select.group).map(|m| m.as_str()) != Some(a.select.text.as_str()) {
-                    continue;
-                }
+                // The problem's id, and the line's key for `key=`.
+                let (id, name) = match &a.select {
+                    LineSelect::Equals(sel) => {
+                        if caps.get(sel.group).map(|m| m.as_str()) != Some(sel.text.as_str()) {
+                            continue;
+                        }
+                        (a.check.clone(), None)
+                    }
+                    LineSelect::Each { key } => match caps.get(*key).map(|m| m.as_str().trim()) {
+                        Some(name) if !name.is_empty() => (a.check.for_line(name), Some(name)),
+                        _ => continue,
+                    },
+                };
                 let group = match &a.rule {
                     CommandRule::Above { group, .. }
                     | CommandRule::Below { group, .. }
@@ -231,17 +247,44 @@ impl CommandCheck {
                         continue;
                     }
                 };
-                if std::mem::replace(&mut judged[i], true) {
+                if !judged[i].insert(id.clone()) {
                     continue;
                 }
-                let text = format!("{message} [{}]", format_number(value));
-                out.extend(problems.result(check_ref(a, local), bad, text, Some(value), time_ms));
+                let text = match name {
+                    None => format!("{message} [{}]", format_number(value)),
+                    Some(name) => format!("{message}: {name} [{}]", format_number(value)),
+                };
+                let check = CheckRef {
+                    id: id.as_str(),
+                    ..check_ref(a, local)
+                };
+                out.extend(problems.result(check, bad, text, Some(value), time_ms));
             }
         }
-        // A metric alert whose failure problem is open clears when the
-        // command runs again.
+        for (a, judged) in self.alerts.iter().zip(&judged) {
+            if !matches!(a.select, LineSelect::Each { .. }) {
+                continue;
+            }
+            // A line gone from the output (a file system unmounted) is
+            // judged good, so its problem clears rather than staying open
+            // for ever.
+            for gone in problems.lines_of(a.check.as_str()) {
+                if !judged.iter().any(|id| id.as_str() == gone) {
+                    let check = CheckRef {
+                        id: &gone,
+                        ..check_ref(a, local)
+                    };
+                    out.extend(problems.result(check, false, String::new(), None, time_ms));
+                }
+            }
+        }
+        // A run-failure problem of an alert whose own id is not judged by
+        // a successful run (`alert_metric:`, `alert_if:` with `key=`)
+        // clears when the command runs again.
         for a in self.failure_checks() {
-            if matches!(a.rule, CommandRule::Metric { .. }) {
+            if !matches!(a.select, LineSelect::Equals(_))
+                || matches!(a.rule, CommandRule::Metric { .. })
+            {
                 out.extend(problems.result(
                     check_ref(a, local),
                     false,

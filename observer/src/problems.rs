@@ -126,7 +126,14 @@ impl ProblemBoard {
         } else {
             t.good = t.good.saturating_add(1);
             t.bad = 0;
-            if t.open.is_none() || t.good < check.keys.clear_after {
+            if t.open.is_none() {
+                // Nothing left to remember: forgetting it keeps the board
+                // as small as what is bad now (keys of per-line checks come
+                // and go with the command's output).
+                self.tracked.remove(check.id);
+                return None;
+            }
+            if t.good < check.keys.clear_after {
                 return None;
             }
             let open = t.open.take()?;
@@ -193,6 +200,25 @@ impl ProblemBoard {
         raised.check = Some(id.to_string());
         raised.transition = clear(&open, time_ms);
         Some(raised)
+    }
+
+    /// Clears check `id`'s problem and those of its lines (`id:KEY`, see
+    /// [`conf::CheckId::for_line`]): the check is no longer configured.
+    pub fn clear_check(&mut self, id: &str, time_ms: i64) -> Vec<Raised> {
+        let mut ids = self.lines_of(id);
+        ids.push(id.to_string());
+        ids.iter().filter_map(|k| self.clear(k, time_ms)).collect()
+    }
+
+    /// The ids of check `id`'s lines that are bad or open now.
+    pub fn lines_of(&self, id: &str) -> Vec<String> {
+        let prefix = format!("{id}:");
+        self.tracked
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect()
     }
 
     /// Clears every problem whose id starts with `prefix` and is not kept

@@ -206,8 +206,28 @@ async fn commands(
             JobOutput::CommandLines(Err(e)) => writeln!(out, "command {}: {e}", watch.origin)?,
             _ => {}
         }
-        let raised = check.on_output(output, Now::read(), &mut ProblemBoard::new());
+        // The same output as often as the most patient alert needs, to
+        // show what a condition that persists would raise.
+        let open_after = watch
+            .alerts
+            .iter()
+            .map(|a| a.state.open_after)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut board = ProblemBoard::new();
+        let now = Now::read();
+        let raised: Vec<Raised> = (0..open_after)
+            .flat_map(|i| {
+                let raised = check.on_output(output.clone(), now, &mut board);
+                // Point events (metrics) once, as one run raises them.
+                raised
+                    .into_iter()
+                    .filter(move |r| i == 0 || r.transition != wire::Transition::Point)
+            })
+            .collect();
         would_raise(&raised, out)?;
+        waits_for(if raised.is_empty() { 1 } else { open_after }, out)?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use conf::{CommandAlert, CommandLine, CommandRule, CommandWatch, GroupEquals, Origin};
+use conf::{CommandAlert, CommandLine, CommandRule, CommandWatch, GroupEquals, LineSelect, Origin};
 use observer::checks::{Checks, JobOutput, JobResult};
 use observer::clock::LocalMinute;
 use observer::clock::Now;
@@ -45,10 +45,10 @@ fn df_watch(command: &[&str]) -> CommandWatch {
             CommandRule::Metric { .. } => "cmd-metric",
         }),
         tags: "disk".into(),
-        select: GroupEquals {
+        select: LineSelect::Equals(GroupEquals {
             group: 2,
             text: "/".into(),
-        },
+        }),
         rule,
         active: None,
         state: conf::StateKeys::DEFAULT,
@@ -226,8 +226,12 @@ fn upper_limit_and_metric_from_canned_df_output() {
 #[test]
 fn lower_limit_fires_below_the_value() {
     let mut w = df_watch(&["df"]);
-    w.alerts[0].select.text = "/data".into();
-    w.alerts[1].select.text = "/data".into();
+    for a in &mut w.alerts[..2] {
+        a.select = LineSelect::Equals(GroupEquals {
+            group: 2,
+            text: "/data".into(),
+        });
+    }
     let lines: Vec<String> = DF.lines().map(str::to_string).collect();
     let out = CommandCheck::new(&w).evaluate(&lines, L, 0, &mut ProblemBoard::new());
     assert!(out.iter().any(|r| r.message == "root almost empty [1]"));

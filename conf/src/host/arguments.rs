@@ -9,7 +9,7 @@ use crate::error::shorten;
 use crate::host::directive::{CommandAlertKind, LogAlertKind};
 use crate::host::keys::{Args, MessageRule};
 use crate::host::regexes::compile;
-use crate::model::{CommandLine, CommandRule, GroupEquals, LogAlert, StateKeys};
+use crate::model::{CommandLine, CommandRule, LineSelect, LogAlert, StateKeys};
 
 /// One `alert_*` line read: what read cleanly (`None` where a value had a
 /// problem) and, in `args`, every problem found.
@@ -138,12 +138,12 @@ pub(crate) fn running_alert(argument: &str) -> AlertLine<'_, RunningRange> {
 pub(crate) struct CommandAlertLine<'a> {
     pub(crate) args: Args<'a>,
     pub(crate) tags: Option<String>,
-    pub(crate) select: Option<GroupEquals>,
+    pub(crate) select: Option<LineSelect>,
     pub(crate) rule: Option<CommandRule>,
     pub(crate) state: Option<StateKeys>,
 }
 
-/// `alert_if: tags=T match=G,TEXT upper_limit=G,V|lower_limit=G,V
+/// `alert_if: tags=T match=G,TEXT|key=G upper_limit=G,V|lower_limit=G,V
 /// message=TEXT` or `alert_metric: tags=T match=G,TEXT metric=G`.
 pub(crate) fn command_alert(kind: CommandAlertKind, argument: &str) -> CommandAlertLine<'_> {
     let mut args = match kind {
@@ -157,6 +157,7 @@ pub(crate) fn command_alert(kind: CommandAlertKind, argument: &str) -> CommandAl
             &[
                 "tags",
                 "match",
+                "key",
                 "upper_limit",
                 "lower_limit",
                 "every",
@@ -168,7 +169,10 @@ pub(crate) fn command_alert(kind: CommandAlertKind, argument: &str) -> CommandAl
         ),
     };
     let tags = args.tags();
-    let select = args.group_text("match");
+    let select = match kind {
+        CommandAlertKind::Metric => args.group_text("match").map(LineSelect::Equals),
+        CommandAlertKind::If => line_select(&mut args),
+    };
     let rule = match kind {
         CommandAlertKind::Metric => args
             .group_number("metric")
@@ -182,6 +186,23 @@ pub(crate) fn command_alert(kind: CommandAlertKind, argument: &str) -> CommandAl
         select,
         rule,
         state,
+    }
+}
+
+/// The lines an `alert_if:` judges: `match=G,TEXT` (one line), or without
+/// it every line, each its own problem named by group `key=G` (default 1).
+fn line_select(args: &mut Args<'_>) -> Option<LineSelect> {
+    match (args.has("match"), args.has("key")) {
+        (true, true) => {
+            args.problems.push(
+                "give either `match=G,TEXT` (one line) or `key=G` (every line), not both"
+                    .to_string(),
+            );
+            None
+        }
+        (true, false) => args.group_text("match").map(LineSelect::Equals),
+        (false, true) => args.group_number("key").map(|key| LineSelect::Each { key }),
+        (false, false) => Some(LineSelect::Each { key: 1 }),
     }
 }
 
@@ -226,8 +247,10 @@ impl CommandAlertLine<'_> {
     pub(crate) fn check_groups(&mut self, extract: &Regex) {
         let groups = extract.captures_len() - 1;
         let mut used = Vec::new();
-        if let Some(select) = &self.select {
-            used.push(("match", select.group));
+        match &self.select {
+            Some(LineSelect::Equals(select)) => used.push(("match", select.group)),
+            Some(LineSelect::Each { key }) => used.push(("key", *key)),
+            None => {}
         }
         match &self.rule {
             Some(CommandRule::Above { group, .. }) => used.push(("upper_limit", *group)),
