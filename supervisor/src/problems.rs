@@ -219,6 +219,28 @@ pub enum Happening {
         host: String,
         state: NotifyHostState,
     },
+    /// This supervisor became (`ours`) or stopped being the one that
+    /// notifies for `host` (see `protocol::notifier`); `open` are the
+    /// host's open problems, each with whether it is acknowledged.
+    Notifier {
+        host: String,
+        ours: bool,
+        open: Vec<(ProblemOpened, bool)>,
+    },
+}
+
+impl Happening {
+    /// The host it is about.
+    pub fn host(&self) -> &str {
+        match self {
+            Happening::Opened(p) => &p.host,
+            Happening::Point(p) => &p.host,
+            Happening::Cleared { host, .. }
+            | Happening::Acknowledged { host, .. }
+            | Happening::HostState { host, .. }
+            | Happening::Notifier { host, .. } => host,
+        }
+    }
 }
 
 /// Tags as a list, as notifications and the window show them.

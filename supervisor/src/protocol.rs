@@ -42,6 +42,7 @@ use wire::{AckBuilder, CheckEvent, Codec, Event, Message, MissingChunks, Transit
 pub use crate::stream_gate::StreamBatch;
 
 mod host_states;
+mod notifier;
 
 use host_states::{point, problem_happening};
 
@@ -167,6 +168,9 @@ pub struct Supervisor {
     /// Queued for the notifications, when the shell asked for them.
     happenings: VecDeque<Happening>,
     report_happenings: bool,
+    /// Other supervisors (run ids) observers' heartbeats name as their
+    /// choice, and when each was last named (see [`notifier`]).
+    peers_named: HashMap<u64, Instant>,
     /// Host states or open problems changed since the shell last saved
     /// them.
     fleet_changed: bool,
@@ -191,6 +195,7 @@ impl Supervisor {
             stream_failing: false,
             happenings: VecDeque::new(),
             report_happenings: false,
+            peers_named: HashMap::new(),
             fleet_changed: false,
         };
         sup.timers.set(Timer::Beacon, now.mono);
@@ -295,10 +300,10 @@ impl Supervisor {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
+                // First, so what the heartbeat changes is notified by the
+                // supervisor it names.
+                self.host_chose(now.mono, &host, chosen);
                 self.heartbeat(now, from, &host, 2, version, queue_len, uptime_secs);
-                if let Some(state) = self.hosts.get_mut(&host) {
-                    state.record.chosen = chosen;
-                }
                 self.learn_problems(now, &host, &problems, omitted);
                 self.check_version(now, &host, version);
             }
@@ -310,6 +315,8 @@ impl Supervisor {
                 let Some(host) = self.checked_host(from, &host) else {
                     return;
                 };
+                // An observer sends its events to the supervisor it chose.
+                self.host_chose(now.mono, &host, Some(self.settings.run_id));
                 self.heard(now, &host, from, 2);
                 self.take_events(now, from, host, floor, Incoming::V2(events));
             }
@@ -784,7 +791,7 @@ impl Supervisor {
             self.fleet_changed = true;
         }
         for h in happenings {
-            self.happen(h);
+            self.happen(now.mono, h);
         }
     }
 

@@ -90,6 +90,15 @@ pub const MAX_QUEUED_NOTES: usize = 4096;
 /// makes at most that many).
 pub const MAX_QUEUED_HAPPENINGS: usize = 65_536;
 
+/// A supervisor that no observer's heartbeat has named as its choice for
+/// this long is taken as gone, and its hosts are notified for by the others
+/// (three heartbeat intervals: observers that lose their supervisor name
+/// another within a few beacons).
+pub const PEER_QUIET: Duration = Duration::from_secs(45);
+
+/// Most other supervisors remembered as named by heartbeats.
+pub const MAX_PEERS_NAMED: usize = 64;
+
 /// Least time between two saves of the fleet state (`fleet-state.json`)
 /// while it keeps changing.
 pub const FLEET_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

@@ -175,6 +175,16 @@ fn heartbeat_v2(host: &str, problems: Vec<OpenProblem>, omitted: u32) -> Message
     }
 }
 
+/// A heartbeat that names this supervisor (run 42) as the host's choice:
+/// this one notifies for it.
+fn heartbeat_ours(host: &str, problems: Vec<OpenProblem>) -> Message {
+    let mut hb = heartbeat_v2(host, problems, 0);
+    if let Message::HeartbeatV2 { chosen, .. } = &mut hb {
+        *chosen = Some(42);
+    }
+    hb
+}
+
 fn open_problem(check: &str, since_ms: i64) -> OpenProblem {
     OpenProblem {
         check: check.into(),
@@ -312,12 +322,12 @@ fn a_heartbeat_teaches_a_supervisor_that_never_saw_the_opening() {
         Some("another (run 0000000000000007)")
     );
     assert!(w.lines().is_empty(), "a heartbeat writes nothing");
-    assert_eq!(
-        w.take_happenings()
-            .iter()
-            .filter(|h| matches!(h, Happening::Opened(_)))
-            .count(),
-        2
+    // The supervisor the host chose (run 7) notifies, not this one: it is
+    // told once that the host is not its to notify for, then nothing.
+    let told = w.take_happenings();
+    assert!(
+        matches!(told.as_slice(), [Happening::Notifier { ours: false, .. }]),
+        "{told:?}"
     );
     // Some left out: nothing unlisted is forgotten.
     w.send(
@@ -331,9 +341,20 @@ fn a_heartbeat_teaches_a_supervisor_that_never_saw_the_opening() {
         &heartbeat_v2("web1", vec![open_problem("cmd-1", 1)], 0),
     );
     assert_eq!(w.problems(), [("web1".to_string(), "cmd-1".to_string())]);
+    assert!(w.take_happenings().is_empty());
+    // Chosen here: the open problem is taken over (announced by the other
+    // supervisor: no second opening), and its clearing is notified here.
+    w.send(OBS, &heartbeat_ours("web1", vec![open_problem("cmd-1", 1)]));
+    let taken = w.take_happenings();
+    assert!(
+        matches!(taken.as_slice(), [Happening::Notifier { ours: true, open, .. }]
+            if open.len() == 1 && open[0].0.check == "cmd-1"),
+        "{taken:?}"
+    );
+    w.send(OBS, &heartbeat_ours("web1", Vec::new()));
     assert!(matches!(
         w.take_happenings().as_slice(),
-        [Happening::Cleared { check, .. }] if check == "proc-2"
+        [Happening::Cleared { check, .. }] if check == "cmd-1"
     ));
 }
 
@@ -355,7 +376,7 @@ fn chosen_supervisor_is_this_one_when_the_run_id_is_ours() {
 #[test]
 fn goodbye_stops_the_host_at_once_and_it_is_never_reported_inactive() {
     let mut w = World::new(StreamFormat::Classic, &["web1"]);
-    w.send(OBS, &heartbeat_v2("web1", Vec::new(), 0));
+    w.send(OBS, &heartbeat_ours("web1", Vec::new()));
     assert_eq!(w.status("web1"), HostStatus::Up);
     w.send(
         OBS,
@@ -379,8 +400,8 @@ fn goodbye_stops_the_host_at_once_and_it_is_never_reported_inactive() {
     assert_eq!(w.status("web1"), HostStatus::Stopped);
     assert!(w.problems().is_empty());
     // Back: one `Host started`, not `Host is active again`.
-    w.send(OBS, &heartbeat_v2("web1", Vec::new(), 0));
-    w.send(OBS, &heartbeat_v2("web1", Vec::new(), 0));
+    w.send(OBS, &heartbeat_ours("web1", Vec::new()));
+    w.send(OBS, &heartbeat_ours("web1", Vec::new()));
     let lines = w.lines();
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(lines[1].ends_with("%%SYSTEM%%NULL%%Host started"));

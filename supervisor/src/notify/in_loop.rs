@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use conf::NotifyConfig;
 
-use super::{ChannelHealth, Notifications};
+use super::{ChannelHealth, Notifications, NotifyPolicy};
 use crate::problems::{HOST_INACTIVE_CHECK, Happening};
 use crate::protocol::{Now, Supervisor};
 
@@ -91,7 +91,13 @@ impl LoopNotifications {
         if let Some(url) = &self.status_url {
             running.policy().set_status_url(url);
         }
-        let open = sup.open_problems();
+        // Only the hosts this supervisor notifies for (see
+        // `protocol::notifier`); the others' come with their hand-over.
+        let open: Vec<_> = sup
+            .open_problems()
+            .into_iter()
+            .filter(|(p, _)| sup.notifies_for(now.mono, &p.host))
+            .collect();
         let acked: Vec<(String, String)> = open
             .iter()
             .filter(|(_, acked)| *acked)
@@ -103,7 +109,11 @@ impl LoopNotifications {
         for (host, check) in acked {
             running.policy().handle_ack(now, &host, &check);
         }
-        for (host, state) in sup.hosts_down() {
+        for (host, state) in sup
+            .hosts_down()
+            .into_iter()
+            .filter(|(host, _)| sup.notifies_for(now.mono, host))
+        {
             running.policy().handle_host_state(now, &host, state);
         }
         tracing::info!(
@@ -116,23 +126,8 @@ impl LoopNotifications {
 
     /// One happening of the state machine.
     pub fn feed(&mut self, now: Now, happening: Happening) {
-        let Some(n) = self.running.as_mut() else {
-            return;
-        };
-        let policy = n.policy();
-        match happening {
-            Happening::Opened(p) if p.check != HOST_INACTIVE_CHECK => policy.handle_opened(now, p),
-            Happening::Cleared {
-                host,
-                check,
-                cleared_ms,
-            } if check != HOST_INACTIVE_CHECK => {
-                policy.handle_cleared(now, &host, &check, cleared_ms);
-            }
-            Happening::Opened(_) | Happening::Cleared { .. } => {}
-            Happening::Point(alert) => policy.handle_point(now, alert),
-            Happening::Acknowledged { host, check } => policy.handle_ack(now, &host, &check),
-            Happening::HostState { host, state } => policy.handle_host_state(now, &host, state),
+        if let Some(n) = self.running.as_mut() {
+            feed_policy(n.policy(), now, happening);
         }
     }
 
@@ -180,4 +175,38 @@ impl LoopNotifications {
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// What one happening of the state machine does to the notification
+/// policy (the whole mapping; tests of several supervisors use it too).
+pub fn feed_policy(policy: &mut NotifyPolicy, now: Now, happening: Happening) {
+    match happening {
+        Happening::Opened(p) if p.check != HOST_INACTIVE_CHECK => policy.handle_opened(now, p),
+        Happening::Cleared {
+            host,
+            check,
+            cleared_ms,
+        } if check != HOST_INACTIVE_CHECK => {
+            policy.handle_cleared(now, &host, &check, cleared_ms);
+        }
+        Happening::Opened(_) | Happening::Cleared { .. } => {}
+        Happening::Point(alert) => policy.handle_point(now, alert),
+        Happening::Acknowledged { host, check } => policy.handle_ack(now, &host, &check),
+        Happening::HostState { host, state } => policy.handle_host_state(now, &host, state),
+        Happening::Notifier { host, ours, open } => {
+            if !ours {
+                policy.forget_host(&host);
+                return;
+            }
+            // Taken over from the supervisor the host used before:
+            // announced there, so no second opening here.
+            for (problem, acked) in open {
+                let check = problem.check.clone();
+                policy.handle_restored(now, problem);
+                if acked {
+                    policy.handle_ack(now, &host, &check);
+                }
+            }
+        }
+    }
 }

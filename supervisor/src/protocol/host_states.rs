@@ -49,10 +49,13 @@ impl Supervisor {
             self.fleet_changed = true;
             self.note(Note::Started { host: host.clone() });
             self.system_event(now, host, HOST_STARTED);
-            self.happen(Happening::HostState {
-                host: host.to_string(),
-                state: NotifyHostState::Up,
-            });
+            self.happen(
+                now.mono,
+                Happening::HostState {
+                    host: host.to_string(),
+                    state: NotifyHostState::Up,
+                },
+            );
             self.watch_silence_from(now);
             return;
         }
@@ -71,10 +74,13 @@ impl Supervisor {
                 (HOST_INACTIVE_CHECK, Transition::Clear { open_ms })
             });
             self.system_line(now, host, HOST_ACTIVE_AGAIN, cleared);
-            self.happen(Happening::HostState {
-                host: host.to_string(),
-                state: NotifyHostState::Up,
-            });
+            self.happen(
+                now.mono,
+                Happening::HostState {
+                    host: host.to_string(),
+                    state: NotifyHostState::Up,
+                },
+            );
             self.watch_silence_from(now);
         }
     }
@@ -101,10 +107,13 @@ impl Supervisor {
         self.fleet_changed = true;
         self.note(Note::Stopped { host: host.clone() });
         self.system_event(now, host, HOST_STOPPED);
-        self.happen(Happening::HostState {
-            host: host.to_string(),
-            state: NotifyHostState::Stopped,
-        });
+        self.happen(
+            now.mono,
+            Happening::HostState {
+                host: host.to_string(),
+                state: NotifyHostState::Stopped,
+            },
+        );
     }
 
     /// A protocol-2 heartbeat's open problems replace what is known of the
@@ -128,7 +137,7 @@ impl Supervisor {
             self.fleet_changed = true;
         }
         for h in happenings {
-            self.happen(h);
+            self.happen(now.mono, h);
         }
     }
 
@@ -153,10 +162,13 @@ impl Supervisor {
             return None;
         }
         self.fleet_changed = true;
-        self.happen(Happening::Acknowledged {
-            host: host.to_string(),
-            check: check.to_string(),
-        });
+        self.happen(
+            now.mono,
+            Happening::Acknowledged {
+                host: host.to_string(),
+                check: check.to_string(),
+            },
+        );
         Some(ack)
     }
 
@@ -174,8 +186,10 @@ impl Supervisor {
         self.happenings.pop_front()
     }
 
-    pub(super) fn happen(&mut self, h: Happening) {
-        if !self.report_happenings {
+    /// Queues `h` for the notifications, unless another supervisor
+    /// notifies for its host (see [`super::notifier`]).
+    pub(super) fn happen(&mut self, now: Instant, h: Happening) {
+        if !self.report_happenings || !self.notifies_for(now, h.host()) {
             return;
         }
         if self.happenings.len() >= MAX_QUEUED_HAPPENINGS {
@@ -250,6 +264,7 @@ impl Supervisor {
             }
             state.problems.restore(problems);
         }
+        self.name_restored_peers(now.mono);
     }
 
     /// The problems open now (the host's own inactivity left out, see
@@ -333,10 +348,13 @@ impl Supervisor {
             });
             let opened = Some((HOST_INACTIVE_CHECK, Transition::Open));
             self.system_line(now, &host, HOST_INACTIVE, opened);
-            self.happen(Happening::HostState {
-                host: host.to_string(),
-                state: NotifyHostState::Inactive,
-            });
+            self.happen(
+                now.mono,
+                Happening::HostState {
+                    host: host.to_string(),
+                    state: NotifyHostState::Inactive,
+                },
+            );
         }
     }
 }

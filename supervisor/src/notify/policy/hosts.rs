@@ -89,4 +89,31 @@ impl NotifyPolicy {
             }
         }
     }
+
+    /// Another supervisor notifies for `host` now (see
+    /// `protocol::notifier`): what is known of it here is dropped without
+    /// a notification, and what was waiting to go out for it is withdrawn;
+    /// the other supervisor sends what follows.
+    pub fn forget_host(&mut self, host: &str) {
+        let ids: Vec<ProblemId> = self
+            .open
+            .range((host.to_string(), String::new())..)
+            .take_while(|(k, _)| k.0 == host)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in ids {
+            self.withdraw(
+                &id,
+                &[
+                    NotifyEvent::Opened,
+                    NotifyEvent::Reminder,
+                    NotifyEvent::Escalated,
+                    NotifyEvent::Cleared,
+                ],
+            );
+            self.open.remove(&id);
+        }
+        self.muted_hosts.remove(host);
+        self.repeat_due = self.earliest_repeat();
+    }
 }
