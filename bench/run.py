@@ -739,6 +739,123 @@ def rows_latency(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
     ]
 
 
+# ---------------------------------------------------------------- scenario 10
+
+
+class HookReceiver:
+    """A webhook receiver on loopback: the wall-clock time each POST arrived
+    and its JSON body."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                at_ms = time.time() * 1000
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                try:
+                    received.append((at_ms, json.loads(body)))
+                except ValueError:
+                    pass
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+NOTIFY_CHECKS = 4  # stateful checks toggled side by side
+
+
+def scenario_notify(ctx: Context, run: int) -> dict[str, float]:
+    cycles = 8 if ctx.quick else 30
+    lab = Lab(ctx.work / f"s10-r{run}", BASE_PORT + 100)
+    hook = HookReceiver()
+    levels = [lab.dir / f"level{i}" for i in range(NOTIFY_CHECKS)]
+    for f in levels:
+        f.write_text("level 10\n")
+    (lab.dir / "notify.conf").write_text(
+        f"channel: ops webhook http://127.0.0.1:{hook.port}/hook\n"
+        "route: channel=ops wait=0 resolved=yes\n")
+    with open(lab.dir / "ax436.conf", "a") as f:
+        f.write("notify: notify.conf\n")
+    lab.write_host("bench10", "".join(
+        f"run: command=cat {f} extract=^(\\S+) (\\d+)$\n"
+        f"alert_if: tags=level{i} match=1,level upper_limit=2,90 every=1 message=Level {i} high\n"
+        for i, f in enumerate(levels)))
+    try:
+        lab.start_supervisor()
+        obs = lab.start_observer("bench10")
+        ok = wait_until(lambda: (lab.dir / "obs" / "bench10").exists() and any(
+            "configuration" in p.read_text(errors="replace")
+            for p in (lab.dir / "obs" / "bench10").glob("observer*.log")), 30, 0.2)
+        if not ok:
+            raise RuntimeError("the observer was not configured within 30 s")
+        ctx.commands["10"] = lab.observer_command("bench10")
+        # Each check opens and clears once per cycle, a quarter cycle apart.
+        period = 3.0
+        start = time.monotonic()
+        for c in range(cycles):
+            for i, f in enumerate(levels):
+                at = start + c * period + i * period / NOTIFY_CHECKS
+                while time.monotonic() < at:
+                    time.sleep(0.01)
+                f.write_text("level 95\n")
+            for i, f in enumerate(levels):
+                at = start + c * period + period / 2 + i * period / NOTIFY_CHECKS
+                while time.monotonic() < at:
+                    time.sleep(0.01)
+                f.write_text("level 10\n")
+        wanted = cycles * NOTIFY_CHECKS
+        wait_until(lambda: sum(1 for _, b in hook.received for it in b.get("items", [])
+                               if it.get("state") == "open") >= wanted, 20, 0.2)
+        time.sleep(2)
+    finally:
+        lab.stop()
+        hook.close()
+    lat = sorted(at_ms - it["since_ms"] for at_ms, b in hook.received
+                 for it in b.get("items", []) if it.get("state") == "open")
+    if not lat:
+        raise RuntimeError("no notification reached the receiver")
+    openings = {(it["check"], it["since_ms"]) for _, b in hook.received
+                for it in b.get("items", []) if it.get("state") == "open"}
+
+    def q(p: float) -> float:
+        return lat[min(len(lat) - 1, max(0, math.ceil(p * len(lat)) - 1))]
+
+    return {"p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lat[-1], "samples": len(lat),
+            "expected": cycles * NOTIFY_CHECKS, "twice": len(lat) - len(openings)}
+
+
+def rows_notify(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
+    cycles = 8 if ctx.quick else 30
+    cmd = (f"`{ctx.commands.get('10', 'observer')}`; {NOTIFY_CHECKS} checks (`every=1`) each "
+           f"opened and cleared {cycles} times; route `wait=0` to a loopback webhook")
+    return [
+        Figure(10, "problem opened on the observer → webhook received, p50", "ms",
+               collect(res, "p50_ms"), None, "", "", None, cmd),
+        Figure(10, "problem opened on the observer → webhook received, p99", "ms",
+               collect(res, "p99_ms"), None, "", "< 1000 ms", lambda v: v < 1000, cmd),
+        Figure(10, "problem opened on the observer → webhook received, max", "ms",
+               collect(res, "max_ms"), None, "", "", None, cmd),
+        Figure(10, "openings received", "", collect(res, "samples"), None, "", "", None, cmd),
+        Figure(10, "openings received twice", "", collect(res, "twice"), 0, "", "0",
+               lambda v: v == 0, cmd),
+    ]
+
+
 # ---------------------------------------------------------------- scenario 4
 
 
@@ -1215,6 +1332,7 @@ SCENARIOS = [
              needs_root=True),
     Scenario(7, "Many observers against one supervisor (loadgen)", scenario_many, rows_many),
     Scenario(8, "Supervisor ingest limit (loadgen --flood)", scenario_flood, rows_flood),
+    Scenario(10, "Notification latency: problem → webhook", scenario_notify, rows_notify),
 ]
 
 
@@ -1387,6 +1505,12 @@ SCENARIO_TEXT = {
     8: "`loadgen --flood`: one simulated observer sends full 1400-byte datagrams of ~100-byte "
        "events, 256 datagrams in flight, as fast as acknowledgements return; 1,000,000 events "
        "(quick 300,000). Events/s = acknowledged events ÷ time to the last acknowledgement.",
+    10: "A supervisor with `notify:` (one webhook channel on a loopback receiver, a route with "
+       "`wait=0`) and one observer whose host file has four `run: cat FILE` checks with "
+       "`alert_if ... every=1`; each file is set above the limit and back every 3 s, the four "
+       "a quarter period apart, 30 times (quick 8). Latency = the receiver's clock when the "
+       "POST arrived − the problem's `since` (the observer's clock when it opened the "
+       "problem; same machine), so the check interval is not counted.",
 }
 
 METHOD = """- CPU: `/proc/PID/stat` fields utime+stime (÷ `SC_CLK_TCK`) of the process under test,
