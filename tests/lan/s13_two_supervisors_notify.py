@@ -77,7 +77,7 @@ def body(lan: L.Lan):
     for s in (a, b):
         (s.dir / "notify.conf").write_text(notify)
         for o in obs:
-            s.host_file(o.name, host_file(levels[o.name]))
+            s.host_file(o.name, L.simple_host_file(o, extra=host_file(levels[o.name])))
     L.Proc(recv, ["python3", "-c", RECEIVER, str(HOOK_PORT), str(hook_out)], recv.dir,
            recv.dir / "receiver.txt", "webhook receiver").start()
     a.start()
