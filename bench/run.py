@@ -39,7 +39,8 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
-STATIC_OBSERVER = ROOT / "target" / "x86_64-unknown-linux-gnu" / "release" / "observer"
+# The observer as it ships: its own profile (Cargo.toml `[profile.observer]`).
+STATIC_OBSERVER = ROOT / "target" / "x86_64-unknown-linux-gnu" / "observer" / "observer"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BASE_PORT = 19000
 GREP_PATTERNS = ["ERROR disk", "panic: ", "segfault at"]
@@ -993,9 +994,9 @@ def rows_idle(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
         Figure(5, "supervisor CPU", "%", collect(res, "supervisor_cpu_pct"), sleep_cpu,
                "CPU of /bin/sleep", "", None, scmd),
         Figure(5, "static observer binary size", "MB", collect(res, "binary_mb"), None, "",
-               "< 6 MB", lambda v: v < 6,
-               "`RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p observer "
-               "--target x86_64-unknown-linux-gnu`"),
+               "≤ 8 MB (issue 14)", lambda v: v <= 8,
+               "`RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile observer "
+               "-p observer --target x86_64-unknown-linux-gnu`"),
     ]
 
 
@@ -1345,7 +1346,8 @@ def build(skip: bool) -> list[str]:
         return problems
     steps = [
         (["cargo", "build", "--release", "--workspace"], {}),
-        (["cargo", "build", "--release", "-p", "observer", "--target", "x86_64-unknown-linux-gnu"],
+        (["cargo", "build", "--profile", "observer", "-p", "observer",
+          "--target", "x86_64-unknown-linux-gnu"],
          {"RUSTFLAGS": "-C target-feature=+crt-static"}),
     ]
     for argv, env in steps:

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::Origin;
+use crate::model::{CheckId, Origin, StateKeys};
 pub use crate::probe_model::*;
 use crate::windows::ActiveWindows;
 
@@ -24,31 +24,6 @@ pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// minutes says nothing useful about a service on the LAN.
 pub const MAX_PROBE_TIMEOUT_SECONDS: u64 = 300;
 
-/// `every=`, `for=`, `clear_for=`, `repeat=` of an alert line: when a check
-/// runs and how many results in a row open and clear its problem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckTiming {
-    /// `every=SECONDS` (default [`DEFAULT_EVERY`]).
-    pub every: Duration,
-    /// `for=N`: bad results in a row before the problem opens (default 1).
-    pub open_after: u32,
-    /// `clear_for=N`: good results in a row before it clears (default 1).
-    pub clear_after: u32,
-    /// `repeat=SECONDS`: re-sent while open; `None` (the default) never.
-    pub repeat: Option<Duration>,
-}
-
-impl Default for CheckTiming {
-    fn default() -> Self {
-        CheckTiming {
-            every: DEFAULT_EVERY,
-            open_after: 1,
-            clear_after: 1,
-            repeat: None,
-        }
-    }
-}
-
 /// `metric: NAME [ARGUMENT]` + its alert line.
 #[derive(Debug, Clone)]
 pub struct MetricWatch {
@@ -58,10 +33,21 @@ pub struct MetricWatch {
     /// [`MetricSpec::fields`]; the first by default).
     pub field: &'static str,
     pub alert: WatchAlert,
-    pub timing: CheckTiming,
+    /// `every=`, `for=`, `clear_for=`, `repeat=` (only `every=` on
+    /// `alert_metric:`).
+    pub state: StateKeys,
     pub active: Option<ActiveWindows>,
+    /// The check's id (`metric-…`, see [`CheckId`]).
+    pub check: CheckId,
     /// The alert line that closed the group.
     pub origin: Origin,
+}
+
+impl MetricWatch {
+    /// How often it is read: `every=`, else [`DEFAULT_EVERY`].
+    pub fn every(&self) -> Duration {
+        self.state.every.unwrap_or(DEFAULT_EVERY)
+    }
 }
 
 /// `probe: KIND TARGET [KEYS]` + its alert line.
@@ -72,10 +58,21 @@ pub struct ProbeWatch {
     /// `value=response_ms|cert_days` for `alert_if` / `alert_metric`.
     pub field: ProbeField,
     pub alert: ProbeAlert,
-    pub timing: CheckTiming,
+    /// `every=`, `for=`, `clear_for=`, `repeat=` (only `every=` on
+    /// `alert_metric:`).
+    pub state: StateKeys,
     pub active: Option<ActiveWindows>,
+    /// The check's id (`probe-…`, see [`CheckId`]).
+    pub check: CheckId,
     /// The alert line that closed the group.
     pub origin: Origin,
+}
+
+impl ProbeWatch {
+    /// How often it runs: `every=`, else [`DEFAULT_EVERY`].
+    pub fn every(&self) -> Duration {
+        self.state.every.unwrap_or(DEFAULT_EVERY)
+    }
 }
 
 /// What `alert_if:` / `alert_metric:` do with a number.

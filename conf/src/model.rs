@@ -148,12 +148,14 @@ pub struct CommandAlert {
 /// The id of a check: `KIND-XXXXXXXX`, stable across edits that do not
 /// touch the check's own lines.
 ///
-/// KIND is `log` (a `file:` group), `proc` (`process:` + `alert_running:`)
-/// or `cmd` (one `alert_if:`/`alert_metric:` of a `run:`). XXXXXXXX is
+/// KIND is `log` (a `file:` group), `proc` (`process:` + `alert_running:`),
+/// `cmd` (one `alert_if:`/`alert_metric:` of a `run:`), `metric` (a
+/// `metric:` group) or `probe` (a `probe:` group). XXXXXXXX is
 /// [`CheckId::hash_lines`] of the check's own lines: for a log group its
 /// `file:` line, its `match:` lines and its `alert_*` line; for a process
 /// check its `process:` and `alert_running:` lines; for a command alert the
-/// `run:` line and that alert's line. Each line is taken as
+/// `run:` line and that alert's line; for a metric or probe group its
+/// `metric:` or `probe:` line and its alert line. Each line is taken as
 /// `directive: argument` with both sides trimmed; on the `alert_*` line the
 /// state keys (`every=`, `for=`, `clear_for=`, `repeat=`) are left out and
 /// the other `key=value` words are joined by one space, `message=` last.
@@ -229,11 +231,15 @@ impl fmt::Display for CheckId {
     }
 }
 
-/// The state keys of a stateful check's alert line.
+/// The state keys of a stateful check's alert line, one type for every
+/// kind of check (logs, processes, commands, metrics, probes) so they mean
+/// the same everywhere and the observer's problem board reads one shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateKeys {
-    /// `every=SECONDS`: how often the check runs (process and command
-    /// checks); `None` keeps the observer's default (20 s / 60 s).
+    /// `every=SECONDS`: how often the check runs; `None` keeps the
+    /// observer's default for its kind (20 s for processes, 60 s for
+    /// commands, metrics and probes). `alert_inactive:` has none: its
+    /// `seconds=` block is when it judges.
     pub every: Option<Duration>,
     /// `for=N`: consecutive bad results before the problem opens.
     pub open_after: u32,

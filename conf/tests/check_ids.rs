@@ -1,4 +1,5 @@
-//! Check ids (`log-…`, `proc-…`, `cmd-…`) and the state keys of stateful
+//! Check ids (`log-…`, `proc-…`, `cmd-…`, `metric-…`, `probe-…`) and the
+//! state keys of stateful
 //! alerts (`every=`, `for=`, `clear_for=`, `repeat=`): which edits keep an
 //! id, which give a new one, and the `FILE:LINE` of bad keys.
 
@@ -218,6 +219,118 @@ fn bad_state_keys_name_file_and_line() {
         e[0].contains("`repeat=0` must be a whole number of seconds"),
         "{e:?}"
     );
+}
+
+const BUILT_INS: &str = "\
+metric: disk /var
+alert_if: tags=disk upper_limit=90 for=2 message=/var nearly full
+
+metric: memory
+alert_metric: tags=mem,metric every=30
+
+probe: tcp 127.0.0.1:5432 timeout=2
+alert_failed: tags=db,postgres for=3 message=PostgreSQL is not answering
+";
+
+/// The ids of the `metric:` groups, then of the `probe:` groups.
+fn built_in_ids(text: &str) -> Vec<String> {
+    let c = ok(text);
+    let mut out: Vec<String> = c.metrics.iter().map(|m| m.check.to_string()).collect();
+    out.extend(c.probes.iter().map(|p| p.check.to_string()));
+    out
+}
+
+#[test]
+fn metric_and_probe_ids_hash_their_two_lines_without_state_keys() {
+    let ids = built_in_ids(BUILT_INS);
+    // The documented rule, computed by hand: `directive: argument`, the
+    // alert line's keys in order with the state keys left out.
+    assert_eq!(
+        ids,
+        [
+            CheckId::new(
+                "metric",
+                [
+                    "metric: disk /var",
+                    "alert_if: tags=disk upper_limit=90 message=/var nearly full"
+                ]
+            )
+            .to_string(),
+            CheckId::new(
+                "metric",
+                ["metric: memory", "alert_metric: tags=mem,metric"]
+            )
+            .to_string(),
+            CheckId::new(
+                "probe",
+                [
+                    "probe: tcp 127.0.0.1:5432 timeout=2",
+                    "alert_failed: tags=db,postgres message=PostgreSQL is not answering"
+                ]
+            )
+            .to_string(),
+        ]
+    );
+    // Moved, spaced, tuned, under an `active:` line: the same checks.
+    let tuned = format!(
+        "process: x\nalert_running: tags=t min=1 max=2 message=m\n\n{}",
+        BUILT_INS
+            .replace("for=2", "every=10 for=3 clear_for=2 repeat=600")
+            .replace("every=30", "every=5")
+            .replace(
+                "alert_failed:",
+                "active: 12345;08:00-18:00\nalert_failed:  "
+            )
+            .replace("metric: memory", "metric:memory")
+    );
+    assert_eq!(built_in_ids(&tuned), ids);
+    // Their own lines changed: new checks, the others kept.
+    let cases = [
+        ("disk /var", "disk /srv", 0),
+        ("upper_limit=90", "upper_limit=95", 0),
+        ("/var nearly full", "/var full", 0),
+        ("tags=mem,metric", "tags=mem", 1),
+        (
+            "alert_metric: tags=mem,metric",
+            "alert_metric: tags=mem,metric value=available_bytes",
+            1,
+        ),
+        ("timeout=2", "timeout=3", 2),
+        ("5432", "5433", 2),
+        ("tags=db,postgres", "tags=db", 2),
+    ];
+    for (from, to, which) in cases {
+        let edited = built_in_ids(&BUILT_INS.replace(from, to));
+        for (i, (a, b)) in edited.iter().zip(&ids).enumerate() {
+            assert_eq!(a == b, i != which, "{from} -> {to}: check {i}");
+        }
+    }
+}
+
+#[test]
+fn metric_and_probe_alerts_read_the_same_state_keys_as_the_others() {
+    let c = ok(
+        "metric: memory\nalert_if: tags=m lower_limit=1 every=10 for=3 clear_for=2 repeat=600 message=low\n\
+         probe: tcp db:5432\nalert_failed: tags=db\n",
+    );
+    assert_eq!(
+        c.metrics[0].state,
+        StateKeys {
+            every: Some(Duration::from_secs(10)),
+            open_after: 3,
+            clear_after: 2,
+            repeat: Some(Duration::from_secs(600)),
+        }
+    );
+    assert_eq!(c.probes[0].state, StateKeys::DEFAULT);
+    assert_eq!(c.probes[0].every(), conf::DEFAULT_EVERY);
+    let e = errors("metric: cpu\nalert_if: tags=c upper_limit=90 for=0 message=x\n");
+    assert_eq!(
+        e,
+        ["config:2: `alert_if:` `for=0` must be a whole number of results from 1 to 100000"]
+    );
+    let e = errors("probe: tcp db:5432\nalert_metric: tags=db for=2\n");
+    assert_eq!(e, ["config:2: `alert_metric:` unknown key `for=`"]);
 }
 
 #[test]

@@ -139,13 +139,13 @@ fn meaning(c: &HostConfig) -> String {
     for m in &c.metrics {
         out += &format!(
             "metric {} {} {} {:?} {:?} {:?}\n",
-            m.metric, m.tags, m.field, m.alert, m.timing, m.active
+            m.metric, m.tags, m.field, m.alert, m.state, m.active
         );
     }
     for p in &c.probes {
         out += &format!(
             "probe {} {} {:?} {:?} {:?} {:?}\n",
-            p.probe, p.tags, p.field, p.alert, p.timing, p.active
+            p.probe, p.tags, p.field, p.alert, p.state, p.active
         );
     }
     out += &format!("ps {:?}\n", c.ps_command.as_ref().map(|p| &p.argv));

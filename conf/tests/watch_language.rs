@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use conf::{
-    CheckTiming, ConfError, ExpectStatus, HostConfig, MetricSpec, ProbeAlert, ProbeField,
-    ProbeKind, WatchAlert, parse_host,
+    ConfError, ExpectStatus, HostConfig, MetricSpec, ProbeAlert, ProbeField, ProbeKind, StateKeys,
+    WatchAlert, parse_host,
 };
 
 fn ok(text: &str) -> HostConfig {
@@ -57,10 +57,10 @@ fn the_example_of_the_documentation_parses_as_written() {
         }
     );
     assert_eq!(
-        disk.timing,
-        CheckTiming {
+        disk.state,
+        StateKeys {
             open_after: 2,
-            ..CheckTiming::default()
+            ..StateKeys::DEFAULT
         }
     );
     assert_eq!(disk.origin.line, 2);
@@ -68,7 +68,8 @@ fn the_example_of_the_documentation_parses_as_written() {
     let mem = &c.metrics[1];
     assert_eq!(mem.metric, MetricSpec::Memory);
     assert_eq!(mem.alert, WatchAlert::Metric);
-    assert_eq!(mem.timing.every, Duration::from_secs(30));
+    assert_eq!(mem.state.every, Some(Duration::from_secs(30)));
+    assert_eq!(mem.every(), Duration::from_secs(30));
 
     let pg = &c.probes[0];
     assert_eq!(pg.probe.timeout, Duration::from_secs(2));
@@ -80,7 +81,7 @@ fn the_example_of_the_documentation_parses_as_written() {
             cert_days: None
         }
     );
-    assert_eq!(pg.timing.open_after, 3);
+    assert_eq!(pg.state.open_after, 3);
     assert_eq!(pg.tags, "db,postgres");
 
     let web = &c.probes[1];
@@ -97,8 +98,8 @@ fn the_example_of_the_documentation_parses_as_written() {
 #[test]
 fn defaults_are_every_minute_and_one_result_to_open_and_clear() {
     let c = ok("metric: load5\nalert_if: tags=l lower_limit=-1 message=m\n");
-    assert_eq!(c.metrics[0].timing, CheckTiming::default());
-    assert_eq!(c.metrics[0].timing.every, Duration::from_secs(60));
+    assert_eq!(c.metrics[0].state, StateKeys::DEFAULT);
+    assert_eq!(c.metrics[0].every(), Duration::from_secs(60));
     assert_eq!(
         c.metrics[0].alert,
         WatchAlert::Below {
@@ -121,9 +122,9 @@ fn every_stateful_key_and_value_choice_is_read() {
     let m = &c.metrics[0];
     assert_eq!(m.field, "available_bytes");
     assert_eq!(
-        m.timing,
-        CheckTiming {
-            every: Duration::from_secs(10),
+        m.state,
+        StateKeys {
+            every: Some(Duration::from_secs(10)),
             open_after: 3,
             clear_after: 2,
             repeat: Some(Duration::from_secs(600)),
@@ -176,7 +177,7 @@ metric: memory
         "config:1: bad `metric:`: unknown metric \"disks\"",
         "config:3: bad `metric:`: metric disk needs an absolute path (got \"var\")",
         "config:6: `alert_if:` `upper_limit=1,90` must be a decimal number",
-        "config:8: `alert_if:` `for=0` must be a whole number from 1 to 10000",
+        "config:8: `alert_if:` `for=0` must be a whole number of results from 1 to 100000",
         "config:10: `alert_metric:` `value=free_bytes`: metric cpu has busy_percent",
         "config:12: `alert_failed:` closes a `probe:` group",
         "config:13: bad `probe:`: expected HOST:PORT (got \"db.lan\")",

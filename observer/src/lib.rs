@@ -28,8 +28,6 @@
 //! * [`probe_check`] — `probe:` groups: failures as problems, response time
 //!   or certificate days against a limit or as metric events
 //!   ([`probe_check::ProbeCheck`]).
-//! * [`streak`] — `for=` / `clear_for=` / `repeat=`: when a stateful check's
-//!   problem opens, repeats and clears ([`streak::Streak`]).
 //! * [`checks`] — periodic checks and their one scheduler ([`checks::Checks`]).
 //! * [`core`] — the observer's core: session, checks, logs, problems and
 //!   event ids, with the persist-then-release gate ([`core::Observer`]).
@@ -67,7 +65,6 @@ pub mod scan;
 pub mod service;
 pub mod session;
 pub mod spool;
-pub mod streak;
 pub mod sysmetrics;
 pub mod tailer;
 pub mod timers;

@@ -5,16 +5,19 @@
 //! tokio's current-thread runtime until SIGINT or SIGTERM, then flushes the
 //! spool and exits 0. `install` / `uninstall` are [`observer::service`].
 //!
-//! Static build (one binary that runs on any x86_64 Linux box, checked by CI):
+//! Static build (one binary that runs on any x86_64 Linux box, checked by CI),
+//! with the observer's own profile (`Cargo.toml`: full LTO, one codegen unit,
+//! to stay under 8 MB):
 //!
 //! ```text
 //! RUSTFLAGS='-C target-feature=+crt-static' \
-//!     cargo build --release --target x86_64-unknown-linux-gnu -p observer
-//! ldd target/x86_64-unknown-linux-gnu/release/observer   # "statically linked"
+//!     cargo build --profile observer --target x86_64-unknown-linux-gnu -p observer
+//! ldd target/x86_64-unknown-linux-gnu/observer/observer   # "statically linked"
 //! ```
 //! The explicit `--target` is required: without it the proc-macro crates of
-//! the build would be linked statically too, which fails. The observer never
-//! resolves names (no DNS), so glibc's static NSS caveats do not apply.
+//! the build would be linked statically too, which fails. Probes resolve
+//! names with hickory-resolver (`/etc/hosts`, `/etc/resolv.conf`), never
+//! through glibc's NSS, so its static-linking caveats do not apply.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -1,42 +1,45 @@
 //! `metric: NAME [ARGUMENT]` with its `alert_if:` or `alert_metric:` line
 //! (issue 14): the shell reads the metric in-process ([`Work::Metric`]);
 //! this check turns each reading into a value (rates against its own
-//! previous reading), and then into a problem that opens after `for=` bad
-//! readings and clears after `clear_for=` good ones ([`Streak`]), or into a
-//! metric event.
+//! previous reading), and then into a result of the check's problem on the
+//! [`ProblemBoard`] (`alert_if:`, with `for=` / `clear_for=` / `repeat=` /
+//! `active:` judged there, as for every other stateful check) or into a
+//! metric event (`alert_metric:`).
 //!
 //! A rate (`cpu`, `net`) needs two readings: the first run of such a check
 //! only sets its baseline, so its first value comes one `every=` later. A
 //! metric that cannot be read (a path that is gone, an interface that does
-//! not exist) is an observer problem under [`MetricCheck::problem_key`],
-//! cleared by the next good reading; it is neither good nor bad for the
-//! alert.
+//! not exist) is a bad result of the check itself, with its tags and words
+//! saying why (as a command that cannot run is): an `alert_if:` counts it
+//! towards `for=` like a value beyond the limit; an `alert_metric:` opens a
+//! problem that clears at its next reading.
 
 use std::time::Duration;
 
-use conf::{HostConfig, MetricWatch, WatchAlert};
+use conf::{HostConfig, MetricWatch, StateKeys, WatchAlert};
+use wire::Transition;
 
 use crate::checks::{Check, JobOutput, Work};
 use crate::clock::Now;
-use crate::problems::ProblemBoard;
+use crate::problems::{CheckRef, ProblemBoard};
 use crate::raised::{Raised, format_number};
-use crate::streak::Streak;
 use crate::sysmetrics::{MetricValue, Sample};
 
 /// One `metric:` group.
 #[derive(Debug, Clone)]
 pub struct MetricCheck {
     watch: MetricWatch,
+    /// The state keys the board judges with (`--try` lowers `for=`).
+    keys: StateKeys,
     previous: Option<Sample>,
-    streak: Streak,
 }
 
 impl MetricCheck {
     pub fn new(watch: &MetricWatch) -> MetricCheck {
         MetricCheck {
             watch: watch.clone(),
+            keys: watch.state,
             previous: None,
-            streak: Streak::new(watch.timing),
         }
     }
 
@@ -52,9 +55,7 @@ impl MetricCheck {
     /// The same check opening at its first bad reading, for `--try`, which
     /// shows what a condition that persists would raise.
     pub fn at_once(mut self) -> MetricCheck {
-        let mut timing = self.watch.timing;
-        timing.open_after = 1;
-        self.streak = Streak::new(timing);
+        self.keys.open_after = 1;
         self
     }
 
@@ -62,44 +63,54 @@ impl MetricCheck {
         &self.watch
     }
 
+    fn check_ref(&self, now: &Now) -> CheckRef<'_> {
+        CheckRef {
+            id: self.watch.check.as_str(),
+            tags: &self.watch.tags,
+            source: None,
+            keys: self.keys,
+            active: now.local.allows(self.watch.active.as_ref()),
+        }
+    }
+
     /// Events for one reading's value.
-    pub fn evaluate(&mut self, value: &MetricValue, now: &Now) -> Vec<Raised> {
+    pub fn evaluate(
+        &mut self,
+        value: &MetricValue,
+        now: &Now,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
         let field = self.watch.field;
         let Some(number) = value.field(field) else {
             tracing::error!("metric {} has no figure {field}", self.watch.metric);
             return Vec::new();
         };
-        let tags = &self.watch.tags;
-        let allowed = now.local.allows(self.watch.active.as_ref());
+        // Two decimals: a percentage to 0.01 is all anyone reads.
+        let rounded = (number * 100.0).round() / 100.0;
+        let check = self.check_ref(now);
         let (bad, message) = match &self.watch.alert {
             WatchAlert::Metric => {
-                return if allowed {
-                    // Two decimals: a percentage to 0.01 is all anyone reads.
-                    let rounded = (number * 100.0).round() / 100.0;
-                    vec![Raised::metric(now.wall_ms, tags, None, rounded)]
-                } else {
-                    Vec::new()
-                };
+                if !check.active {
+                    return Vec::new();
+                }
+                let raised = Raised::metric(now.wall_ms, check.tags, None, rounded);
+                return vec![raised.in_check(check.id, Transition::Point)];
             }
             WatchAlert::Above { limit, message } => (number > *limit, message),
             WatchAlert::Below { limit, message } => (number < *limit, message),
         };
-        let shown = format_number((number * 100.0).round() / 100.0);
-        let change = self.streak.judge(bad, allowed, now);
-        crate::streak::raised_for(change, now, tags, message, &shown)
-    }
-}
-
-impl MetricCheck {
-    /// The observer problem of a check that cannot read or run.
-    fn problem_key(&self) -> String {
-        format!("metric:{} ({})", self.watch.metric, self.watch.origin)
+        // The clearing says the same words with the value it cleared at.
+        let text = format!("{message} [{}]", format_number(rounded));
+        problems
+            .result(check, bad, text, Some(rounded), now.wall_ms)
+            .into_iter()
+            .collect()
     }
 }
 
 impl Check for MetricCheck {
     fn interval(&self) -> Duration {
-        self.watch.timing.every
+        self.watch.every()
     }
 
     fn work(&self) -> Work {
@@ -109,7 +120,7 @@ impl Check for MetricCheck {
     }
 
     fn problem_keys(&self) -> Vec<String> {
-        vec![self.problem_key()]
+        vec![self.watch.check.to_string()]
     }
 
     fn on_output(
@@ -118,14 +129,15 @@ impl Check for MetricCheck {
         now: Now,
         problems: &mut ProblemBoard,
     ) -> Vec<Raised> {
-        let key = self.problem_key();
         let sample = match output {
             JobOutput::MetricSample(Ok(sample)) => sample,
             JobOutput::MetricSample(Err(reason)) => {
+                // The next reading of a rate starts a new baseline.
                 self.previous = None;
                 let message = format!("cannot read metric {}: {reason}", self.watch.metric);
+                tracing::warn!(check = self.watch.check.as_str(), "{message}");
                 return problems
-                    .raise(&key, &message, now.wall_ms)
+                    .result(self.check_ref(&now), true, message, None, now.wall_ms)
                     .into_iter()
                     .collect();
             }
@@ -134,11 +146,22 @@ impl Check for MetricCheck {
                 return Vec::new();
             }
         };
-        let mut out: Vec<Raised> = problems.clear(&key, now.wall_ms).into_iter().collect();
+        let mut out = Vec::new();
+        // `alert_metric:` has no condition of its own: its only problem is
+        // a metric that could not be read, and a reading ends it.
+        if self.watch.alert == WatchAlert::Metric && problems.is_open(self.watch.check.as_str()) {
+            out.extend(problems.result(
+                self.check_ref(&now),
+                false,
+                String::new(),
+                None,
+                now.wall_ms,
+            ));
+        }
         let value = sample.value_since(self.previous.as_ref());
         self.previous = Some(sample);
         if let Ok(value) = value {
-            out.extend(self.evaluate(&value, &now));
+            out.extend(self.evaluate(&value, &now, problems));
         }
         out
     }
@@ -178,14 +201,23 @@ mod tests {
         })))
     }
 
+    fn memory(available_bytes: u64) -> JobOutput {
+        JobOutput::MetricSample(Ok(Sample::Gauge(MetricValue::Memory {
+            used_percent: 99.0,
+            available_bytes,
+            total_bytes: 5000,
+        })))
+    }
+
     #[test]
     fn a_disk_above_its_limit_twice_opens_once_and_clears_once() {
         let t0 = Instant::now();
-        let mut check = MetricCheck::new(&watch(
+        let w = watch(
             "metric: disk /var\nalert_if: tags=disk upper_limit=90 for=2 message=/var nearly full\n",
-        ));
+        );
+        let mut check = MetricCheck::new(&w);
         let mut problems = ProblemBoard::new();
-        let mut messages = Vec::new();
+        let mut seen = Vec::new();
         for (s, percent) in [
             (0, 95.0),
             (60, 80.0),
@@ -196,22 +228,30 @@ mod tests {
         ] {
             for r in check.on_output(disk(percent), at(t0, s), &mut problems) {
                 assert_eq!(r.tags, "disk");
-                messages.push((s, r.message));
+                assert_eq!(r.check.as_deref(), Some(w.check.as_str()));
+                seen.push((s, r.message, r.transition));
             }
         }
         assert_eq!(
-            messages,
+            seen,
             [
-                (180, "/var nearly full [96.5]".to_string()),
-                (300, "cleared: /var nearly full [50]".to_string())
+                (180, "/var nearly full [96.5]".to_string(), Transition::Open),
+                (
+                    300,
+                    "/var nearly full [50]".to_string(),
+                    Transition::Clear { open_ms: 120_000 }
+                )
             ]
         );
+        assert!(w.check.as_str().starts_with("metric-"));
+        assert_eq!(check.problem_keys(), [w.check.to_string()]);
     }
 
     #[test]
     fn cpu_gives_its_first_value_at_the_second_reading() {
         let t0 = Instant::now();
-        let mut check = MetricCheck::new(&watch("metric: cpu\nalert_metric: tags=cpu every=10\n"));
+        let w = watch("metric: cpu\nalert_metric: tags=cpu every=10\n");
+        let mut check = MetricCheck::new(&w);
         let mut problems = ProblemBoard::new();
         let cpu = |s: u64, total, idle| {
             JobOutput::MetricSample(Ok(Sample::Cpu {
@@ -228,15 +268,19 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].value, Some(15.0));
         assert_eq!(out[0].tags, "cpu");
+        // A point event of its check, as a command's `alert_metric:` is.
+        assert_eq!(out[0].check.as_deref(), Some(w.check.as_str()));
+        assert_eq!(out[0].transition, Transition::Point);
         assert_eq!(check.interval(), Duration::from_secs(10));
     }
 
     #[test]
-    fn an_unreadable_metric_is_an_observer_problem_until_it_reads_again() {
+    fn an_unreadable_metric_is_a_bad_result_of_its_check_with_its_tags() {
         let t0 = Instant::now();
-        let mut check = MetricCheck::new(&watch(
+        let w = watch(
             "metric: memory\nalert_if: tags=m value=available_bytes lower_limit=100 message=low memory\n",
-        ));
+        );
+        let mut check = MetricCheck::new(&w);
         let mut problems = ProblemBoard::new();
         let failed = check.on_output(
             JobOutput::MetricSample(Err("no /proc".into())),
@@ -244,23 +288,55 @@ mod tests {
             &mut problems,
         );
         assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].tags, "SYSTEM");
+        assert_eq!(failed[0].tags, "m");
+        assert_eq!(failed[0].check.as_deref(), Some(w.check.as_str()));
+        assert_eq!(failed[0].transition, Transition::Open);
+        assert_eq!(failed[0].message, "cannot read metric memory: no /proc");
+        // Still bad (now below the limit): the same problem, not a second.
         assert!(
-            failed[0]
-                .message
-                .contains("cannot read metric memory: no /proc")
+            check
+                .on_output(memory(50), at(t0, 60), &mut problems)
+                .is_empty()
         );
-        let low = JobOutput::MetricSample(Ok(Sample::Gauge(MetricValue::Memory {
-            used_percent: 99.0,
-            available_bytes: 50,
-            total_bytes: 5000,
-        })));
-        let out = check.on_output(low, at(t0, 60), &mut problems);
-        let texts: Vec<&str> = out.iter().map(|r| r.message.as_str()).collect();
+        let out = check.on_output(memory(500), at(t0, 120), &mut problems);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].message, "low memory [500]");
+        assert_eq!(out[0].transition, Transition::Clear { open_ms: 120_000 });
+    }
+
+    #[test]
+    fn an_unreadable_metric_of_alert_metric_opens_until_it_reads_again() {
+        let t0 = Instant::now();
+        let w = watch("metric: memory\nalert_metric: tags=mem value=available_bytes\n");
+        let mut check = MetricCheck::new(&w);
+        let mut problems = ProblemBoard::new();
+        let failed = || JobOutput::MetricSample(Err("no /proc".into()));
+        let out = check.on_output(failed(), at(t0, 0), &mut problems);
+        assert_eq!(out.len(), 1);
         assert_eq!(
-            texts,
-            ["cannot read metric memory: no /proc", "low memory [50]"]
+            (out[0].tags.as_str(), out[0].transition),
+            ("mem", Transition::Open)
         );
-        assert!(matches!(out[0].transition, wire::Transition::Clear { .. }));
+        assert!(
+            check
+                .on_output(failed(), at(t0, 60), &mut problems)
+                .is_empty()
+        );
+        let out = check.on_output(memory(500), at(t0, 120), &mut problems);
+        let got: Vec<(Transition, &str)> = out
+            .iter()
+            .map(|r| (r.transition, r.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Transition::Clear { open_ms: 120_000 },
+                    "cannot read metric memory: no /proc"
+                ),
+                (Transition::Point, "500")
+            ]
+        );
+        assert!(problems.open_problems().is_empty());
     }
 }

@@ -1,36 +1,40 @@
 //! `probe: tcp|http|ping TARGET` with its alert line (issue 14): the shell
 //! runs the probe ([`Work::Probe`], async on the runtime); this check turns
-//! each [`ProbeOutcome`] into events.
+//! each [`ProbeOutcome`] into results of the check's problem on the
+//! [`ProblemBoard`] (which judges `for=`, `clear_for=`, `repeat=` and
+//! `active:` as for every other stateful check) or into metric events.
 //!
 //! * `alert_failed:` — a problem of this check, with its tags, that opens
-//!   after `for=` failed runs in a row (the failure's reason in the
-//!   message) and clears after `clear_for=` good ones. With `cert_days=N`,
-//!   an HTTPS certificate expiring in fewer than N days is a failure too.
+//!   after `for=` failed runs in a row (`TEXT: REASON`) and clears after
+//!   `clear_for=` good ones (repeating the opening's words). With
+//!   `cert_days=N`, an HTTPS certificate expiring in fewer than N days is a
+//!   failure too.
 //! * `alert_if:` — the response time in ms (or `value=cert_days`) against a
-//!   limit, with the same `for=` / `clear_for=` rules. Only runs that got an
-//!   answer are judged: a probe that fails has no response time, and saying
-//!   so is `alert_failed:`'s business.
+//!   limit (`TEXT [VALUE]`). Only runs that got an answer are judged: a
+//!   probe that fails has no response time, and saying so is
+//!   `alert_failed:`'s business.
 //! * `alert_metric:` — a metric event with the response time in ms (or the
 //!   certificate's days) of each run that got an answer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use conf::{HostConfig, ProbeAlert, ProbeField, ProbeWatch, WatchAlert};
+use conf::{HostConfig, ProbeAlert, ProbeField, ProbeWatch, StateKeys, WatchAlert};
+use wire::Transition;
 
 use crate::checks::{Check, JobOutput, Work};
 use crate::clock::Now;
 use crate::probe::{ProbeOutcome, ProbeSpec};
-use crate::problems::ProblemBoard;
+use crate::problems::{CheckRef, ProblemBoard};
 use crate::raised::{Raised, format_number};
-use crate::streak::{Change, Streak};
 
 /// One `probe:` group.
 #[derive(Debug, Clone)]
 pub struct ProbeCheck {
     watch: ProbeWatch,
     spec: Arc<Result<ProbeSpec, String>>,
-    streak: Streak,
+    /// The state keys the board judges with (`--try` lowers `for=`).
+    keys: StateKeys,
 }
 
 impl ProbeCheck {
@@ -39,7 +43,7 @@ impl ProbeCheck {
         ProbeCheck {
             watch: watch.clone(),
             spec: Arc::new(spec),
-            streak: Streak::new(watch.timing),
+            keys: watch.state,
         }
     }
 
@@ -54,14 +58,22 @@ impl ProbeCheck {
 
     /// The same check opening at its first bad run, for `--try`.
     pub fn at_once(mut self) -> ProbeCheck {
-        let mut timing = self.watch.timing;
-        timing.open_after = 1;
-        self.streak = Streak::new(timing);
+        self.keys.open_after = 1;
         self
     }
 
     pub fn watch(&self) -> &ProbeWatch {
         &self.watch
+    }
+
+    fn check_ref(&self, now: &Now) -> CheckRef<'_> {
+        CheckRef {
+            id: self.watch.check.as_str(),
+            tags: &self.watch.tags,
+            source: None,
+            keys: self.keys,
+            active: now.local.allows(self.watch.active.as_ref()),
+        }
     }
 
     /// Why this run counts as failed for `alert_failed:`, if it does.
@@ -80,60 +92,64 @@ impl ProbeCheck {
     }
 
     /// Events for one run's outcome.
-    pub fn evaluate(&mut self, outcome: &ProbeOutcome, now: &Now) -> Vec<Raised> {
-        let tags = &self.watch.tags;
-        let allowed = now.local.allows(self.watch.active.as_ref());
+    pub fn evaluate(
+        &mut self,
+        outcome: &ProbeOutcome,
+        now: &Now,
+        problems: &mut ProblemBoard,
+    ) -> Vec<Raised> {
         let value = match self.watch.field {
             ProbeField::ResponseMs => outcome.response_ms,
             ProbeField::CertDays => outcome.cert_days_left.map(|d| d as f64),
         };
         let rounded = value.map(|v| (v * 10.0).round() / 10.0);
-        let (bad, message) = match &self.watch.alert {
+        let check = self.check_ref(now);
+        let (bad, message, value) = match &self.watch.alert {
             ProbeAlert::Failed { message, cert_days } => {
-                let failure = self.failure(outcome, *cert_days);
-                let text = message
-                    .clone()
-                    .unwrap_or_else(|| format!("probe {} failed", self.watch.probe));
-                let change = self.streak.judge(failure.is_some(), allowed, now);
-                let shown = match (change, failure) {
-                    (Change::Open | Change::Repeat, Some(reason)) => format!("{text}: {reason}"),
-                    (Change::Clear { .. }, _) => format!("cleared: {text}"),
-                    _ => return Vec::new(),
+                match self.failure(outcome, *cert_days) {
+                    Some(reason) => {
+                        let text = message
+                            .clone()
+                            .unwrap_or_else(|| format!("probe {} failed", self.watch.probe));
+                        (true, format!("{text}: {reason}"), None)
+                    }
+                    // No words of its own: the clearing repeats the
+                    // opening's, reason included.
+                    None => (false, String::new(), None),
+                }
+            }
+            ProbeAlert::Value(alert) => {
+                let (Some(v), Some(shown)) = (value, rounded) else {
+                    return Vec::new();
                 };
-                return vec![Raised::alert(now.wall_ms, tags, None, shown)];
-            }
-            ProbeAlert::Value(WatchAlert::Metric) => {
-                return match rounded {
-                    Some(v) if allowed => vec![Raised::metric(now.wall_ms, tags, None, v)],
-                    _ => Vec::new(),
+                let (bad, message) = match alert {
+                    WatchAlert::Metric => {
+                        if !check.active {
+                            return Vec::new();
+                        }
+                        let raised = Raised::metric(now.wall_ms, check.tags, None, shown);
+                        return vec![raised.in_check(check.id, Transition::Point)];
+                    }
+                    WatchAlert::Above { limit, message } => (v > *limit, message),
+                    WatchAlert::Below { limit, message } => (v < *limit, message),
                 };
-            }
-            ProbeAlert::Value(WatchAlert::Above { limit, message }) => {
-                (value.map(|v| v > *limit), message)
-            }
-            ProbeAlert::Value(WatchAlert::Below { limit, message }) => {
-                (value.map(|v| v < *limit), message)
+                (
+                    bad,
+                    format!("{message} [{}]", format_number(shown)),
+                    Some(shown),
+                )
             }
         };
-        let (Some(bad), Some(shown)) = (bad, rounded) else {
-            return Vec::new();
-        };
-        let shown = format_number(shown);
-        let change = self.streak.judge(bad, allowed, now);
-        crate::streak::raised_for(change, now, tags, message, &shown)
-    }
-}
-
-impl ProbeCheck {
-    /// The observer problem of a check that cannot read or run.
-    fn problem_key(&self) -> String {
-        format!("probe:{} ({})", self.watch.probe, self.watch.origin)
+        problems
+            .result(check, bad, message, value, now.wall_ms)
+            .into_iter()
+            .collect()
     }
 }
 
 impl Check for ProbeCheck {
     fn interval(&self) -> Duration {
-        self.watch.timing.every
+        self.watch.every()
     }
 
     fn work(&self) -> Work {
@@ -141,17 +157,17 @@ impl Check for ProbeCheck {
     }
 
     fn problem_keys(&self) -> Vec<String> {
-        vec![self.problem_key()]
+        vec![self.watch.check.to_string()]
     }
 
     fn on_output(
         &mut self,
         output: JobOutput,
         now: Now,
-        _problems: &mut ProblemBoard,
+        problems: &mut ProblemBoard,
     ) -> Vec<Raised> {
         match output {
-            JobOutput::ProbeOutcome(outcome) => self.evaluate(&outcome, &now),
+            JobOutput::ProbeOutcome(outcome) => self.evaluate(&outcome, &now, problems),
             other => {
                 tracing::error!("probe check given {other:?}");
                 Vec::new()
@@ -208,13 +224,24 @@ mod tests {
         }
     }
 
-    fn messages(c: &mut ProbeCheck, outcomes: Vec<ProbeOutcome>) -> Vec<String> {
+    /// The events of one run per outcome, a second apart: the message and
+    /// its transition.
+    fn messages(c: &mut ProbeCheck, outcomes: Vec<ProbeOutcome>) -> Vec<(String, Transition)> {
+        let mut problems = ProblemBoard::new();
+        let id = c.watch().check.to_string();
         outcomes
             .iter()
             .enumerate()
-            .flat_map(|(i, o)| c.evaluate(o, &at(i as u64)))
-            .map(|r| r.message)
+            .flat_map(|(i, o)| c.evaluate(o, &at(i as u64), &mut problems))
+            .map(|r| {
+                assert_eq!(r.check.as_deref(), Some(id.as_str()));
+                (r.message, r.transition)
+            })
             .collect()
+    }
+
+    fn texts(events: &[(String, Transition)]) -> Vec<&str> {
+        events.iter().map(|(m, _)| m.as_str()).collect()
     }
 
     #[test]
@@ -236,11 +263,15 @@ mod tests {
                 answered(1.0, None),
             ],
         );
+        // The clearing repeats the opening's words; the transition says
+        // which is which.
+        let words =
+            "PostgreSQL is not answering: connection to 127.0.0.1:5432 refused (nothing listening)";
         assert_eq!(
             got,
             [
-                "PostgreSQL is not answering: connection to 127.0.0.1:5432 refused (nothing listening)",
-                "cleared: PostgreSQL is not answering"
+                (words.to_string(), Transition::Open),
+                (words.to_string(), Transition::Clear { open_ms: 2_000 })
             ]
         );
     }
@@ -253,7 +284,7 @@ mod tests {
             vec![answered(5.0, Some(30)), answered(5.0, Some(9))],
         );
         assert_eq!(
-            got,
+            texts(&got),
             ["probe http https://web.lan/ failed: the certificate expires in 9 days (limit 14)"]
         );
     }
@@ -261,13 +292,15 @@ mod tests {
     #[test]
     fn response_time_is_a_metric_and_slowness_a_problem() {
         let mut c = check("probe: tcp db:5432\nalert_metric: tags=db,latency\n");
+        let mut problems = ProblemBoard::new();
         let out: Vec<Raised> = [answered(12.34, None), refused()]
             .iter()
-            .flat_map(|o| c.evaluate(o, &at(0)))
+            .flat_map(|o| c.evaluate(o, &at(0), &mut problems))
             .collect();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].value, Some(12.3));
         assert_eq!(out[0].tags, "db,latency");
+        assert_eq!(out[0].transition, Transition::Point);
 
         let mut slow =
             check("probe: tcp db:5432\nalert_if: tags=db upper_limit=100 message=slow\n");
@@ -280,6 +313,15 @@ mod tests {
                 answered(20.0, None),
             ],
         );
-        assert_eq!(got, ["slow [250]", "cleared: slow [20]"]);
+        assert_eq!(
+            got,
+            [
+                ("slow [250]".to_string(), Transition::Open),
+                (
+                    "slow [20]".to_string(),
+                    Transition::Clear { open_ms: 2_000 }
+                )
+            ]
+        );
     }
 }

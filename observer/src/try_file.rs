@@ -271,7 +271,7 @@ async fn metrics(config: &HostConfig, jobs: &mut JobRunner, out: &mut dyn Write)
         let w = check.watch();
         writeln!(out, "metric {}: {} {reading}", w.origin, w.metric)?;
         would_raise(&raised, out)?;
-        waits_for(w.timing.open_after, out)?;
+        waits_for(w.state.open_after, out)?;
     }
     Ok(())
 }
@@ -310,7 +310,7 @@ async fn probes(config: &HostConfig, jobs: &mut JobRunner, out: &mut dyn Write) 
         let raised = check.on_output(output, Now::read(), &mut ProblemBoard::new());
         would_raise(&raised, out)?;
         if !matches!(watch.alert, ProbeAlert::Value(conf::WatchAlert::Metric)) {
-            waits_for(watch.timing.open_after, out)?;
+            waits_for(watch.state.open_after, out)?;
         }
     }
     Ok(())

@@ -35,10 +35,21 @@ fn now() -> Now {
     }
 }
 
-/// One run of `check` through a real job runner.
+/// One run of `check` through a real job runner, its problem on a board
+/// of its own.
 async fn run(check: &mut dyn Check, jobs: &mut JobRunner) -> Vec<Raised> {
+    run_on(check, jobs, &mut ProblemBoard::new()).await
+}
+
+/// One run of `check` through a real job runner, its problem on `board`
+/// (which keeps it from run to run, as the observer's core does).
+async fn run_on(
+    check: &mut dyn Check,
+    jobs: &mut JobRunner,
+    board: &mut ProblemBoard,
+) -> Vec<Raised> {
     let output = jobs.run_now(check.work()).await;
-    check.on_output(output, now(), &mut ProblemBoard::new())
+    check.on_output(output, now(), board)
 }
 
 fn proc_field(file: &str, index: usize) -> f64 {
@@ -115,12 +126,14 @@ async fn metrics_read_through_the_runner_agree_with_proc() {
     let busy = out[0].value.unwrap();
     assert!((0.0..=100.0).contains(&busy), "{busy}");
 
-    // A path that is not there is an observer problem, not an alert.
+    // A path that is not there: a problem of the check, with its tags.
     let c = config("metric: disk /no/such/dir\nalert_if: tags=d upper_limit=1 message=x\n");
     let mut gone = MetricCheck::new(&c.metrics[0]);
     let out = run(&mut gone, &mut jobs).await;
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].tags, "SYSTEM");
+    assert_eq!(out[0].tags, "d");
+    assert_eq!(out[0].check.as_deref(), Some(c.metrics[0].check.as_str()));
+    assert_eq!(out[0].transition, wire::Transition::Open);
     assert!(
         out[0].message.contains("/no/such/dir"),
         "{}",
@@ -137,15 +150,18 @@ async fn a_tcp_probe_check_opens_when_the_listener_closes_and_clears_when_it_is_
     ));
     let mut check = ProbeCheck::new(&c.probes[0]);
     let mut jobs = JobRunner::new();
-    assert!(run(&mut check, &mut jobs).await.is_empty());
+    let mut board = ProblemBoard::new();
+    assert!(run_on(&mut check, &mut jobs, &mut board).await.is_empty());
     drop(listener);
     assert!(
-        run(&mut check, &mut jobs).await.is_empty(),
+        run_on(&mut check, &mut jobs, &mut board).await.is_empty(),
         "for=2: not yet"
     );
-    let opened = run(&mut check, &mut jobs).await;
+    let opened = run_on(&mut check, &mut jobs, &mut board).await;
     assert_eq!(opened.len(), 1);
     assert_eq!(opened[0].tags, "db,postgres");
+    assert_eq!(opened[0].check.as_deref(), Some(c.probes[0].check.as_str()));
+    assert_eq!(opened[0].transition, wire::Transition::Open);
     assert!(
         opened[0]
             .message
@@ -153,12 +169,22 @@ async fn a_tcp_probe_check_opens_when_the_listener_closes_and_clears_when_it_is_
         "{}",
         opened[0].message
     );
-    assert!(run(&mut check, &mut jobs).await.is_empty(), "opened once");
+    assert!(
+        run_on(&mut check, &mut jobs, &mut board).await.is_empty(),
+        "opened once"
+    );
     // The same port again (it was just freed).
     let _back = TcpListener::bind(addr).unwrap();
-    let cleared = run(&mut check, &mut jobs).await;
+    let cleared = run_on(&mut check, &mut jobs, &mut board).await;
     assert_eq!(cleared.len(), 1);
-    assert_eq!(cleared[0].message, "cleared: PostgreSQL is not answering");
+    // The opening's words, as the clearing of the same check.
+    assert_eq!(cleared[0].message, opened[0].message);
+    assert_eq!(cleared[0].check, opened[0].check);
+    assert!(matches!(
+        cleared[0].transition,
+        wire::Transition::Clear { .. }
+    ));
+    assert!(board.open_problems().is_empty());
 }
 
 /// An HTTP server answering every request with `status` and `body`.

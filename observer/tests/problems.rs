@@ -1,9 +1,10 @@
 //! Problems as state, in virtual time: the REAL observer core runs its
 //! checks against a scripted host (disk use, process count, a command that
-//! fails) and a REAL supervisor state machine writes the stream. Every
-//! stateful check opens its problem once and clears it once; `for=`,
-//! `clear_for=`, `repeat=`, flapping, a new configuration while a problem is
-//! open, and `active:` windows.
+//! fails, a service that answers or not) and a REAL supervisor state
+//! machine writes the stream. Every stateful check — commands, processes,
+//! logs, `metric:` and `probe:` groups — opens its problem once and clears
+//! it once; `for=`, `clear_for=`, `repeat=`, flapping, a new configuration
+//! while a problem is open, and `active:` windows.
 
 mod sim;
 
@@ -14,6 +15,8 @@ use std::time::Duration;
 use observer::checks::{JobOutput, Work};
 use observer::clock::LocalMinute;
 use observer::command::CommandFailure;
+use observer::probe::{ProbeFailure, ProbeOutcome};
+use observer::sysmetrics::{MetricValue, Sample};
 use sim::{Link, Seeded, Sim};
 use wire::Transition;
 
@@ -35,6 +38,8 @@ struct Host {
     disk: Rc<Cell<u32>>,
     processes: Rc<Cell<u64>>,
     failing: Rc<Cell<bool>>,
+    /// Whether the service the probes connect to answers.
+    answering: Rc<Cell<bool>>,
 }
 
 fn world(seed: u64, config: &str) -> (Sim, Host) {
@@ -42,6 +47,7 @@ fn world(seed: u64, config: &str) -> (Sim, Host) {
         disk: Rc::new(Cell::new(50)),
         processes: Rc::new(Cell::new(1)),
         failing: Rc::new(Cell::new(false)),
+        answering: Rc::new(Cell::new(true)),
     };
     let mut sim = Sim::new(seed);
     let h = host.clone();
@@ -59,9 +65,28 @@ fn world(seed: u64, config: &str) -> (Sim, Host) {
         Work::CountProcesses { patterns, .. } => {
             JobOutput::ProcessCounts(Ok(vec![h.processes.get(); patterns.len()]))
         }
-        Work::Metric { .. } | Work::Probe(_) => {
-            panic!("this scripted host runs no metric or probe checks")
-        }
+        // Every metric of this host is its one disk.
+        Work::Metric { .. } => JobOutput::MetricSample(Ok(Sample::Gauge(MetricValue::Disk {
+            used_percent: f64::from(h.disk.get()),
+            free_bytes: 1,
+            total_bytes: 2,
+        }))),
+        Work::Probe(_) if h.answering.get() => JobOutput::ProbeOutcome(Box::new(ProbeOutcome {
+            failure: None,
+            response_ms: Some(1.5),
+            address: None,
+            status: None,
+            cert_days_left: None,
+        })),
+        Work::Probe(_) => JobOutput::ProbeOutcome(Box::new(ProbeOutcome {
+            failure: Some(ProbeFailure::Refused {
+                target: "127.0.0.1:5432".into(),
+            }),
+            response_ms: None,
+            address: None,
+            status: None,
+            cert_days_left: None,
+        })),
     }));
     sim.add_supervisor("s1", config, Link::clean());
     (sim, host)
@@ -373,4 +398,239 @@ fn configuration_errors_are_not_sent_by_the_observer() {
     );
     // The rest of the file still runs.
     assert_eq!(opens(&transitions(&sim, "cmd-")), 1);
+}
+
+/// A built-in check (`metric:` or `probe:`) of the scripted host, bad while
+/// the host says so.
+struct BuiltIn {
+    /// Its check ids start with this.
+    kind: &'static str,
+    /// Its group with `keys` on the alert line.
+    config: fn(&str) -> String,
+    /// Makes its condition bad or good.
+    set: fn(&Host, bool),
+    tags: &'static str,
+    /// What the opening says.
+    opening: &'static str,
+}
+
+fn disk_metric(keys: &str) -> String {
+    format!(
+        "metric: disk /var\nalert_if: tags=disk upper_limit=90 {keys} message=/var nearly full\n"
+    )
+}
+
+fn postgres_probe(keys: &str) -> String {
+    format!(
+        "probe: tcp 127.0.0.1:5432 timeout=2\nalert_failed: tags=db,postgres {keys} message=PostgreSQL is not answering\n"
+    )
+}
+
+const BUILT_INS: [BuiltIn; 2] = [
+    BuiltIn {
+        kind: "metric-",
+        config: disk_metric,
+        set: |h, bad| h.disk.set(if bad { 95 } else { 50 }),
+        tags: "disk",
+        opening: "/var nearly full [95]",
+    },
+    BuiltIn {
+        kind: "probe-",
+        config: postgres_probe,
+        set: |h, bad| h.answering.set(!bad),
+        tags: "db,postgres",
+        opening: "PostgreSQL is not answering: connection to 127.0.0.1:5432 refused (nothing listening)",
+    },
+];
+
+#[test]
+fn metric_and_probe_problems_open_after_for_and_reach_heartbeats_and_the_supervisor() {
+    for (seed, b) in (20..).zip(&BUILT_INS) {
+        let _s = Seeded(seed, b.kind);
+        let (mut sim, host) = world(seed, &(b.config)("for=3"));
+        (b.set)(&host, true);
+        // Runs at about 0 and 60 s: not yet.
+        sim.run_for(Duration::from_secs(100));
+        assert!(transitions(&sim, b.kind).is_empty(), "{}", b.kind);
+        sim.run_for(minutes(10));
+        let t = transitions(&sim, b.kind);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].1, Transition::Open);
+        assert!((119..=125).contains(&t[0].0), "{t:?}");
+        // What the heartbeats carry.
+        let open = sim.observer.session().open_problems();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].check.starts_with(b.kind), "{open:?}");
+        assert_eq!(open[0].tags, b.tags);
+        assert_eq!(open[0].message, b.opening);
+        // What the supervisor knows of the fleet.
+        let fleet = sim.fleet(0);
+        assert_eq!(fleet.problems.len(), 1, "{:?}", fleet.problems);
+        let p = &fleet.problems[0];
+        assert_eq!(
+            (p.host.as_str(), p.check.as_str()),
+            (sim::HOST, open[0].check.as_str())
+        );
+        assert_eq!(p.message, b.opening);
+        // The stream line: the check and its state.
+        let line = sim.supervisors[0]
+            .lines
+            .iter()
+            .find(|l| l["check"] == open[0].check.as_str())
+            .expect("the opening in the stream");
+        assert_eq!(line["state"], "open");
+        assert_eq!(line["tags"], b.tags);
+    }
+}
+
+#[test]
+fn metric_and_probe_problems_clear_after_clear_for_good_results() {
+    for (seed, b) in (30..).zip(&BUILT_INS) {
+        let _s = Seeded(seed, b.kind);
+        let (mut sim, host) = world(seed, &(b.config)("clear_for=3"));
+        (b.set)(&host, true);
+        sim.run_for(minutes(2));
+        assert_eq!(opens(&transitions(&sim, b.kind)), 1);
+        (b.set)(&host, false);
+        // Two good runs (about 120 and 180 s): not yet.
+        sim.run_for(Duration::from_secs(100));
+        assert_eq!(clears(&transitions(&sim, b.kind)), 0);
+        sim.run_for(minutes(2));
+        let t = transitions(&sim, b.kind);
+        assert_eq!((opens(&t), clears(&t)), (1, 1), "{t:?}");
+        assert!(sim.observer.session().open_problems().is_empty());
+        assert!(sim.fleet(0).problems.is_empty());
+        let cleared = sim.supervisors[0]
+            .lines
+            .iter()
+            .find(|l| l["state"] == "cleared")
+            .expect("the clearing in the stream");
+        // The opening's words, with how long it was open.
+        assert!(
+            cleared["duration"].as_u64().is_some_and(|d| d >= 180),
+            "{cleared}"
+        );
+        assert!(
+            cleared["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(b.opening.split(" [").next().unwrap_or_default())),
+            "{cleared}"
+        );
+    }
+}
+
+#[test]
+fn metric_and_probe_problems_repeat_only_when_asked() {
+    for (seed, b) in (40..).zip(&BUILT_INS) {
+        let _s = Seeded(seed, b.kind);
+        let (mut sim, host) = world(seed, &(b.config)("repeat=180"));
+        (b.set)(&host, true);
+        sim.run_for(Duration::from_secs(590));
+        let t = transitions(&sim, b.kind);
+        let repeats: Vec<u64> = t
+            .iter()
+            .filter(|(_, t)| *t == Transition::Repeat)
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(opens(&t), 1, "{t:?}");
+        assert_eq!(repeats.len(), 3, "{t:?}");
+        assert!(
+            repeats.windows(2).all(|w| w[1] - w[0] == 180),
+            "{repeats:?}"
+        );
+        (b.set)(&host, false);
+        sim.run_for(minutes(10));
+        let t = transitions(&sim, b.kind);
+        assert_eq!((clears(&t), t.len()), (1, 5), "{t:?}");
+        // Without `repeat=`, nothing while it stays open.
+        let (mut sim, host) = world(seed, &(b.config)(""));
+        (b.set)(&host, true);
+        sim.run_for(minutes(30));
+        assert_eq!(transitions(&sim, b.kind).len(), 1);
+    }
+}
+
+#[test]
+fn a_new_configuration_keeping_a_metric_or_probe_keeps_its_problem_and_one_removing_it_clears_it() {
+    for (seed, b) in (50..).zip(&BUILT_INS) {
+        let _s = Seeded(seed, b.kind);
+        let (mut sim, host) = world(seed, &(b.config)(""));
+        (b.set)(&host, true);
+        sim.run_for(minutes(3));
+        let before = transitions(&sim, b.kind);
+        assert_eq!(before.len(), 1, "{before:?}");
+        // Moved down, another group before it, its state keys tuned, an
+        // `active:` line that allows now: the same check (same id).
+        let kept = format!(
+            "# edited\nprocess: nginx\nalert_running: tags=web min=0 max=5 message=nginx\n\nactive: 3;00:00-23:59\n{}",
+            (b.config)("every=30 clear_for=2 repeat=86400")
+        );
+        sim.change_config(0, &kept);
+        sim.run_for(minutes(5));
+        assert_eq!(
+            transitions(&sim, b.kind),
+            before,
+            "no second opening after a reset"
+        );
+        assert_eq!(sim.observer.session().open_problems().len(), 1);
+        // Its message edited: a new check. The old problem clears, the new
+        // one opens.
+        sim.change_config(0, &(b.config)("").replace("message=", "message=Now: "));
+        sim.run_for(minutes(3));
+        let t = transitions(&sim, b.kind);
+        assert_eq!((opens(&t), clears(&t)), (2, 1), "{t:?}");
+        let open = sim.observer.session().open_problems();
+        assert_eq!(open.len(), 1);
+        assert!(open[0].message.starts_with("Now: "), "{open:?}");
+        // A configuration without it: cleared, once, and the supervisor
+        // forgets it.
+        sim.change_config(
+            0,
+            "process: nginx\nalert_running: tags=web min=0 max=5 message=nginx\n",
+        );
+        sim.run_for(minutes(3));
+        let t = transitions(&sim, b.kind);
+        assert_eq!((opens(&t), clears(&t)), (2, 2), "{t:?}");
+        assert!(sim.observer.session().open_problems().is_empty());
+        assert!(
+            sim.fleet(0).problems.is_empty(),
+            "{:?}",
+            sim.fleet(0).problems
+        );
+    }
+}
+
+#[test]
+fn outside_its_active_window_a_metric_or_probe_problem_does_not_open_but_still_clears() {
+    for (seed, b) in (60..).zip(&BUILT_INS) {
+        let _s = Seeded(seed, b.kind);
+        let config = format!("active: 3;13:00-14:00\n{}", (b.config)(""));
+        let (mut sim, host) = world(seed, &config);
+        (b.set)(&host, true);
+        // Wednesday 12:00: outside.
+        sim.run_for(minutes(5));
+        assert!(transitions(&sim, b.kind).is_empty());
+        sim.local = LocalMinute {
+            weekday: 3,
+            hour: 13,
+            minute: 0,
+        };
+        sim.run_for(minutes(2));
+        assert_eq!(opens(&transitions(&sim, b.kind)), 1);
+        sim.local = LocalMinute {
+            weekday: 3,
+            hour: 15,
+            minute: 0,
+        };
+        sim.run_for(minutes(2));
+        assert_eq!(
+            transitions(&sim, b.kind).len(),
+            1,
+            "still open: nothing more"
+        );
+        (b.set)(&host, false);
+        sim.run_for(minutes(2));
+        let t = transitions(&sim, b.kind);
+        assert_eq!((opens(&t), clears(&t)), (1, 1), "{t:?}");
+    }
 }

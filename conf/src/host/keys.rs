@@ -224,19 +224,6 @@ impl<'a> Args<'a> {
         self.typed(key, parse_number, "a decimal number")
     }
 
-    /// `KEY=N` with N from 1 to `max` (a count of results in a row).
-    pub(crate) fn positive(&mut self, key: &str, max: u32) -> Option<u32> {
-        self.typed(
-            key,
-            |v| {
-                parse_whole(v)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .filter(|n| (1..=max).contains(n))
-            },
-            &format!("a whole number from 1 to {max}"),
-        )
-    }
-
     /// The value of `key` when given (any problem with it already noted).
     pub(crate) fn text(&mut self, key: &str) -> Option<&'a str> {
         self.get(key)

@@ -10,13 +10,13 @@
 //! * `directive` — the directives as one enum, read from a line once.
 //! * [`parser`] — groups, their order, and what builds.
 //! * `arguments` — what each group directive's argument says.
-//! * `keys` — the `key=value ... message=TEXT` mechanics and number formats.
+//! * `keys` — the `key=value ... message=TEXT` mechanics, number formats and
+//!   the state keys (`every= for= clear_for= repeat=`) of every stateful alert.
 //! * `regexes` — size-limited compilation and one-line regex errors.
-//! * `stateful` — `every= for= clear_for= repeat=` of metric and probe alerts.
+//! * `command_line` — the shell-word splitter ([`crate::CommandLine::parse`]).
 //!
 //! `metric:` and `probe:` open a group closed by one `alert_if:`,
 //! `alert_metric:` or (probes) `alert_failed:` line (`parser/watches.rs`).
-//! * `command_line` — the shell-word splitter ([`crate::CommandLine::parse`]).
 
 mod arguments;
 mod command_line;
@@ -24,10 +24,8 @@ pub(crate) mod directive;
 mod keys;
 pub mod parser;
 mod regexes;
-mod stateful;
 
-pub use keys::MAX_BLOCK_SECONDS;
+pub use keys::{MAX_BLOCK_SECONDS, MAX_CONSECUTIVE};
 pub(crate) use parser::parse_host_positioned;
 pub use parser::{UNMARKED_LABEL, parse_host};
 pub use regexes::REGEX_SIZE_LIMIT;
-pub use stateful::MAX_RESULTS_IN_A_ROW;

@@ -108,11 +108,15 @@ enum Group {
     Metric {
         at: At,
         metric: Option<crate::checks_model::MetricSpec>,
+        /// The `metric:` line, for the check id.
+        line: String,
     },
     /// `probe:`; `None` when its line had an error.
     Probe {
         at: At,
         probe: Option<crate::checks_model::Probe>,
+        /// The `probe:` line, for the check id.
+        line: String,
     },
 }
 

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wire::{Codec, Event, Message, split_config};
+use wire::{Codec, Event, Message, OpenProblem, split_config};
 
 #[derive(Default)]
 pub struct Seen {
     pub events: BTreeMap<u64, Event>,
     pub event_datagrams: usize,
     pub heartbeats: Vec<(String, Option<u64>)>,
+    /// The open problems each heartbeat carried, in order.
+    pub heartbeat_problems: Vec<Vec<OpenProblem>>,
     /// Hosts that said goodbye (a clean stop).
     pub goodbyes: Vec<String>,
     pub config_requests: usize,
@@ -88,8 +90,15 @@ impl TestSupervisor {
                             }
                         }
                     }
-                    Message::HeartbeatV2 { host, version, .. } => {
-                        s2.lock().unwrap().heartbeats.push((host, version))
+                    Message::HeartbeatV2 {
+                        host,
+                        version,
+                        problems,
+                        ..
+                    } => {
+                        let mut s = s2.lock().unwrap();
+                        s.heartbeats.push((host, version));
+                        s.heartbeat_problems.push(problems);
                     }
                     Message::Goodbye { host } => s2.lock().unwrap().goodbyes.push(host),
                     Message::EventsV2 { host, events, .. } => {

@@ -274,6 +274,12 @@ impl Sim {
         self.pump();
     }
 
+    /// What supervisor `i` knows of the fleet now (hosts and open
+    /// problems), as its status page and API show it.
+    pub fn fleet(&self, i: usize) -> supervisor::fleet::FleetSnapshot {
+        self.supervisors[i].machine.fleet_snapshot(self.sup_now())
+    }
+
     /// `kill -9` of supervisor `i`: datagrams on the way to it are lost.
     pub fn kill(&mut self, i: usize) {
         self.supervisors[i].dead = true;

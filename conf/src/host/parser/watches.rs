@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{At, Group, Parser};
+use super::{At, Group, Parser, id_line};
 use crate::checks_model::{
     DEFAULT_PROBE_TIMEOUT, ExpectStatus, HostPort, HttpRequest, JsonCheck,
     MAX_PROBE_TIMEOUT_SECONDS, MetricSpec, MetricWatch, Probe, ProbeAlert, ProbeField, ProbeKind,
@@ -17,9 +17,9 @@ use crate::checks_model::{
 };
 use crate::error::shorten;
 use crate::host::directive::{CommandAlertKind, Directive};
-use crate::host::keys::{Args, MessageRule};
+use crate::host::keys::{Args, MessageRule, STATE_KEYS};
 use crate::host::regexes::compile;
-use crate::host::stateful::{STATEFUL_KEYS, timing};
+use crate::model::{CheckId, StateKeys};
 
 impl Parser {
     pub(super) fn metric(&mut self, at: At, argument: &str) {
@@ -43,7 +43,11 @@ impl Parser {
                 }
             }
         };
-        self.group = Some(Group::Metric { at, metric });
+        self.group = Some(Group::Metric {
+            at,
+            metric,
+            line: id_line(Directive::Metric, argument),
+        });
     }
 
     pub(super) fn probe(&mut self, at: At, argument: &str) {
@@ -57,7 +61,11 @@ impl Parser {
                 None
             }
         };
-        self.group = Some(Group::Probe { at, probe });
+        self.group = Some(Group::Probe {
+            at,
+            probe,
+            line: id_line(Directive::Probe, argument),
+        });
     }
 
     /// `alert_if:` / `alert_metric:` after a `metric:` or `probe:`, and
@@ -65,7 +73,11 @@ impl Parser {
     pub(super) fn watch_alert(&mut self, at: At, directive: Directive, argument: &str) {
         let active = self.take_active();
         match self.group.take() {
-            Some(Group::Metric { metric, .. }) => {
+            Some(Group::Metric {
+                metric,
+                line: group_line,
+                ..
+            }) => {
                 if directive == Directive::AlertFailed {
                     self.error(
                         &at,
@@ -96,7 +108,7 @@ impl Parser {
                     Some(field),
                     Some(tags),
                     Some(alert),
-                    Some(timing),
+                    Some(state),
                     Ok(active),
                     true,
                 ) = (
@@ -104,23 +116,29 @@ impl Parser {
                     field,
                     line.tags,
                     line.alert,
-                    line.timing,
+                    line.state,
                     active,
                     args.problems.is_empty(),
                 ) && let ProbeAlert::Value(alert) = alert
                 {
+                    let alert_line = args.canonical(directive.name());
                     self.config.metrics.push(MetricWatch {
                         metric,
                         tags,
                         field,
                         alert,
-                        timing,
+                        state,
                         active,
+                        check: CheckId::new("metric", [group_line.as_str(), alert_line.as_str()]),
                         origin: at.origin,
                     });
                 }
             }
-            Some(Group::Probe { probe, .. }) => {
+            Some(Group::Probe {
+                probe,
+                line: group_line,
+                ..
+            }) => {
                 let line = read_alert(directive, argument, true);
                 let mut args = line.args;
                 let field = match line.value {
@@ -157,7 +175,7 @@ impl Parser {
                     Some(field),
                     Some(tags),
                     Some(alert),
-                    Some(timing),
+                    Some(state),
                     Ok(active),
                     true,
                 ) = (
@@ -165,17 +183,19 @@ impl Parser {
                     field,
                     line.tags,
                     line.alert,
-                    line.timing,
+                    line.state,
                     active,
                     args.problems.is_empty(),
                 ) {
+                    let alert_line = args.canonical(directive.name());
                     self.config.probes.push(ProbeWatch {
                         probe,
                         tags,
                         field,
                         alert,
-                        timing,
+                        state,
                         active,
+                        check: CheckId::new("probe", [group_line.as_str(), alert_line.as_str()]),
                         origin: at.origin,
                     });
                 }
@@ -197,7 +217,8 @@ struct WatchAlertLine<'a> {
     value: Option<&'a str>,
     /// A metric group's alert is always a [`ProbeAlert::Value`].
     alert: Option<ProbeAlert>,
-    timing: Option<crate::checks_model::CheckTiming>,
+    /// `None` when a state key had a problem.
+    state: Option<StateKeys>,
 }
 
 fn read_alert(directive: Directive, argument: &str, probe: bool) -> WatchAlertLine<'_> {
@@ -205,7 +226,7 @@ fn read_alert(directive: Directive, argument: &str, probe: bool) -> WatchAlertLi
     let rule = match directive {
         Directive::CommandAlert(CommandAlertKind::If) => {
             keys.extend(["upper_limit", "lower_limit", "value"]);
-            keys.extend(STATEFUL_KEYS);
+            keys.extend(STATE_KEYS);
             MessageRule::Required
         }
         Directive::CommandAlert(CommandAlertKind::Metric) => {
@@ -214,7 +235,7 @@ fn read_alert(directive: Directive, argument: &str, probe: bool) -> WatchAlertLi
         }
         _ => {
             keys.extend(["cert_days"]);
-            keys.extend(STATEFUL_KEYS);
+            keys.extend(STATE_KEYS);
             MessageRule::Optional
         }
     };
@@ -225,7 +246,7 @@ fn read_alert(directive: Directive, argument: &str, probe: bool) -> WatchAlertLi
     } else {
         None
     };
-    let timing = timing(&mut args);
+    let state = args.state_keys(StateKeys::DEFAULT);
     let alert = match directive {
         Directive::CommandAlert(CommandAlertKind::If) => limit(&mut args).map(ProbeAlert::Value),
         Directive::CommandAlert(CommandAlertKind::Metric) => {
@@ -249,7 +270,7 @@ fn read_alert(directive: Directive, argument: &str, probe: bool) -> WatchAlertLi
         tags,
         value,
         alert,
-        timing,
+        state,
     }
 }
 
