@@ -551,10 +551,7 @@ mod tests {
         assert!(!html.contains("/hosts/h0199\""));
         assert!(html.contains("/hosts/h0200\"") && html.contains("/hosts/h0399\""));
         assert!(!html.contains("/hosts/h0400\""));
-        assert!(
-            html.contains("rel=\"prev\" href=\"/?host=h0\""),
-            "{html}"
-        );
+        assert!(html.contains("rel=\"prev\" href=\"/?host=h0\""), "{html}");
         assert!(
             html.contains("rel=\"next\" href=\"/?host=h0&amp;page=3\""),
             "{html}"
