@@ -1253,7 +1253,7 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 def window_sizes(ctx: Context) -> tuple[int, int, int]:
     """Observers, requests of each path, seconds of load."""
-    return (10_000, 50, 90) if ctx.quick else (10_000, 200, 240)
+    return (10_000, 50, 90) if ctx.quick else (10_000, 200, 150)
 
 
 def scenario_window(ctx: Context, run: int) -> dict[str, float]:
