@@ -1263,7 +1263,10 @@ def scenario_window(ctx: Context, run: int) -> dict[str, float]:
     lab = Lab(ctx.work / f"s9-r{run}", port, extra_conf=f"http: 127.0.0.1:{http_port}\n")
     for i in range(n):
         lab.write_host(f"lg{i:05d}", WINDOW_HOST_FILE)
-    args = ["--observers", str(n), "--rate", "1", "--duration", str(seconds)]
+    # Each simulated observer fetches its configuration at start, as a
+    # real one does; its heartbeats then carry the version it runs (without
+    # it every heartbeat would earn a reset).
+    args = ["--observers", str(n), "--rate", "1", "--duration", str(seconds), "--fetch-config"]
     argv = [str(REL / "loadgen"), "--supervisor", f"127.0.0.1:{port + 1}"] + args
     ctx.commands["9"] = " ".join(["target/release/loadgen", "--supervisor",
                                   f"127.0.0.1:{port + 1}"] + args)
@@ -1570,7 +1573,8 @@ SCENARIO_TEXT = {
     8: "`loadgen --flood`: one simulated observer sends full 1400-byte datagrams of ~100-byte "
        "events, 256 datagrams in flight, as fast as acknowledgements return; 1,000,000 events "
        "(quick 300,000). Events/s = acknowledged events ÷ time to the last acknowledgement.",
-    9: "10,000 host files and `loadgen` simulating those 10,000 observers (1 event/s each); "
+    9: "10,000 host files and `loadgen --fetch-config` simulating those 10,000 observers (each "
+       "fetches its configuration, then 1 event/s); "
        "once every one is `up`, 200 sequential GETs of each of `/` (the fleet page, first "
        "page), `/api/v1/hosts` (all 10,000 hosts), `/api/v1/hosts?limit=200` and `/metrics`, "
        "round robin, each over a new connection from this runner on the same machine, timed "
