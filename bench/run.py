@@ -1300,6 +1300,7 @@ def scenario_window(ctx: Context, run: int) -> dict[str, float]:
             raise RuntimeError("not every simulated observer was heard within 60 s")
         log(f"  {n} hosts up; {requests} requests of each of {len(WINDOW_PATHS)} paths")
         rss: list[int] = []
+        lag: list[int] = []
         times: dict[str, list[float]] = {k: [] for k, _ in WINDOW_PATHS}
         sizes: dict[str, int] = {}
         c0, t0 = cpu_seconds(sup.pid), time.monotonic()
@@ -1311,6 +1312,10 @@ def scenario_window(ctx: Context, run: int) -> dict[str, float]:
                 times[key].append(took * 1000)
                 sizes[key] = size
             rss.append(memory_kb(sup.pid)["VmRSS"])
+            # How far the history thread (nice 10) is behind: what it has
+            # queued in memory, at most 16 MB (history::MAX_QUEUED_BYTES).
+            history = http_get_json(http_port, "/api/v1/supervisor").get("history") or {}
+            lag.append(int(history.get("lag_bytes", 0)))
         wall = time.monotonic() - t0
         c1 = cpu_seconds(sup.pid)
         if p.poll() is not None:
@@ -1330,6 +1335,7 @@ def scenario_window(ctx: Context, run: int) -> dict[str, float]:
         out.update({
             "rss_mb": max(rss) / 1024,
             "hwm_mb": hwm / 1024,
+            "history_lag_mb": max(lag) / 1e6 if lag else 0.0,
             "sup_cpu_pct": (c1 - c0) / wall * 100,
             "requests_s": wall,
             "lost": summary["events_unacked"],
@@ -1378,6 +1384,8 @@ def rows_window(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
                "< 64 MB", lambda v: v < 64, cmd),
         Figure(9, "supervisor RSS peak (VmHWM)", "MB", collect(res, "hwm_mb"), None, "", "",
                None, cmd),
+        Figure(9, "history thread behind the stream (max)", "MB", collect(res, "history_lag_mb"),
+               None, "", "", None, cmd),
         Figure(9, "supervisor CPU while serving", "% of a core", collect(res, "sup_cpu_pct"),
                None, "", "", None, cmd),
         Figure(9, "time for all the requests", "s", collect(res, "requests_s"), None, "", "",
