@@ -265,6 +265,7 @@ class Lab:
     beacon_interval: int = 1
     broadcast: str = "127.255.255.255"
     sealed: bool = False
+    extra_conf: str = ""
     sup: subprocess.Popen | None = None
     observers: list[subprocess.Popen] = field(default_factory=list)
 
@@ -282,7 +283,8 @@ class Lab:
             "stream_rotation: never\n"
             "log_file: supervisor.log\n"
             f"beacon_interval: {self.beacon_interval}\n"
-            + ("key_file: lan.key\n" if self.sealed else ""))
+            + ("key_file: lan.key\n" if self.sealed else "")
+            + self.extra_conf)
         if self.sealed:
             subprocess.run([str(REL / "supervisor"), "--gen-key", str(self.key_file)],
                            check=True, capture_output=True, timeout=30)
@@ -1323,6 +1325,196 @@ def rows_flood(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
     ]
 
 
+# ---------------------------------------------------------------- scenario 9
+
+
+# What scenario 9 asks of the supervisor's window, in this order, again and
+# again: the fleet page (its first page), the whole host list, one page of
+# it, and the Prometheus metrics.
+WINDOW_PATHS = [
+    ("fleet", "/"),
+    ("hosts", "/api/v1/hosts"),
+    ("hosts_page", "/api/v1/hosts?limit=200"),
+    ("metrics", "/metrics"),
+]
+WINDOW_HOST_FILE = "file: /var/log/syslog\nmatch: error\nalert_all: tags=web\n"
+
+
+def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, int, float]:
+    """One GET over a new connection (as the supervisor serves one request
+    per connection): status, body bytes, seconds from connect to the last
+    byte."""
+    import socket
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        chunks = []
+        while True:
+            b = s.recv(1 << 18)
+            if not b:
+                break
+            chunks.append(b)
+    took = time.monotonic() - t0
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        status = 0
+    return status, len(body), took
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def window_sizes(ctx: Context) -> tuple[int, int, int]:
+    """Observers, requests of each path, seconds of load."""
+    return (10_000, 50, 90) if ctx.quick else (10_000, 200, 150)
+
+
+def scenario_window(ctx: Context, run: int) -> dict[str, float]:
+    n, requests, seconds = window_sizes(ctx)
+    port = BASE_PORT + 90
+    http_port = port + 2
+    lab = Lab(ctx.work / f"s9-r{run}", port, extra_conf=f"http: 127.0.0.1:{http_port}\n")
+    for i in range(n):
+        lab.write_host(f"lg{i:05d}", WINDOW_HOST_FILE)
+    # Each simulated observer fetches its configuration at start, as a
+    # real one does; its heartbeats then carry the version it runs (without
+    # it every heartbeat would earn a reset).
+    args = ["--observers", str(n), "--rate", "1", "--duration", str(seconds), "--fetch-config"]
+    argv = [str(REL / "loadgen"), "--supervisor", f"127.0.0.1:{port + 1}"] + args
+    ctx.commands["9"] = " ".join(["target/release/loadgen", "--supervisor",
+                                  f"127.0.0.1:{port + 1}"] + args)
+    out: dict[str, float] = {}
+    try:
+        sup = lab.start_supervisor()
+        if not wait_until(lambda: (lab.dir / "supervisor.out").exists()
+                          and b"listening" in (lab.dir / "supervisor.out").read_bytes(), 30):
+            raise RuntimeError("the supervisor did not start listening")
+
+        def answers() -> bool:
+            try:
+                return http_get(http_port, "/api/v1/hosts?limit=1", 5)[0] == 200
+            except OSError:
+                return False
+        if not wait_until(answers, 30, 0.2):
+            raise RuntimeError(f"no HTTP answer on 127.0.0.1:{http_port}")
+        p = subprocess.Popen(argv, cwd=lab.dir, stdout=subprocess.PIPE,
+                             stderr=open(lab.dir / "loadgen.err", "wb"),
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        PROCS.live.append(p)
+
+        def all_up() -> bool:
+            try:
+                body = http_get_json(http_port, "/api/v1/hosts?limit=1")
+            except (OSError, ValueError):
+                return False
+            return body.get("counts", {}).get("up", 0) >= n
+        # Every simulated observer heard: the fleet is all there.
+        if not wait_until(all_up, 60, 1.0):
+            raise RuntimeError("not every simulated observer was heard within 60 s")
+        log(f"  {n} hosts up; {requests} requests of each of {len(WINDOW_PATHS)} paths")
+        rss: list[int] = []
+        lag: list[int] = []
+        times: dict[str, list[float]] = {k: [] for k, _ in WINDOW_PATHS}
+        sizes: dict[str, int] = {}
+        c0, t0 = cpu_seconds(sup.pid), time.monotonic()
+        for _ in range(requests):
+            for key, path in WINDOW_PATHS:
+                status, size, took = http_get(http_port, path)
+                if status != 200:
+                    raise RuntimeError(f"GET {path} answered {status}")
+                times[key].append(took * 1000)
+                sizes[key] = size
+            rss.append(memory_kb(sup.pid)["VmRSS"])
+            # How far the history thread (nice 10) is behind: what it has
+            # queued in memory, at most 16 MB (history::MAX_QUEUED_BYTES).
+            history = http_get_json(http_port, "/api/v1/supervisor").get("history") or {}
+            lag.append(int(history.get("lag_bytes", 0)))
+        wall = time.monotonic() - t0
+        c1 = cpu_seconds(sup.pid)
+        if p.poll() is not None:
+            raise RuntimeError("the load ended before the requests did: raise the duration")
+        hwm = memory_kb(sup.pid)["VmHWM"]
+        stdout, _ = p.communicate(timeout=seconds + 120)
+        PROCS.live.remove(p)
+        if p.returncode != 0:
+            raise RuntimeError(f"loadgen exited with {p.returncode}: "
+                               f"{(lab.dir / 'loadgen.err').read_text()[-500:]}")
+        summary = json.loads(stdout.decode().strip().splitlines()[-1])
+        for key, _ in WINDOW_PATHS:
+            out[f"{key}_p50_ms"] = nearest_rank(times[key], 0.50)
+            out[f"{key}_p99_ms"] = nearest_rank(times[key], 0.99)
+            out[f"{key}_max_ms"] = max(times[key])
+            out[f"{key}_bytes"] = sizes[key]
+        out.update({
+            "rss_mb": max(rss) / 1024,
+            "hwm_mb": hwm / 1024,
+            "history_lag_mb": max(lag) / 1e6 if lag else 0.0,
+            "sup_cpu_pct": (c1 - c0) / wall * 100,
+            "requests_s": wall,
+            "lost": summary["events_unacked"],
+            "events_acked": summary["events_acked"],
+            "ack_p99_ms": summary["ack_p99_ms"] or 0.0,
+        })
+    finally:
+        lab.stop()
+    return out
+
+
+def http_get_json(port: int, path: str) -> dict:
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        raw = b""
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            raw += b
+    return json.loads(raw.partition(b"\r\n\r\n")[2])
+
+
+def rows_window(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
+    n, requests, seconds = window_sizes(ctx)
+    cmd = (f"`{ctx.commands.get('9', 'loadgen')}`; {n:,} host files; {requests} sequential "
+           f"GETs of each path, round robin, while the load runs")
+    rows = []
+    targets = {"fleet": (100, "< 100 ms"), "hosts": (100, "< 100 ms"),
+               "hosts_page": (None, ""), "metrics": (250, "< 250 ms")}
+    for key, path in WINDOW_PATHS:
+        limit, label = targets[key]
+        rows += [
+            Figure(9, f"`GET {path}` p50", "ms", collect(res, f"{key}_p50_ms"), None, "", "",
+                   None, cmd),
+            Figure(9, f"`GET {path}` p99", "ms", collect(res, f"{key}_p99_ms"), None, "", label,
+                   (lambda v, lim=limit: v < lim) if limit else None, cmd),
+            Figure(9, f"`GET {path}` max", "ms", collect(res, f"{key}_max_ms"), None, "", "",
+                   None, cmd),
+            Figure(9, f"`GET {path}` body", "bytes", collect(res, f"{key}_bytes"), None, "", "",
+                   None, cmd),
+        ]
+    rows += [
+        Figure(9, "supervisor RSS (max while serving)", "MB", collect(res, "rss_mb"), None, "",
+               "< 64 MB", lambda v: v < 64, cmd),
+        Figure(9, "supervisor RSS peak (VmHWM)", "MB", collect(res, "hwm_mb"), None, "", "",
+               None, cmd),
+        Figure(9, "history thread behind the stream (max)", "MB", collect(res, "history_lag_mb"),
+               None, "", "", None, cmd),
+        Figure(9, "supervisor CPU while serving", "% of a core", collect(res, "sup_cpu_pct"),
+               None, "", "", None, cmd),
+        Figure(9, "time for all the requests", "s", collect(res, "requests_s"), None, "", "",
+               None, cmd),
+        Figure(9, "events lost", "", collect(res, "lost"), 0, "", "0", lambda v: v == 0, cmd),
+        Figure(9, "ack latency p99 (loadgen)", "ms", collect(res, "ack_p99_ms"), None, "", "",
+               None, cmd),
+    ]
+    return rows
+
+
 SCENARIOS = [
     Scenario(1, "Following a file: observer vs grep", scenario_follow, rows_follow),
     Scenario(2, "Bursts of matching lines", scenario_burst, rows_burst),
@@ -1333,6 +1525,8 @@ SCENARIOS = [
              needs_root=True),
     Scenario(7, "Many observers against one supervisor (loadgen)", scenario_many, rows_many),
     Scenario(8, "Supervisor ingest limit (loadgen --flood)", scenario_flood, rows_flood),
+    Scenario(9, "The window under load: pages, API and /metrics over HTTP", scenario_window,
+             rows_window),
     Scenario(10, "Notification latency: problem → webhook", scenario_notify, rows_notify),
 ]
 
@@ -1507,6 +1701,13 @@ SCENARIO_TEXT = {
     8: "`loadgen --flood`: one simulated observer sends full 1400-byte datagrams of ~100-byte "
        "events, 256 datagrams in flight, as fast as acknowledgements return; 1,000,000 events "
        "(quick 300,000). Events/s = acknowledged events ÷ time to the last acknowledgement.",
+    9: "10,000 host files and `loadgen --fetch-config` simulating those 10,000 observers (each "
+       "fetches its configuration, then 1 event/s); "
+       "once every one is `up`, 200 sequential GETs of each of `/` (the fleet page, first "
+       "page), `/api/v1/hosts` (all 10,000 hosts), `/api/v1/hosts?limit=200` and `/metrics`, "
+       "round robin, each over a new connection from this runner on the same machine, timed "
+       "from connect to the last byte; supervisor RSS sampled after each round. Quick: 50 "
+       "requests each.",
     10: "A supervisor with `notify:` (one webhook channel on a loopback receiver, a route with "
        "`wait=0`) and one observer whose host file has four `run: cat FILE` checks with "
        "`alert_if ... every=1`; each file is set above the limit and back every 3 s, the four "

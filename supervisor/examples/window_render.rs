@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use conf::{HostName, StreamFormat};
 use supervisor::http::refusal::HttpCounts;
-use supervisor::http::view::Filter;
+use supervisor::http::view::{Filter, Pages, Slice};
 use supervisor::http::{api, metrics, pages};
 use supervisor::{HostChange, HostEntry, Now, Settings, Supervisor};
 use wire::{Codec, Event, EventKind, Message};
@@ -95,10 +95,16 @@ fn main() {
     });
     let filter = Filter::default();
     time("fleet page /", &mut || {
-        pages::fleet(&snapshot, &filter, now.wall_ms).len()
+        pages::fleet(&snapshot, &filter, Pages::default(), true, now.wall_ms).len()
     });
     time("/api/v1/hosts", &mut || {
-        serde_json::to_vec(&api::hosts(&snapshot, &filter, now.wall_ms)).map_or(0, |b| b.len())
+        serde_json::to_vec(&api::hosts(
+            &snapshot,
+            &filter,
+            Slice::default(),
+            now.wall_ms,
+        ))
+        .map_or(0, |b| b.len())
     });
     time("/metrics", &mut || {
         metrics::render(&snapshot, &HttpCounts::default(), now.wall_ms).len()

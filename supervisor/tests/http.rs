@@ -171,7 +171,7 @@ fn pages_api_and_metrics_answer_on_loopback() {
         "{sup_page}"
     );
     let js = get(addr, "/static/live.js");
-    assert!(js.head.contains("text/javascript") && js.body.contains("fetch(location.href"));
+    assert!(js.head.contains("text/javascript") && js.body.contains("fetch(here.href"));
 
     let one = json(&get(addr, "/api/v1/hosts/web1"));
     assert_eq!(one["state"], "up");

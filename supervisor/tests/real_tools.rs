@@ -1,6 +1,7 @@
 //! The window against real outside programs: headless Chromium (Debian's
 //! `chromium`) reads the pages of a running supervisor binary that heard
-//! events over real UDP, and a real Prometheus server scrapes `/metrics`.
+//! events over real UDP, and an operator acknowledges a problem in it with
+//! the page's own form; a real Prometheus server scrapes `/metrics`.
 //! Each test prints `SKIPPED: …` when its program is missing, and fails
 //! instead when `AX436_REQUIRE_TOOLS=1` (as CI sets it).
 
@@ -12,9 +13,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::web::{basic_auth, free_tcp_port, get, request, tool, wait_json};
+use common::browser::Browser;
+use common::web::{basic_auth, free_tcp_port, get, json, request, tool, wait_json};
 use common::{Fixture, TestObserver};
-use wire::{Codec, Event, EventKind, Message};
+use wire::{Codec, Event, EventKind, Message, OpenProblem};
 
 /// Kills a child process this test started when the test ends.
 struct Running(Child);
@@ -192,11 +194,182 @@ fn headless_chromium_sees_the_fleet_and_the_host_chart_and_a_viewer_cannot_ackno
     );
     println!("screenshot of the host page: {}", shot.display());
 
-    // The acknowledgement itself is not built here: only the refusal.
+    // Acknowledging in the browser: the next test.
     let ack = "/api/v1/problems/web1%2Fdisk/ack";
     assert_eq!(request(addr, "POST", ack, &[viewer]).status, 403);
     let by_operator = request(addr, "POST", ack, &[basic_auth("otto", "op-pw")]);
     assert_ne!(by_operator.status, 403, "{}", by_operator.body);
+}
+
+/// `web1` reports two open problems in a protocol-2 heartbeat.
+fn open_problems(fx: &Fixture, checks: &[(&str, &str)]) {
+    let obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    let since = common::wall_ms() as i64 - 60_000;
+    obs.send(&Message::HeartbeatV2 {
+        host: "web1".into(),
+        version: None,
+        queue_len: 0,
+        uptime_secs: 5,
+        chosen: Some(7),
+        problems: checks
+            .iter()
+            .map(|(check, message)| OpenProblem {
+                check: (*check).into(),
+                since_ms: since,
+                tags: "disk".into(),
+                message: (*message).into(),
+                value: None,
+            })
+            .collect(),
+        omitted: 0,
+    });
+}
+
+/// A page of another site (another port of this machine) whose script
+/// posts the supervisor's acknowledge form as soon as it loads: what a
+/// malicious page would do to a logged-in operator's browser.
+fn serve_forging_page(target: SocketAddr, action: &str) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let page = format!(
+        "<!DOCTYPE html><html><body><form method=\"post\" action=\"http://{target}{action}\">\
+         <input name=\"note\" value=\"forged\"><input name=\"back\" value=\"/\"></form>\
+         <script>document.forms[0].submit()</script></body></html>"
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut head);
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_operator_acknowledges_with_the_page_form_in_headless_chromium_and_a_viewer_cannot() {
+    let Some(program) = tool("chromium", "chromium_acknowledges") else {
+        return;
+    };
+    let users = format!(
+        "{}{}",
+        hash_line("vera", "viewer", "view-pw"),
+        hash_line("otto", "operator", "op-pw")
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let mut fx = Fixture::new(&format!("http: {addr}\nhttp_users: users\n"));
+    fx.write("users", &users);
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/syslog\nmatch: error\nalert_all: tags=web\n",
+    );
+    fx.start_listening(Codec::open());
+    open_problems(
+        &fx,
+        &[
+            ("cmd-0a1b2c3d", "Root file system nearly full [97]"),
+            ("cmd-0e0e0e0e", "Backup volume nearly full [93]"),
+        ],
+    );
+    let viewer = basic_auth("vera", "view-pw");
+    let as_viewer = std::slice::from_ref(&viewer);
+    wait_json(addr, "/api/v1/problems", as_viewer, |d| d["total"] == 2);
+
+    // The operator logs in (basic authentication, the credentials given
+    // with the address as a person would type them), types a note into
+    // the form of the disk problem and presses its button.
+    let mut browser = Browser::launch(&program);
+    browser.go(&format!("http://otto:op-pw@{addr}/"));
+    browser.wait_until(
+        "the fleet page with its acknowledge forms",
+        "document.querySelectorAll('form.ack').length === 2",
+    );
+    let pressed = browser.eval(
+        "(() => { const form = document.querySelector('form.ack[action=\"/problems/web1%2Fcmd-0a1b2c3d/ack\"]'); \
+         form.querySelector('input[name=note]').value = 'new disk ordered'; \
+         form.querySelector('button').click(); return true; })()",
+    );
+    assert_eq!(pressed, serde_json::json!(true));
+    browser.wait_until(
+        "the acknowledgement on the fleet page the form sent the browser back to",
+        "location.pathname === '/' && document.body.innerText.includes('acknowledged by otto')",
+    );
+    let fleet = browser.text();
+    assert!(fleet.contains("new disk ordered"), "{fleet}");
+    let left = browser.eval("document.querySelectorAll('form.ack').length");
+    assert_eq!(
+        left,
+        serde_json::json!(1),
+        "one problem left to acknowledge"
+    );
+    browser.go(&format!("http://{addr}/hosts/web1"));
+    browser.wait_until(
+        "the acknowledgement on the host page",
+        "location.pathname === '/hosts/web1' && document.body.innerText.includes('acknowledged by otto')",
+    );
+    let doc = json(&request(addr, "GET", "/api/v1/problems", as_viewer));
+    let disk = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["check"] == "cmd-0a1b2c3d")
+        .unwrap();
+    assert_eq!(disk["acknowledged"]["by"], "otto", "{doc}");
+    assert_eq!(disk["acknowledged"]["note"], "new disk ordered", "{doc}");
+
+    // The same logged-in browser opens a page of another site that posts
+    // the form of the other problem: refused as cross-site, not recorded.
+    let forging = serve_forging_page(addr, "/problems/web1%2Fcmd-0e0e0e0e/ack");
+    browser.go(&format!("http://{forging}/"));
+    let refused = wait_json(addr, "/api/v1/supervisor", as_viewer, |d| {
+        d["http"]["refusals"]["cross-site"] == 1
+    });
+    assert_eq!(refused["http"]["refusals"]["cross-site"], 1);
+    let doc = json(&request(addr, "GET", "/api/v1/problems", as_viewer));
+    let backup = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["check"] == "cmd-0e0e0e0e")
+        .unwrap();
+    assert!(backup["acknowledged"].is_null(), "{doc}");
+    drop(browser);
+
+    // A viewer's page has no form, and a viewer's post from the page
+    // itself (same origin, the browser's credentials) is refused.
+    let mut browser = Browser::launch(&program);
+    browser.go(&format!("http://vera:view-pw@{addr}/supervisor"));
+    browser.wait_until(
+        "the viewer logged in",
+        "location.pathname === '/supervisor' && document.body.innerText.includes('Counters')",
+    );
+    // Then the page by its plain address (the browser keeps the login): a
+    // page whose address holds credentials may not fetch.
+    browser.go(&format!("http://{addr}/"));
+    browser.wait_until(
+        "the viewer's fleet page",
+        "document.body.innerText.includes('Backup volume nearly full')",
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('form.ack').length"),
+        serde_json::json!(0)
+    );
+    assert!(browser.text().contains("acknowledged by otto"));
+    let status = browser.eval(
+        "fetch('/problems/web1%2Fcmd-0e0e0e0e/ack', { method: 'POST', \
+         body: new URLSearchParams({ note: 'mine' }) }).then(r => r.status)",
+    );
+    assert_eq!(status, serde_json::json!(403));
+    let counted = json(&request(addr, "GET", "/api/v1/supervisor", as_viewer));
+    assert_eq!(
+        counted["http"]["refusals"]["forbidden-role"], 1,
+        "{counted}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::refusal::HttpCounts;
-use super::view::{Filter, rfc3339, secs_between, version};
+use super::view::{Filter, Slice, rfc3339, secs_between, version};
 use crate::fleet::{Acknowledgement, FleetSnapshot, HostView, Problem};
 
 fn opt_time(ms: Option<u64>) -> Option<String> {
@@ -125,6 +125,12 @@ pub struct HostsDoc<'a> {
     supervisor: &'a str,
     counts: BTreeMap<&'static str, usize>,
     open_problems: usize,
+    /// Hosts the filter keeps, on every page.
+    total: usize,
+    offset: usize,
+    limit: Option<usize>,
+    /// The `offset` of the next page; `None` on the last.
+    next_offset: Option<usize>,
     hosts: Vec<HostDoc<'a>>,
 }
 
@@ -132,12 +138,22 @@ pub struct HostsDoc<'a> {
 #[derive(Debug, Serialize)]
 pub struct ProblemsDoc<'a> {
     taken: String,
+    total: usize,
+    offset: usize,
+    limit: Option<usize>,
+    next_offset: Option<usize>,
     problems: Vec<ProblemDoc<'a>>,
 }
 
-/// `/api/v1/hosts`: counts by state (of the whole fleet) and the hosts the
-/// filter keeps.
-pub fn hosts<'a>(s: &'a FleetSnapshot, filter: &Filter, now_ms: u64) -> HostsDoc<'a> {
+/// `/api/v1/hosts`: counts by state (of the whole fleet) and the slice of
+/// the hosts the filter keeps.
+pub fn hosts<'a>(s: &'a FleetSnapshot, filter: &Filter, slice: Slice, now_ms: u64) -> HostsDoc<'a> {
+    let kept: Vec<&HostView> = s
+        .hosts
+        .iter()
+        .filter(|h| filter.host_matches(h, s))
+        .collect();
+    let (range, next_offset) = slice.range(kept.len());
     HostsDoc {
         taken: rfc3339(s.taken_ms),
         supervisor: &s.supervisor.name,
@@ -147,12 +163,11 @@ pub fn hosts<'a>(s: &'a FleetSnapshot, filter: &Filter, now_ms: u64) -> HostsDoc
             .map(|(st, n)| (st.name(), n))
             .collect(),
         open_problems: s.problems.len(),
-        hosts: s
-            .hosts
-            .iter()
-            .filter(|h| filter.host_matches(h, s))
-            .map(|h| host(h, now_ms))
-            .collect(),
+        total: kept.len(),
+        offset: range.start,
+        limit: slice.limit,
+        next_offset,
+        hosts: kept[range].iter().map(|h| host(h, now_ms)).collect(),
     }
 }
 
@@ -170,16 +185,26 @@ pub fn host_detail<'a>(s: &'a FleetSnapshot, name: &str, now_ms: u64) -> Option<
     Some(doc)
 }
 
-/// `/api/v1/problems`.
-pub fn problems<'a>(s: &'a FleetSnapshot, filter: &Filter, now_ms: u64) -> ProblemsDoc<'a> {
+/// `/api/v1/problems`: the slice of the open problems the filter keeps.
+pub fn problems<'a>(
+    s: &'a FleetSnapshot,
+    filter: &Filter,
+    slice: Slice,
+    now_ms: u64,
+) -> ProblemsDoc<'a> {
+    let kept: Vec<&Problem> = s
+        .problems
+        .iter()
+        .filter(|p| filter.problem_matches(p, s))
+        .collect();
+    let (range, next_offset) = slice.range(kept.len());
     ProblemsDoc {
         taken: rfc3339(s.taken_ms),
-        problems: s
-            .problems
-            .iter()
-            .filter(|p| filter.problem_matches(p, s))
-            .map(|p| problem(p, now_ms))
-            .collect(),
+        total: kept.len(),
+        offset: range.start,
+        limit: slice.limit,
+        next_offset,
+        problems: kept[range].iter().map(|p| problem(p, now_ms)).collect(),
     }
 }
 
@@ -282,12 +307,39 @@ mod tests {
             state: Some(HostStatus::Up),
             ..Filter::default()
         };
-        let doc = serde_json::to_value(hosts(&s, &filter, 0)).unwrap();
+        let doc = serde_json::to_value(hosts(&s, &filter, Slice::default(), 0)).unwrap();
         assert_eq!(doc["counts"]["up"], 1);
         assert_eq!(doc["counts"]["inactive"], 1);
         assert_eq!(doc["hosts"].as_array().unwrap().len(), 1);
         assert_eq!(doc["hosts"][0]["name"], "web1");
+        assert_eq!(doc["total"], 1);
+        assert_eq!(doc["next_offset"], serde_json::Value::Null);
         assert!(host_detail(&s, "db1", 0).is_some());
         assert!(host_detail(&s, "db2", 0).is_none());
+    }
+
+    #[test]
+    fn hosts_document_pages_with_limit_and_offset() {
+        let mut s = FleetSnapshot::empty("sup");
+        s.hosts = (0..5)
+            .map(|i| view(&format!("h{i}"), HostStatus::Up))
+            .collect();
+        let slice = Slice {
+            offset: 2,
+            limit: Some(2),
+        };
+        let doc = serde_json::to_value(hosts(&s, &Filter::default(), slice, 0)).unwrap();
+        let names: Vec<&str> = doc["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["h2", "h3"]);
+        assert_eq!(doc["total"], 5);
+        assert_eq!(doc["counts"]["up"], 5);
+        assert_eq!(doc["offset"], 2);
+        assert_eq!(doc["limit"], 2);
+        assert_eq!(doc["next_offset"], 4);
     }
 }

@@ -9,7 +9,12 @@
     if (document.hidden || (active && active.form)) {
       return; // not while hidden or while the operator is typing a filter
     }
-    fetch(location.href, { credentials: "same-origin", cache: "no-store" })
+    // Without the user name and password a login typed into the address
+    // leaves there: fetch refuses an address that holds them.
+    var here = new URL(location.href);
+    here.username = "";
+    here.password = "";
+    fetch(here.href, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (text) {
         if (!text) { return; }

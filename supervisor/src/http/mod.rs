@@ -5,6 +5,7 @@
 //!   [`FleetSnapshot`](crate::fleet::FleetSnapshot); [`history_view`] —
 //!   the event search, charts and availability from the history database.
 //! * [`routes`] — the axum router: authentication, cross-site protection,
+//!   acknowledgements from the API and the pages' form (`routes::ack`),
 //!   refusal counting.
 //! * [`users`] — the `http_users:` file and password hashes.
 //! * [`refusal`] — stable reasons for refused requests.

@@ -8,7 +8,10 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::history_view::{self, EventsQuery, HostHistory};
 use super::refusal::HttpCounts;
-use super::view::{Filter, age, clock, secs_between, url_encode, version};
+use super::view::{
+    FLEET_PAGE_ROWS, Filter, Pages, Window, age, clock, fleet_link, secs_between, url_encode,
+    version,
+};
 use crate::fleet::{FleetSnapshot, HostStatus, HostView, Problem};
 use crate::history::query::{EventPage, HistoryHealth};
 
@@ -19,7 +22,8 @@ th,td{text-align:left;padding:.25em .5em;border-bottom:1px solid #ddd;vertical-a
 th{background:#f3f3f3}.up{color:#176d2b}.inactive,.no-config{color:#b00020;font-weight:bold}\
 .stopped,.never-seen{color:#8a6100}.err{color:#b00020}.muted{color:#777}\
 .counts span{display:inline-block;margin-right:1.5em}form.filter input,form.filter select{margin-right:.5em}\
-.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figcaption{text-align:center;color:#555}";
+.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figcaption{text-align:center;color:#555}\
+form.ack{display:flex;gap:.3em}form.ack input{width:12em}.pager{margin:.5em 0}.pager a{margin:0 .5em}";
 
 fn css_class(status: HostStatus) -> &'static str {
     match status {
@@ -63,13 +67,40 @@ fn when(ms: u64, now_ms: u64) -> Markup {
     }
 }
 
-fn problems_table(problems: &[&Problem], now_ms: u64) -> Markup {
+/// Whether the person looking may act, and where an action's form sends
+/// the browser back to (the page it is on).
+#[derive(Debug, Clone, Copy)]
+pub struct Acting<'a> {
+    pub can_acknowledge: bool,
+    pub back: &'a str,
+}
+
+fn acknowledgement_cell(p: &Problem, acting: Acting<'_>, now_ms: u64) -> Markup {
+    html! {
+        @if let Some(a) = &p.acknowledged {
+            span.ack { "acknowledged by " (a.by) } " " (when(a.at_ms, now_ms))
+            @if !a.note.is_empty() { br; q { (a.note) } }
+        } @else if acting.can_acknowledge {
+            // A plain form: works without JavaScript, posts to this site
+            // only, and the answer sends the browser back to this page.
+            form.ack method="post" action={ "/problems/" (url_encode(&p.id)) "/ack" } {
+                input type="hidden" name="back" value=(acting.back);
+                input name="note" placeholder="note" aria-label={ "note for " (p.id) } maxlength="1000";
+                button type="submit" { "Acknowledge" }
+            }
+        } @else {
+            span.muted { "—" }
+        }
+    }
+}
+
+fn problems_table(problems: &[&Problem], acting: Acting<'_>, now_ms: u64) -> Markup {
     html! {
         @if problems.is_empty() {
             p.muted { "No open problems." }
         } @else {
             table {
-                tr { th { "Host" } th { "Check" } th { "Tags" } th { "Since" } th { "Message" } th { "Acknowledged by" } }
+                tr { th { "Host" } th { "Check" } th { "Tags" } th { "Since" } th { "Message" } th { "Acknowledged" } }
                 @for p in problems {
                     tr {
                         td { a href={ "/hosts/" (url_encode(&p.host)) } { (p.host) } }
@@ -77,11 +108,24 @@ fn problems_table(problems: &[&Problem], now_ms: u64) -> Markup {
                         td { (p.tags.join(",")) }
                         td { (when(p.opened_ms, now_ms)) }
                         td { (p.message) }
-                        td {
-                            @if let Some(a) = &p.acknowledged { (a.by) ": " (a.note) } @else { span.muted { "—" } }
-                        }
+                        td { (acknowledgement_cell(p, acting, now_ms)) }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Links to the previous and next page of one list, keeping the filter and
+/// the other list's page; nothing when everything fits on one page.
+fn pager(window: Window, link: impl Fn(usize) -> String) -> Markup {
+    html! {
+        @if window.pages > 1 {
+            p.pager {
+                @if window.number > 1 { a rel="prev" href=(link(window.number - 1)) { "« previous" } }
+                "page " (window.number) " of " (window.pages)
+                " (" (window.start + 1) "–" (window.end) " of " (window.total) ")"
+                @if window.number < window.pages { a rel="next" href=(link(window.number + 1)) { "next »" } }
             }
         }
     }
@@ -124,8 +168,16 @@ fn hosts_table(hosts: &[&HostView], now_ms: u64) -> Markup {
     }
 }
 
-/// `/`: counts, open problems first, then every host the filter keeps.
-pub fn fleet(s: &FleetSnapshot, filter: &Filter, now_ms: u64) -> String {
+/// `/`: counts of the whole fleet, then one page of the open problems and
+/// one page of the hosts the filter keeps ([`FLEET_PAGE_ROWS`] each), with
+/// an acknowledge form on each unacknowledged problem for an operator.
+pub fn fleet(
+    s: &FleetSnapshot,
+    filter: &Filter,
+    pages: Pages,
+    can_acknowledge: bool,
+    now_ms: u64,
+) -> String {
     let problems: Vec<&Problem> = s
         .problems
         .iter()
@@ -136,6 +188,18 @@ pub fn fleet(s: &FleetSnapshot, filter: &Filter, now_ms: u64) -> String {
         .iter()
         .filter(|h| filter.host_matches(h, s))
         .collect();
+    let problem_window = Window::of(problems.len(), pages.problems, FLEET_PAGE_ROWS);
+    let host_window = Window::of(hosts.len(), pages.hosts, FLEET_PAGE_ROWS);
+    // The page as shown (a page past the last is shown as the last).
+    let shown = Pages {
+        hosts: host_window.number,
+        problems: problem_window.number,
+    };
+    let back = fleet_link(filter, shown);
+    let acting = Acting {
+        can_acknowledge,
+        back: &back,
+    };
     let body = html! {
         h1 { "Fleet" }
         p.counts {
@@ -157,24 +221,33 @@ pub fn fleet(s: &FleetSnapshot, filter: &Filter, now_ms: u64) -> String {
             @if !filter.is_empty() { " " a href="/" { "clear" } }
         }
         h2 { "Open problems" }
-        (problems_table(&problems, now_ms))
+        (problems_table(&problems[problem_window.start..problem_window.end], acting, now_ms))
+        (pager(problem_window, |n| fleet_link(filter, Pages { problems: n, ..shown })))
         h2 { "Hosts (" (hosts.len()) " of " (s.hosts.len()) ")" }
-        (hosts_table(&hosts, now_ms))
+        (hosts_table(&hosts[host_window.start..host_window.end], now_ms))
+        (pager(host_window, |n| fleet_link(filter, Pages { hosts: n, ..shown })))
         p.muted { "As of " (clock(s.taken_ms)) "." }
     };
     layout("Fleet", s, body)
 }
 
 /// `/hosts/NAME`, or `None` when the supervisor does not know it;
-/// `history` adds availability, charts and recent events.
+/// `history` adds availability, charts and recent events; an operator
+/// gets an acknowledge form on each unacknowledged problem.
 pub fn host(
     s: &FleetSnapshot,
     name: &str,
     now_ms: u64,
     history: Option<&HostHistory>,
+    can_acknowledge: bool,
 ) -> Option<String> {
     let h = s.host(name)?;
     let problems: Vec<&Problem> = s.problems.iter().filter(|p| p.host == h.name).collect();
+    let back = format!("/hosts/{}", url_encode(&h.name));
+    let acting = Acting {
+        can_acknowledge,
+        back: &back,
+    };
     let body = html! {
         h1 { (h.name) " " span class=(css_class(h.status)) { (h.status.name()) } }
         table {
@@ -188,7 +261,7 @@ pub fn host(
             tr { th { "Supervisor in use" } td { (h.chosen_supervisor.clone().unwrap_or_else(|| "—".into())) } }
         }
         h2 { "Open problems" }
-        (problems_table(&problems, now_ms))
+        (problems_table(&problems, acting, now_ms))
         h2 { "Metrics (last values)" }
         @if h.metrics.is_empty() {
             p.muted { "No metric events received since the supervisor started." }
@@ -298,6 +371,16 @@ pub fn error(s: &FleetSnapshot, title: &str, message: &str) -> String {
     )
 }
 
+/// A page for an error status of a form, with a link back to the page the
+/// form was on (`back`, a path of this site).
+pub fn error_back(s: &FleetSnapshot, title: &str, message: &str, back: &str) -> String {
+    layout(
+        title,
+        s,
+        html! { h1 { (title) } p { (message) } p { a href=(back) { "Back" } } },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +433,13 @@ mod tests {
 
     #[test]
     fn fleet_page_shows_problems_before_hosts_and_escapes_names() {
-        let html = fleet(&snapshot(), &Filter::default(), 1_060_000);
+        let html = fleet(
+            &snapshot(),
+            &Filter::default(),
+            Pages::default(),
+            false,
+            1_060_000,
+        );
         let problems = html.find("Root file system nearly full").unwrap();
         let hosts = html.find("Hosts (2 of 2)").unwrap();
         assert!(problems < hosts);
@@ -367,7 +456,7 @@ mod tests {
             state: Some(HostStatus::Up),
             ..Filter::default()
         };
-        let html = fleet(&snapshot(), &filter, 1_060_000);
+        let html = fleet(&snapshot(), &filter, Pages::default(), false, 1_060_000);
         assert!(html.contains("Hosts (1 of 2)"), "{html}");
         assert!(html.contains("/hosts/web1"));
         assert!(
@@ -378,7 +467,7 @@ mod tests {
             tag: Some("disk".into()),
             ..Filter::default()
         };
-        let html = fleet(&snapshot(), &by_tag, 1_060_000);
+        let html = fleet(&snapshot(), &by_tag, Pages::default(), false, 1_060_000);
         assert!(
             html.contains("Hosts (1 of 2)") && html.contains("Root file system"),
             "{html}"
@@ -387,10 +476,98 @@ mod tests {
 
     #[test]
     fn host_page_lists_its_problems_and_unknown_host_is_none() {
-        let html = host(&snapshot(), "db<1>", 1_060_000, None).unwrap();
+        let html = host(&snapshot(), "db<1>", 1_060_000, None, false).unwrap();
         assert!(html.contains("Root file system nearly full"));
         assert!(html.contains("inactive"));
-        assert!(host(&snapshot(), "nope", 0, None).is_none());
+        assert!(host(&snapshot(), "nope", 0, None, true).is_none());
+    }
+
+    #[test]
+    fn an_operator_gets_an_acknowledge_form_that_comes_back_to_the_page_and_a_viewer_none() {
+        let filter = Filter {
+            tag: Some("disk".into()),
+            ..Filter::default()
+        };
+        let operator = fleet(&snapshot(), &filter, Pages::default(), true, 1_060_000);
+        assert!(
+            operator.contains(
+                "<form class=\"ack\" method=\"post\" action=\"/problems/db%3C1%3E%2Fdisk/ack\">"
+            ),
+            "{operator}"
+        );
+        assert!(
+            operator.contains("<input type=\"hidden\" name=\"back\" value=\"/?tag=disk\">"),
+            "{operator}"
+        );
+        let viewer = fleet(&snapshot(), &filter, Pages::default(), false, 1_060_000);
+        assert!(!viewer.contains("<form class=\"ack\""), "{viewer}");
+        let host_page = host(&snapshot(), "db<1>", 1_060_000, None, true).unwrap();
+        assert!(
+            host_page.contains("name=\"back\" value=\"/hosts/db%3C1%3E\""),
+            "{host_page}"
+        );
+    }
+
+    #[test]
+    fn an_acknowledged_problem_shows_who_when_and_the_note_and_no_form() {
+        let mut s = snapshot();
+        s.problems[0].acknowledged = Some(crate::fleet::Acknowledgement {
+            by: "otto".into(),
+            at_ms: 1_050_000,
+            note: "new disk <ordered>".into(),
+        });
+        let html = fleet(&s, &Filter::default(), Pages::default(), true, 1_060_000);
+        assert!(html.contains("acknowledged by otto"), "{html}");
+        assert!(html.contains("new disk &lt;ordered&gt;"), "{html}");
+        assert!(!html.contains("<form class=\"ack\""), "{html}");
+    }
+
+    #[test]
+    fn a_large_fleet_is_shown_a_page_at_a_time_with_the_counts_of_all() {
+        let mut s = snapshot();
+        let template = s.hosts[1].clone();
+        s.hosts = (0..450)
+            .map(|i| HostView {
+                name: format!("h{i:04}"),
+                ..template.clone()
+            })
+            .collect();
+        s.problems.clear();
+        let filter = Filter {
+            host: Some("h0".into()),
+            ..Filter::default()
+        };
+        let pages = Pages {
+            hosts: 2,
+            problems: 1,
+        };
+        let html = fleet(&s, &filter, pages, false, 1_060_000);
+        assert!(
+            html.contains("up</a>: <strong class=\"up\">450</strong>"),
+            "{html}"
+        );
+        assert!(html.contains("Hosts (450 of 450)"), "{html}");
+        assert!(html.contains("page 2 of 3 (201–400 of 450)"), "{html}");
+        assert!(!html.contains("/hosts/h0199\""));
+        assert!(html.contains("/hosts/h0200\"") && html.contains("/hosts/h0399\""));
+        assert!(!html.contains("/hosts/h0400\""));
+        assert!(html.contains("rel=\"prev\" href=\"/?host=h0\""), "{html}");
+        assert!(
+            html.contains("rel=\"next\" href=\"/?host=h0&amp;page=3\""),
+            "{html}"
+        );
+        // Past the last page: the last.
+        let past = fleet(
+            &s,
+            &filter,
+            Pages {
+                hosts: 9,
+                problems: 1,
+            },
+            false,
+            1_060_000,
+        );
+        assert!(past.contains("page 3 of 3 (401–450 of 450)"), "{past}");
     }
 
     #[test]

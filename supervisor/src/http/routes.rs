@@ -13,6 +13,10 @@
 //!    `Sec-Fetch-Site` is not `same-origin` or `none`, or whose `Origin`
 //!    names another host than `Host`, is refused (`403`). Clients that
 //!    send neither header (curl, scripts) are not browsers and pass.
+//!    The pages' own forms (`POST /problems/ID/ack`) pass through the same
+//!    guard: a browser sends `Sec-Fetch-Site: same-origin` and its own
+//!    `Origin` with them, so no token is needed to tell them apart from a
+//!    form on another site, and they work without JavaScript.
 //!
 //! Every refusal is counted by [`Refusal::reason`].
 
@@ -32,21 +36,24 @@ use tokio::sync::Semaphore;
 use super::history_view::{EventsQuery, HostHistory};
 use super::refusal::{HttpCounters, Refusal};
 use super::users::{CredentialCache, Role, Users};
-use super::view::{Filter, FilterQuery};
+use super::view::{Filter, FilterQuery, PageQuery, Slice, SliceQuery};
 use super::{api, metrics, pages};
 use crate::fleet::{AckRequest, FleetSnapshot, SnapshotReader};
 use crate::history::HistoryReader;
 
-/// Longest wait for the loop to record an acknowledgement.
-const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Longest note kept with an acknowledgement, in bytes.
-pub const MAX_ACK_NOTE: usize = 1000;
-
-/// Who made a request: the user name of its credentials, or `local`
-/// without a users file.
+/// Who made a request: the user name of its credentials (`local` without
+/// a users file) and their role, which decides the forms a page shows.
 #[derive(Debug, Clone)]
-struct Who(String);
+struct Who {
+    name: String,
+    role: Role,
+}
+
+impl Who {
+    fn can_act(&self) -> bool {
+        self.role >= Role::Operator
+    }
+}
 
 /// Password checks (Argon2, tens of milliseconds each) run at once at most;
 /// more wait. Keeps a guessing client from taking every core.
@@ -127,10 +134,15 @@ impl AppState {
 
 type Shared = Arc<AppState>;
 
+mod ack;
+pub use ack::MAX_ACK_NOTE;
+use ack::{api_ack, page_ack};
+
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(fleet_page))
         .route("/hosts/{name}", get(host_page))
+        .route("/problems/{id}/ack", post(page_ack))
         .route("/supervisor", get(supervisor_page))
         .route("/events", get(events_page))
         .route("/api/v1/events", get(api_events))
@@ -255,7 +267,7 @@ async fn guard(State(state): State<Shared>, mut request: Request, next: Next) ->
         Ok(found) => found,
         Err(response) => return response,
     };
-    request.extensions_mut().insert(Who(who));
+    request.extensions_mut().insert(Who { name: who, role });
     let reading = request.method() == Method::GET || request.method() == Method::HEAD;
     if !reading {
         if cross_site(request.headers()) {
@@ -285,7 +297,9 @@ fn filter_of(query: Result<Query<FilterQuery>, QueryRejection>) -> Result<Filter
 
 async fn fleet_page(
     State(state): State<Shared>,
+    axum::Extension(who): axum::Extension<Who>,
     query: Result<Query<FilterQuery>, QueryRejection>,
+    pages: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
     let snapshot = state.snapshot().await;
     let filter = match filter_of(query) {
@@ -299,14 +313,27 @@ async fn fleet_page(
                 .into_response();
         }
     };
-    match off_loop(move || pages::fleet(&snapshot, &filter, now_ms())).await {
+    let pages = match pages
+        .map_err(|e| e.body_text())
+        .and_then(|Query(q)| q.check())
+    {
+        Ok(p) => p,
+        Err(e) => return bad_page(&state, &snapshot, &e),
+    };
+    let can_act = who.can_act();
+    match off_loop(move || pages::fleet(&snapshot, &filter, pages, can_act, now_ms())).await {
         Ok(html) => Html(html).into_response(),
         Err(r) => r,
     }
 }
 
-async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Response {
+async fn host_page(
+    State(state): State<Shared>,
+    axum::Extension(who): axum::Extension<Who>,
+    Path(name): Path<String>,
+) -> Response {
     let snapshot = state.snapshot().await;
+    let can_act = who.can_act();
     let page = {
         let snapshot = snapshot.clone();
         let history = state.history.clone();
@@ -315,7 +342,7 @@ async fn host_page(State(state): State<Shared>, Path(name): Path<String>) -> Res
             // Only a host the supervisor knows costs a query.
             snapshot.host(&name)?;
             let extra = history.map(|h| HostHistory::gather(&h, &name, now as i64));
-            pages::host(&snapshot, &name, now, extra.as_ref())
+            pages::host(&snapshot, &name, now, extra.as_ref(), can_act)
         })
         .await
     };
@@ -364,19 +391,27 @@ async fn metrics_text(State(state): State<Shared>) -> Response {
     }
 }
 
+/// The `?limit=&offset=` of an API list, or why it cannot be read.
+fn slice_of(query: Result<Query<SliceQuery>, QueryRejection>) -> Result<Slice, String> {
+    let Query(q) = query.map_err(|e| e.body_text())?;
+    q.check()
+}
+
 async fn api_hosts(
     State(state): State<Shared>,
     query: Result<Query<FilterQuery>, QueryRejection>,
+    slice: Result<Query<SliceQuery>, QueryRejection>,
 ) -> Response {
-    let filter = match filter_of(query) {
-        Ok(f) => f,
+    let (filter, slice) = match filter_of(query).and_then(|f| Ok((f, slice_of(slice)?))) {
+        Ok(both) => both,
         Err(e) => return bad_query(&state, e),
     };
     let snapshot = state.snapshot().await;
     // Serialised on the blocking pool too: the document borrows the
     // snapshot, so it is written to bytes there.
     let body =
-        off_loop(move || serde_json::to_vec(&api::hosts(&snapshot, &filter, now_ms()))).await;
+        off_loop(move || serde_json::to_vec(&api::hosts(&snapshot, &filter, slice, now_ms())))
+            .await;
     match body {
         Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Ok(Err(_)) => (
@@ -405,91 +440,16 @@ async fn api_host(State(state): State<Shared>, Path(name): Path<String>) -> Resp
 async fn api_problems(
     State(state): State<Shared>,
     query: Result<Query<FilterQuery>, QueryRejection>,
+    slice: Result<Query<SliceQuery>, QueryRejection>,
 ) -> Response {
-    let filter = match filter_of(query) {
-        Ok(f) => f,
+    let (filter, slice) = match filter_of(query).and_then(|f| Ok((f, slice_of(slice)?))) {
+        Ok(both) => both,
         Err(e) => return bad_query(&state, e),
     };
     json(
         StatusCode::OK,
-        api::problems(&*state.snapshot().await, &filter, now_ms()),
+        api::problems(&*state.snapshot().await, &filter, slice, now_ms()),
     )
-}
-
-/// The body of `POST /api/v1/problems/ID/ack` (optional).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AckBody {
-    #[serde(default)]
-    note: String,
-}
-
-/// `POST /api/v1/problems/ID/ack` (ID is `HOST/CHECK`, its `/` written
-/// `%2F`): guarded like every action. The acknowledgement goes to the loop,
-/// which records it in the state machine and publishes a snapshot showing
-/// it before answering, so the next page shows it.
-async fn api_ack(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    axum::Extension(Who(by)): axum::Extension<Who>,
-    body: axum::body::Bytes,
-) -> Response {
-    let body: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AckBody::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(e) => {
-                return bad_query(&state, format!("the body must be {{\"note\": TEXT}}: {e}"));
-            }
-        }
-    };
-    let mut note = body.note;
-    if note.len() > MAX_ACK_NOTE {
-        return bad_query(
-            &state,
-            format!("the note is longer than {MAX_ACK_NOTE} bytes"),
-        );
-    }
-    note.retain(|c| !c.is_control());
-    let Some((host, check)) = id.split_once('/') else {
-        state.refuse(Refusal::NotFound);
-        return json(
-            StatusCode::NOT_FOUND,
-            api::error(&format!("no open problem `{id}` (ids are HOST/CHECK)")),
-        );
-    };
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let request = AckRequest {
-        host: host.to_string(),
-        check: check.to_string(),
-        by,
-        note,
-        reply,
-    };
-    if state.acks.try_send(request).is_err() {
-        return json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            api::error("the supervisor is busy or stopping; try again"),
-        );
-    }
-    match tokio::time::timeout(ACK_TIMEOUT, answer).await {
-        Ok(Ok(Some(ack))) => json(
-            StatusCode::OK,
-            serde_json::json!({ "id": id, "acknowledged": api::ack(&ack) }),
-        ),
-        Ok(Ok(None)) => {
-            state.refuse(Refusal::NotFound);
-            json(
-                StatusCode::NOT_FOUND,
-                api::error(&format!("no open problem `{id}`")),
-            )
-        }
-        _ => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            api::error("the supervisor did not record it in time; try again"),
-        ),
-    }
 }
 
 async fn api_supervisor(State(state): State<Shared>) -> Response {

@@ -94,6 +94,161 @@ impl Filter {
     }
 }
 
+/// Rows on one page of the fleet page: hosts, and open problems, each.
+pub const FLEET_PAGE_ROWS: usize = 200;
+
+/// `?page=&problems_page=` on `/`: which page of hosts and which page of
+/// open problems (1-based, each [`FLEET_PAGE_ROWS`] rows).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct PageQuery {
+    pub page: Option<String>,
+    pub problems_page: Option<String>,
+}
+
+/// A [`PageQuery`] checked: page numbers from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pages {
+    pub hosts: usize,
+    pub problems: usize,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Pages {
+            hosts: 1,
+            problems: 1,
+        }
+    }
+}
+
+/// A page number from the query string: empty means the first page.
+fn page_number(name: &str, value: &Option<String>) -> Result<usize, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(1),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!(
+                "`{name}` must be a page number from 1, found `{text}`"
+            )),
+        },
+    }
+}
+
+impl PageQuery {
+    pub fn check(&self) -> Result<Pages, String> {
+        Ok(Pages {
+            hosts: page_number("page", &self.page)?,
+            problems: page_number("problems_page", &self.problems_page)?,
+        })
+    }
+}
+
+/// One page of a list of `total` rows: the rows `start..end`, page
+/// `number` of `pages` (a page past the last shows the last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub number: usize,
+    pub pages: usize,
+    pub start: usize,
+    pub end: usize,
+    pub total: usize,
+}
+
+impl Window {
+    pub fn of(total: usize, page: usize, rows: usize) -> Window {
+        let rows = rows.max(1);
+        let pages = total.div_ceil(rows).max(1);
+        let number = page.clamp(1, pages);
+        let start = (number - 1).saturating_mul(rows).min(total);
+        let end = start.saturating_add(rows).min(total);
+        Window {
+            number,
+            pages,
+            start,
+            end,
+            total,
+        }
+    }
+}
+
+/// The fleet page's address with `filter` and `pages` (page 1 left out).
+pub fn fleet_link(filter: &Filter, pages: Pages) -> String {
+    let mut query = filter.query();
+    for (name, n) in [("page", pages.hosts), ("problems_page", pages.problems)] {
+        if n > 1 {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(&format!("{name}={n}"));
+        }
+    }
+    if query.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{query}")
+    }
+}
+
+/// `?limit=&offset=` on `/api/v1/hosts` and `/api/v1/problems`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct SliceQuery {
+    pub limit: Option<String>,
+    pub offset: Option<String>,
+}
+
+/// A [`SliceQuery`] checked: skip `offset` rows, then keep at most `limit`
+/// (`None`: all the rest, as before paging existed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slice {
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
+
+impl SliceQuery {
+    pub fn check(&self) -> Result<Slice, String> {
+        let number =
+            |name: &str, v: &Option<String>, least: usize| -> Result<Option<usize>, String> {
+                match v.as_deref().map(str::trim) {
+                    None | Some("") => Ok(None),
+                    Some(text) => match text.parse::<usize>() {
+                        Ok(n) if n >= least => Ok(Some(n)),
+                        _ => Err(format!(
+                            "`{name}` must be a whole number from {least}, found `{text}`"
+                        )),
+                    },
+                }
+            };
+        Ok(Slice {
+            offset: number("offset", &self.offset, 0)?.unwrap_or(0),
+            limit: number("limit", &self.limit, 1)?,
+        })
+    }
+}
+
+impl Slice {
+    /// The rows of a list of `total` this slice keeps, and the offset of
+    /// the next slice (`None`: this is the last).
+    pub fn range(&self, total: usize) -> (std::ops::Range<usize>, Option<usize>) {
+        let start = self.offset.min(total);
+        let end = match self.limit {
+            Some(n) => start.saturating_add(n).min(total),
+            None => total,
+        };
+        (start..end, (end < total).then_some(end))
+    }
+}
+
+/// Where a form sends the browser back to: a path of this site, or `/`
+/// (never another site: `//evil.example` or `/\evil.example` would be).
+pub fn local_path(back: &str) -> &str {
+    let b = back.as_bytes();
+    let ok = b.first() == Some(&b'/')
+        && !matches!(b.get(1), Some(b'/') | Some(b'\\'))
+        && back.len() <= 2048
+        && b.iter().all(|c| c.is_ascii_graphic());
+    if ok { back } else { "/" }
+}
+
 /// Percent-encodes everything but unreserved characters.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -155,6 +310,85 @@ mod tests {
         assert_eq!(age(192), "3m 12s");
         assert_eq!(age(7_500), "2h 5m");
         assert_eq!(age(4 * 86_400 + 3 * 3600 + 5), "4d 3h");
+    }
+
+    #[test]
+    fn pages_clamp_past_the_last_and_links_keep_the_filter() {
+        let w = Window::of(450, 3, 200);
+        assert_eq!((w.number, w.pages, w.start, w.end), (3, 3, 400, 450));
+        let past = Window::of(450, 9, 200);
+        assert_eq!((past.number, past.start, past.end), (3, 400, 450));
+        let empty = Window::of(0, 1, 200);
+        assert_eq!(
+            (empty.number, empty.pages, empty.start, empty.end),
+            (1, 1, 0, 0)
+        );
+        let filter = Filter {
+            tag: Some("disk".into()),
+            ..Filter::default()
+        };
+        let pages = Pages {
+            hosts: 2,
+            problems: 1,
+        };
+        assert_eq!(fleet_link(&filter, pages), "/?tag=disk&page=2");
+        assert_eq!(fleet_link(&Filter::default(), Pages::default()), "/");
+        let bad = PageQuery {
+            page: Some("0".into()),
+            problems_page: None,
+        };
+        assert!(
+            bad.check()
+                .unwrap_err()
+                .contains("`page` must be a page number")
+        );
+        let huge = PageQuery {
+            page: Some("99999999999999999999999".into()),
+            problems_page: None,
+        };
+        assert!(huge.check().is_err());
+    }
+
+    #[test]
+    fn slices_keep_old_answers_without_limit_and_say_where_the_next_starts() {
+        let all = SliceQuery::default().check().unwrap();
+        assert_eq!(all.range(5), (0..5, None));
+        let q = SliceQuery {
+            limit: Some("2".into()),
+            offset: Some("2".into()),
+        };
+        assert_eq!(q.check().unwrap().range(5), (2..4, Some(4)));
+        let past = Slice {
+            offset: 9,
+            limit: Some(2),
+        };
+        assert_eq!(past.range(5), (5..5, None));
+        let zero = SliceQuery {
+            limit: Some("0".into()),
+            offset: None,
+        };
+        assert!(zero.check().unwrap_err().contains("`limit`"));
+        let negative = SliceQuery {
+            limit: None,
+            offset: Some("-1".into()),
+        };
+        assert!(negative.check().is_err());
+    }
+
+    #[test]
+    fn forms_send_the_browser_back_only_within_this_site() {
+        assert_eq!(local_path("/hosts/web1"), "/hosts/web1");
+        assert_eq!(local_path("/?tag=disk&page=2"), "/?tag=disk&page=2");
+        for bad in [
+            "",
+            "//evil.example/",
+            "/\\evil.example",
+            "http://evil.example/",
+            "/a b",
+            "/\r\nX: y",
+        ] {
+            assert_eq!(local_path(bad), "/", "{bad:?}");
+        }
     }
 
     #[test]

@@ -41,6 +41,41 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, extra: &[String]) -> 
     }
 }
 
+/// A `POST` of an HTML form's fields (`body` already encoded, as
+/// `application/x-www-form-urlencoded`); `extra` are header lines.
+pub fn post_form(addr: SocketAddr, path: &str, body: &str, extra: &[String]) -> Answer {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut text = format!(
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for line in extra {
+        text.push_str(line);
+        text.push_str("\r\n");
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    s.write_all(text.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    Answer {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// The value of header `name` in an answer's head (case-insensitive).
+pub fn header<'a>(a: &'a Answer, name: &str) -> Option<&'a str> {
+    a.head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 pub fn get(addr: SocketAddr, path: &str) -> Answer {
     request(addr, "GET", path, &[])
 }
