@@ -45,6 +45,6 @@ pub use notify::{
     Alertmanager, Channel, ChannelKind, Email, Grouping, HttpMethod, MailSecurity, NotifyConfig,
     Route, Severity, Webhook, parse_duration,
 };
-pub use supervisor::{StreamFormat, StreamRotation, SupervisorConfig, TlsFiles};
+pub use supervisor::{PeerCredentials, StreamFormat, StreamRotation, SupervisorConfig, TlsFiles};
 pub use version::ConfigVersion;
 pub use windows::{ActiveWindow, ActiveWindows};

@@ -99,6 +99,51 @@ pub struct SupervisorConfig {
     pub history_days: u32,
     /// `history_max_mb:` — the history database's size limit, in MB.
     pub history_max_mb: u64,
+    /// `peers:` — base URLs (`http://` or `https://`, no user, password,
+    /// query or fragment) of other supervisors' status pages, whose views
+    /// are merged into this one's.
+    pub peers: Vec<String>,
+    /// `peer_user:` + `peer_password_file:` — the viewer credentials sent
+    /// to every peer (HTTP basic). The password lives in a file of its own,
+    /// never in a URL, so it stays out of logs and error messages.
+    pub peer_credentials: Option<PeerCredentials>,
+}
+
+/// `peer_user:` and `peer_password_file:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCredentials {
+    pub user: String,
+    pub password_file: PathBuf,
+}
+
+/// Most `peers:` URLs: each one is polled every few seconds.
+pub const MAX_PEERS: usize = 16;
+
+/// Checks one `peers:` URL; the error says what is wrong with it.
+pub fn check_peer_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{url}` must start with `http://` or `https://`"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err(format!("`{url}` has no host"));
+    }
+    if authority.contains('@') {
+        // The URL is shown on pages and in logs: a password in it would
+        // leak, so the error does not repeat it either.
+        return Err(
+            "a URL with a user or password: no credentials in a peer's URL; use `peer_user:` and `peer_password_file:`"
+                .to_string(),
+        );
+    }
+    if rest.contains('?') || rest.contains('#') {
+        return Err(format!("`{url}`: a peer's URL takes no query or fragment"));
+    }
+    if url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!("`{url}` contains a space or control character"));
+    }
+    Ok(())
 }
 
 impl SupervisorConfig {
@@ -181,6 +226,9 @@ impl SupervisorConfig {
         let mut listen = Ipv4Addr::UNSPECIFIED;
         let mut history_days = DEFAULT_HISTORY_DAYS;
         let mut history_max_mb = DEFAULT_HISTORY_MAX_MB;
+        let mut peers: Vec<String> = Vec::new();
+        let mut peer_user: Option<(String, usize)> = None;
+        let mut peer_password_file: Option<(PathBuf, usize)> = None;
 
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -348,6 +396,45 @@ impl SupervisorConfig {
                     Ok(p) => http_users = Some(p),
                     Err(e) => bad(e),
                 },
+                Setting::Peers => {
+                    let words: Vec<&str> = value.split_whitespace().collect();
+                    if words.is_empty() {
+                        bad(
+                            "`peers:` needs at least one URL, such as `http://198.18.0.3:9436`"
+                                .into(),
+                        );
+                    }
+                    for w in words {
+                        // A trailing slash would double the one before `api/v1`.
+                        let url = w.trim_end_matches('/');
+                        match check_peer_url(url) {
+                            Ok(()) if peers.iter().any(|p| p == url) => {
+                                bad(format!("`peers:` names `{url}` twice"))
+                            }
+                            Ok(()) if peers.len() >= MAX_PEERS => {
+                                bad(format!("`peers:` takes at most {MAX_PEERS} URLs"))
+                            }
+                            Ok(()) => peers.push(url.to_string()),
+                            Err(e) => bad(format!("`peers:` {e}")),
+                        }
+                    }
+                }
+                Setting::PeerUser => {
+                    if value.is_empty()
+                        || value.contains(':')
+                        || value.chars().any(char::is_control)
+                    {
+                        bad(format!(
+                            "`peer_user:` needs a user name without `:` (HTTP basic), found `{value}`"
+                        ));
+                    } else {
+                        peer_user = Some((value.to_string(), line_no));
+                    }
+                }
+                Setting::PeerPasswordFile => match path(value) {
+                    Ok(p) => peer_password_file = Some((p, line_no)),
+                    Err(e) => bad(e),
+                },
                 Setting::HttpTls => {
                     let words: Vec<&str> = value.split_whitespace().collect();
                     match words.as_slice() {
@@ -393,6 +480,36 @@ impl SupervisorConfig {
             ));
         }
 
+        if http.is_none()
+            && let Some((_, line)) = seen.iter().find(|(d, _)| *d == Setting::Peers)
+        {
+            errors.push(ConfError::new(
+                at(*line),
+                "`peers:` merges other supervisors into the status page and API, which `http: off` turns off",
+            ));
+        }
+        let peer_credentials = match (peer_user, peer_password_file) {
+            (Some((user, _)), Some((password_file, _))) => Some(PeerCredentials {
+                user,
+                password_file,
+            }),
+            (None, None) => None,
+            (Some((_, line)), None) => {
+                errors.push(ConfError::new(
+                    at(line),
+                    "`peer_user:` needs `peer_password_file:` too",
+                ));
+                None
+            }
+            (None, Some((_, line))) => {
+                errors.push(ConfError::new(
+                    at(line),
+                    "`peer_password_file:` needs `peer_user:` too",
+                ));
+                None
+            }
+        };
+
         match (event_stream, port, hosts, includes) {
             (Some(event_stream), Some(port), Some(hosts), Some(includes))
                 if errors.is_empty() && !broadcast.is_empty() =>
@@ -417,6 +534,8 @@ impl SupervisorConfig {
                     listen,
                     history_days,
                     history_max_mb,
+                    peers,
+                    peer_credentials,
                 })
             }
             _ => {
@@ -459,10 +578,13 @@ enum Setting {
     Listen,
     HistoryDays,
     HistoryMaxMb,
+    Peers,
+    PeerUser,
+    PeerPasswordFile,
 }
 
 impl Setting {
-    const ALL: [Setting; 19] = [
+    const ALL: [Setting; 22] = [
         Setting::EventStream,
         Setting::Port,
         Setting::Broadcast,
@@ -482,6 +604,9 @@ impl Setting {
         Setting::Listen,
         Setting::HistoryDays,
         Setting::HistoryMaxMb,
+        Setting::Peers,
+        Setting::PeerUser,
+        Setting::PeerPasswordFile,
     ];
 
     fn name(self) -> &'static str {
@@ -505,6 +630,9 @@ impl Setting {
             Setting::Listen => "listen",
             Setting::HistoryDays => "history_days",
             Setting::HistoryMaxMb => "history_max_mb",
+            Setting::Peers => "peers",
+            Setting::PeerUser => "peer_user",
+            Setting::PeerPasswordFile => "peer_password_file",
         }
     }
 

@@ -253,3 +253,39 @@ fn history_limits_have_defaults_and_bad_values_name_their_line() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn peers_are_checked_urls_and_bad_ones_name_their_line() {
+    assert!(parse(MINIMAL).unwrap().peers.is_empty());
+    let c = parse(&format!(
+        "{MINIMAL}peers: http://198.18.0.3:9436/ https://sup2.lan\npeer_user: viewer\npeer_password_file: peer.pw\n"
+    ))
+    .unwrap();
+    assert_eq!(c.peers, ["http://198.18.0.3:9436", "https://sup2.lan"]);
+    let cred = c.peer_credentials.unwrap();
+    assert_eq!(cred.user, "viewer");
+    assert_eq!(cred.password_file, PathBuf::from("/srv/436/peer.pw"));
+
+    let errors = parse(&format!(
+        "{MINIMAL}peers: ftp://a http://u:pw@b:9436 http://c?x=1\npeer_user: viewer\n"
+    ))
+    .unwrap_err();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(
+        errors[0].starts_with("ax436.conf:6: `peers:` `ftp://a` must start"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("no credentials in a peer's URL"),
+        "{errors:?}"
+    );
+    assert!(
+        !errors[1].contains("pw@"),
+        "the password is not repeated: {errors:?}"
+    );
+    assert!(errors[2].contains("no query"), "{errors:?}");
+    assert!(
+        errors[3].starts_with("ax436.conf:7: `peer_user:` needs `peer_password_file:`"),
+        "{errors:?}"
+    );
+}

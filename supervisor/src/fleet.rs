@@ -196,6 +196,9 @@ pub struct HostView {
     pub metrics: Vec<MetricView>,
     /// Metric series of this host not kept (over the per-host cap).
     pub metric_series_refused: u64,
+    /// With `peers:`, the supervisors that hear it (this one's name, peer
+    /// URLs); empty without peers.
+    pub heard_by: Vec<String>,
 }
 
 /// The last value of one metric series of a host.
@@ -226,6 +229,9 @@ pub struct Problem {
     pub opened_ms: u64,
     pub last_value: Option<f64>,
     pub acknowledged: Option<Acknowledgement>,
+    /// With `peers:`, where it was reported: `None` for this supervisor,
+    /// else the peer's URL (an acknowledgement goes there).
+    pub from: Option<String>,
 }
 
 /// The supervisor itself.
@@ -299,6 +305,8 @@ pub struct FleetSnapshot {
     pub hosts: Vec<HostView>,
     /// Open problems, oldest first.
     pub problems: Vec<Problem>,
+    /// With `peers:`, each peer's state as of the merge; empty otherwise.
+    pub peers: Vec<crate::peers::PeerView>,
 }
 
 impl FleetSnapshot {
@@ -321,6 +329,7 @@ impl FleetSnapshot {
             },
             hosts: Vec::new(),
             problems: Vec::new(),
+            peers: Vec::new(),
         }
     }
 
@@ -377,6 +386,7 @@ pub(crate) fn snapshot(
                 opened_ms: p.opened_ms,
                 last_value: p.last_value,
                 acknowledged: p.acknowledged.clone(),
+                from: None,
             });
         }
         if entry.is_some() && !record.stopped && state.liveness.is_some_and(|l| !l.is_inactive()) {
@@ -413,6 +423,7 @@ pub(crate) fn snapshot(
                 })
                 .collect(),
             metric_series_refused: record.metric_series_refused,
+            heard_by: Vec::new(),
         });
     }
     views.sort_by(|a, b| a.name.cmp(&b.name));
@@ -434,6 +445,7 @@ pub(crate) fn snapshot(
         },
         hosts: views,
         problems,
+        peers: Vec::new(),
     }
 }
 

@@ -27,6 +27,8 @@
 //!   SQLite index of the stream, written by its own thread.
 //! * [`notify`] — notifications: the policy, the persistent queue and the
 //!   channels.
+//! * [`peers`] — `peers:`: other supervisors' views fetched by a poller
+//!   thread and merged into this one's (a pure merge).
 //! * [`service`] — the systemd unit of `supervisor install`.
 //! * [`reload`] — `ax436.conf` read again on SIGHUP: what changes, what
 //!   waits for a restart.
@@ -52,6 +54,7 @@ pub mod net;
 pub mod notes;
 pub mod notify;
 pub mod own_log;
+pub mod peers;
 pub mod problems;
 pub mod protocol;
 pub mod reload;

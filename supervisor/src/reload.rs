@@ -5,7 +5,8 @@
 //! `stream_rotation`, `stream_keep`), `key_file` (the key is read again
 //! even when the path is the same) and `http_users` (read again). Every
 //! other directive (`port`, `listen`, `hosts`, `includes`, `http`,
-//! `http_tls`, `log_file`, `notify`) is reported in the log as changed but
+//! `http_tls`, `log_file`, `notify`, `peers`, `peer_user`,
+//! `peer_password_file`) is reported in the log as changed but
 //! waiting for a restart.
 //!
 //! A reload is all or nothing: the file is parsed, the key and users file
@@ -84,6 +85,11 @@ pub fn needs_restart(old: &SupervisorConfig, new: &SupervisorConfig) -> Vec<&'st
     check("http_tls", old.http_tls != new.http_tls);
     check("log_file", old.log_file != new.log_file);
     check("notify", old.notify != new.notify);
+    check("peers", old.peers != new.peers);
+    check(
+        "peer_user/peer_password_file",
+        old.peer_credentials != new.peer_credentials,
+    );
     changed
 }
 

@@ -35,6 +35,9 @@ pub struct HostDoc<'a> {
     uptime_seconds: Option<u64>,
     supervisor: Option<&'a str>,
     metrics: Vec<MetricDoc<'a>>,
+    /// With `peers:`: the supervisors that hear it (report it up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heard_by: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problems: Option<Vec<ProblemDoc<'a>>>,
 }
@@ -64,6 +67,9 @@ pub struct ProblemDoc<'a> {
     seconds_open: u64,
     last_value: Option<f64>,
     acknowledged: Option<AckDoc<'a>>,
+    /// With `peers:`: this supervisor's name or the peer's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
 }
 
 pub fn host(h: &HostView, now_ms: u64) -> HostDoc<'_> {
@@ -92,6 +98,7 @@ pub fn host(h: &HostView, now_ms: u64) -> HostDoc<'_> {
                 at: rfc3339(m.at_ms),
             })
             .collect(),
+        heard_by: None,
         problems: None,
     }
 }
@@ -107,7 +114,56 @@ pub fn problem(p: &Problem, now_ms: u64) -> ProblemDoc<'_> {
         seconds_open: secs_between(p.opened_ms, now_ms),
         last_value: p.last_value,
         acknowledged: p.acknowledged.as_ref().map(ack),
+        from: None,
     }
+}
+
+/// A host as listed by a supervisor with peers: `heard_by` added.
+fn host_in<'a>(s: &'a FleetSnapshot, h: &'a HostView, now_ms: u64) -> HostDoc<'a> {
+    let mut doc = host(h, now_ms);
+    if !s.peers.is_empty() {
+        doc.heard_by = Some(&h.heard_by);
+    }
+    doc
+}
+
+/// A problem as listed by a supervisor with peers: `from` added.
+fn problem_in<'a>(s: &'a FleetSnapshot, p: &'a Problem, now_ms: u64) -> ProblemDoc<'a> {
+    let mut doc = problem(p, now_ms);
+    if !s.peers.is_empty() {
+        doc.from = Some(p.from.as_deref().unwrap_or(&s.supervisor.name));
+    }
+    doc
+}
+
+/// The URLs of the peers that do not answer (`None` when all do, or
+/// without peers).
+fn unreachable(s: &FleetSnapshot) -> Option<Vec<&str>> {
+    let down: Vec<&str> = s
+        .peers
+        .iter()
+        .filter(|p| p.reach == crate::peers::PeerReach::Unreachable)
+        .map(|p| p.url.as_str())
+        .collect();
+    (!down.is_empty()).then_some(down)
+}
+
+/// `/api/v1/peers`.
+pub fn peers(s: &FleetSnapshot) -> Value {
+    json!({
+        "supervisor": s.supervisor.name,
+        "taken": rfc3339(s.taken_ms),
+        "peers": s.peers.iter().map(|p| json!({
+            "url": p.url,
+            "state": p.reach.name(),
+            "last_success": opt_time(p.last_success_ms),
+            "unreachable_since": opt_time(p.unreachable_since_ms),
+            "error": p.error,
+            "hosts": p.hosts,
+            "problems": p.problems,
+            "malformed": p.malformed,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub fn ack(a: &Acknowledgement) -> AckDoc<'_> {
@@ -131,6 +187,9 @@ pub struct HostsDoc<'a> {
     limit: Option<usize>,
     /// The `offset` of the next page; `None` on the last.
     next_offset: Option<usize>,
+    /// With `peers:`, the peers that cannot be reached now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreachable_peers: Option<Vec<&'a str>>,
     hosts: Vec<HostDoc<'a>>,
 }
 
@@ -142,6 +201,8 @@ pub struct ProblemsDoc<'a> {
     offset: usize,
     limit: Option<usize>,
     next_offset: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreachable_peers: Option<Vec<&'a str>>,
     problems: Vec<ProblemDoc<'a>>,
 }
 
@@ -167,19 +228,20 @@ pub fn hosts<'a>(s: &'a FleetSnapshot, filter: &Filter, slice: Slice, now_ms: u6
         offset: range.start,
         limit: slice.limit,
         next_offset,
-        hosts: kept[range].iter().map(|h| host(h, now_ms)).collect(),
+        unreachable_peers: unreachable(s),
+        hosts: kept[range].iter().map(|h| host_in(s, h, now_ms)).collect(),
     }
 }
 
 /// `/api/v1/hosts/NAME`, or `None` when the supervisor does not know it.
 pub fn host_detail<'a>(s: &'a FleetSnapshot, name: &str, now_ms: u64) -> Option<HostDoc<'a>> {
     let h = s.host(name)?;
-    let mut doc = host(h, now_ms);
+    let mut doc = host_in(s, h, now_ms);
     doc.problems = Some(
         s.problems
             .iter()
             .filter(|p| p.host == h.name)
-            .map(|p| problem(p, now_ms))
+            .map(|p| problem_in(s, p, now_ms))
             .collect(),
     );
     Some(doc)
@@ -204,7 +266,11 @@ pub fn problems<'a>(
         offset: range.start,
         limit: slice.limit,
         next_offset,
-        problems: kept[range].iter().map(|p| problem(p, now_ms)).collect(),
+        unreachable_peers: unreachable(s),
+        problems: kept[range]
+            .iter()
+            .map(|p| problem_in(s, p, now_ms))
+            .collect(),
     }
 }
 
@@ -280,6 +346,7 @@ mod tests {
             protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
+            heard_by: Vec::new(),
         }
     }
 

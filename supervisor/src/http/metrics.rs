@@ -367,6 +367,7 @@ mod tests {
             protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
+            heard_by: Vec::new(),
         }
     }
 

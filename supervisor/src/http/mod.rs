@@ -9,6 +9,7 @@
 //!   refusal counting.
 //! * [`users`] — the `http_users:` file and password hashes.
 //! * [`refusal`] — stable reasons for refused requests.
+//! * [`peer_view`] — the peers on the pages and in the API.
 //! * this module — the listener: accept loop, optional TLS, connection
 //!   limit, and a shutdown with a deadline.
 //!
@@ -29,6 +30,7 @@ pub mod api;
 pub mod history_view;
 pub mod metrics;
 pub mod pages;
+pub mod peer_view;
 pub mod refusal;
 pub mod routes;
 pub mod users;
@@ -50,6 +52,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::fleet::{AckRequest, SnapshotReader};
+use crate::peers::PeerBoard;
+use crate::peers::poll::{PeerAuth, PeerPoller};
 use refusal::{HttpCounters, Refusal};
 use users::Users;
 
@@ -78,6 +82,51 @@ pub enum HttpError {
     Key { path: String, message: String },
     #[error("the TLS certificate and key do not fit together: {0}")]
     Tls(String),
+    #[error("cannot read peer_password_file {path}: {message}")]
+    PeerPassword { path: String, message: String },
+}
+
+/// `peers:` and the credentials sent to them.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    pub urls: Vec<String>,
+    pub auth: Option<PeerAuth>,
+}
+
+impl PeerSettings {
+    /// Reads `peer_password_file:` (its first line: a trailing newline is
+    /// not part of the password); `None` without `peers:`.
+    pub fn from_config(config: &SupervisorConfig) -> Result<Option<PeerSettings>, HttpError> {
+        if config.peers.is_empty() {
+            return Ok(None);
+        }
+        let auth = match &config.peer_credentials {
+            None => None,
+            Some(c) => {
+                let refuse = |message: String| HttpError::PeerPassword {
+                    path: c.password_file.display().to_string(),
+                    message,
+                };
+                let meta =
+                    std::fs::metadata(&c.password_file).map_err(|e| refuse(e.to_string()))?;
+                // A password file is a few bytes; anything large is the wrong file.
+                if meta.len() > 4096 {
+                    return Err(refuse("larger than 4096 bytes".into()));
+                }
+                let text =
+                    std::fs::read_to_string(&c.password_file).map_err(|e| refuse(e.to_string()))?;
+                let password = text.lines().next().unwrap_or("");
+                if password.is_empty() {
+                    return Err(refuse("the file is empty".into()));
+                }
+                Some(PeerAuth::basic(&c.user, password))
+            }
+        };
+        Ok(Some(PeerSettings {
+            urls: config.peers.clone(),
+            auth,
+        }))
+    }
 }
 
 /// What the listener needs, read and checked at start.
@@ -88,6 +137,8 @@ pub struct HttpSettings {
     pub tls: Option<TlsAcceptor>,
     /// The history database, when the supervisor keeps one.
     pub history: Option<Arc<crate::history::HistoryReader>>,
+    /// `peers:`, whose views the window merges.
+    pub peers: Option<PeerSettings>,
 }
 
 impl HttpSettings {
@@ -105,11 +156,13 @@ impl HttpSettings {
             Some(files) => Some(tls_acceptor(files)?),
             None => None,
         };
+        let peers = PeerSettings::from_config(config)?;
         Ok(Some(HttpSettings {
             addr,
             users,
             tls,
             history: None,
+            peers,
         }))
     }
 }
@@ -153,6 +206,7 @@ pub struct HttpServer {
     task: tokio::task::JoinHandle<()>,
     counters: Arc<HttpCounters>,
     state: Arc<routes::AppState>,
+    peers: Option<PeerPoller>,
 }
 
 impl HttpServer {
@@ -165,8 +219,14 @@ impl HttpServer {
     ) -> HttpServer {
         let counters = Arc::new(HttpCounters::default());
         let (stop, stop_rx) = watch::channel(false);
+        let board = settings.peers.as_ref().map(|p| PeerBoard::new(&p.urls));
+        let peers = match (&board, &settings.peers) {
+            (Some(board), Some(p)) => Some(PeerPoller::start(board, p.auth.clone())),
+            _ => None,
+        };
         let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone())
-            .with_history(settings.history);
+            .with_history(settings.history)
+            .with_peers(board);
         let router = routes::router(state.clone());
         let task = tokio::spawn(accept_loop(
             settings.addr,
@@ -180,6 +240,7 @@ impl HttpServer {
             task,
             counters,
             state,
+            peers,
         }
     }
 
@@ -196,6 +257,9 @@ impl HttpServer {
     /// Stops accepting, lets open connections finish for at most
     /// [`SHUTDOWN_DEADLINE`], then drops them.
     pub async fn stop(self) {
+        if let Some(peers) = self.peers {
+            peers.stop();
+        }
         self.stop.send_replace(true);
         if let Err(e) = self.task.await
             && e.is_panic()

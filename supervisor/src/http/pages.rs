@@ -7,6 +7,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::history_view::{self, EventsQuery, HostHistory};
+use super::peer_view;
 use super::refusal::HttpCounts;
 use super::view::{
     FLEET_PAGE_ROWS, Filter, Pages, Window, age, clock, fleet_link, secs_between, url_encode,
@@ -80,6 +81,10 @@ fn acknowledgement_cell(p: &Problem, acting: Acting<'_>, now_ms: u64) -> Markup 
         @if let Some(a) = &p.acknowledged {
             span.ack { "acknowledged by " (a.by) } " " (when(a.at_ms, now_ms))
             @if !a.note.is_empty() { br; q { (a.note) } }
+        } @else if let Some(peer) = &p.from {
+            // This supervisor cannot acknowledge a peer's problem: the
+            // peer's page can.
+            a href=(peer) { "on its supervisor" }
         } @else if acting.can_acknowledge {
             // A plain form: works without JavaScript, posts to this site
             // only, and the answer sends the browser back to this page.
@@ -94,13 +99,19 @@ fn acknowledgement_cell(p: &Problem, acting: Acting<'_>, now_ms: u64) -> Markup 
     }
 }
 
-fn problems_table(problems: &[&Problem], acting: Acting<'_>, now_ms: u64) -> Markup {
+/// `local`: with `peers:`, this supervisor's name, and a "From" column.
+fn problems_table(
+    problems: &[&Problem],
+    acting: Acting<'_>,
+    local: Option<&str>,
+    now_ms: u64,
+) -> Markup {
     html! {
         @if problems.is_empty() {
             p.muted { "No open problems." }
         } @else {
             table {
-                tr { th { "Host" } th { "Check" } th { "Tags" } th { "Since" } th { "Message" } th { "Acknowledged" } }
+                tr { th { "Host" } th { "Check" } th { "Tags" } th { "Since" } th { "Message" } th { "Acknowledged" } @if local.is_some() { th { "From" } } }
                 @for p in problems {
                     tr {
                         td { a href={ "/hosts/" (url_encode(&p.host)) } { (p.host) } }
@@ -109,6 +120,7 @@ fn problems_table(problems: &[&Problem], acting: Acting<'_>, now_ms: u64) -> Mar
                         td { (when(p.opened_ms, now_ms)) }
                         td { (p.message) }
                         td { (acknowledgement_cell(p, acting, now_ms)) }
+                        @if let Some(local) = local { td.from { (p.from.as_deref().unwrap_or(local)) } }
                     }
                 }
             }
@@ -149,10 +161,11 @@ fn config_cell(h: &HostView) -> Markup {
     }
 }
 
-fn hosts_table(hosts: &[&HostView], now_ms: u64) -> Markup {
+/// `peers`: with `peers:`, a "Heard by" column.
+fn hosts_table(hosts: &[&HostView], peers: bool, now_ms: u64) -> Markup {
     html! {
         table {
-            tr { th { "Host" } th { "State" } th { "Since" } th { "Last heard" } th { "Configuration" } th { "Spool" } th { "Supervisor" } }
+            tr { th { "Host" } th { "State" } th { "Since" } th { "Last heard" } th { "Configuration" } th { "Spool" } th { "Supervisor" } @if peers { th { "Heard by" } } }
             @for h in hosts {
                 tr {
                     td { a href={ "/hosts/" (url_encode(&h.name)) } { (h.name) } }
@@ -162,6 +175,7 @@ fn hosts_table(hosts: &[&HostView], now_ms: u64) -> Markup {
                     td { (config_cell(h)) }
                     td { @if let Some(n) = h.spool_backlog { (n) } @else { span.muted { "—" } } }
                     td { @if let Some(s) = &h.chosen_supervisor { (s) } @else { span.muted { "—" } } }
+                    @if peers { td.heard-by { (h.heard_by.join(", ")) } }
                 }
             }
         }
@@ -200,8 +214,10 @@ pub fn fleet(
         can_acknowledge,
         back: &back,
     };
+    let local = peer_view::has_peers(s).then_some(s.supervisor.name.as_str());
     let body = html! {
         h1 { "Fleet" }
+        (peer_view::banner(s, now_ms))
         p.counts {
             @for (status, n) in s.counts() {
                 span { a href={ "/?state=" (url_encode(status.name())) } { (status.name()) } ": " strong class=(css_class(status)) { (n) } }
@@ -221,10 +237,10 @@ pub fn fleet(
             @if !filter.is_empty() { " " a href="/" { "clear" } }
         }
         h2 { "Open problems" }
-        (problems_table(&problems[problem_window.start..problem_window.end], acting, now_ms))
+        (problems_table(&problems[problem_window.start..problem_window.end], acting, local, now_ms))
         (pager(problem_window, |n| fleet_link(filter, Pages { problems: n, ..shown })))
         h2 { "Hosts (" (hosts.len()) " of " (s.hosts.len()) ")" }
-        (hosts_table(&hosts[host_window.start..host_window.end], now_ms))
+        (hosts_table(&hosts[host_window.start..host_window.end], local.is_some(), now_ms))
         (pager(host_window, |n| fleet_link(filter, Pages { hosts: n, ..shown })))
         p.muted { "As of " (clock(s.taken_ms)) "." }
     };
@@ -261,7 +277,7 @@ pub fn host(
             tr { th { "Supervisor in use" } td { (h.chosen_supervisor.clone().unwrap_or_else(|| "—".into())) } }
         }
         h2 { "Open problems" }
-        (problems_table(&problems, acting, now_ms))
+        (problems_table(&problems, acting, peer_view::has_peers(s).then_some(s.supervisor.name.as_str()), now_ms))
         h2 { "Metrics (last values)" }
         @if h.metrics.is_empty() {
             p.muted { "No metric events received since the supervisor started." }
@@ -348,6 +364,7 @@ pub fn supervisor(
             tr { th { "connections" } td { (http.connections) } }
             @for (reason, n) in &http.refusals { tr { th { "refused: " (reason) } td { (n) } } }
         }
+        (peer_view::table(s, now_ms))
         (history_view::supervisor_section(history))
     };
     layout("Supervisor", s, body)
@@ -404,6 +421,7 @@ mod tests {
             protocol: None,
             metrics: vec![],
             metric_series_refused: 0,
+            heard_by: Vec::new(),
         };
         s.hosts = vec![
             HostView {
@@ -427,6 +445,7 @@ mod tests {
             opened_ms: 1_000_000,
             last_value: Some(97.0),
             acknowledged: None,
+            from: None,
         }];
         s
     }
@@ -576,5 +595,46 @@ mod tests {
         s.supervisor.stream_writable = false;
         let html = supervisor(&s, &HttpCounts::default(), None, 0);
         assert!(html.contains("FAILING"));
+    }
+
+    #[test]
+    fn unreachable_peers_are_a_banner_and_peer_problems_say_where_they_come_from() {
+        use crate::peers::{PeerReach, PeerView};
+        let mut s = snapshot();
+        let mut up = PeerView::new("http://a:9436");
+        up.reach = PeerReach::Reachable;
+        let mut down = PeerView::new("http://c:9436");
+        down.reach = PeerReach::Unreachable;
+        down.unreachable_since_ms = Some(1_000_000);
+        down.error = Some("connection refused".into());
+        s.peers = vec![up, down];
+        s.problems[0].from = Some("http://a:9436".into());
+        let html = fleet(&s, &Filter::default(), Pages::default(), true, 1_060_000);
+        assert!(
+            html.contains("Peer <code>http://c:9436</code> cannot be reached"),
+            "{html}"
+        );
+        assert!(!html.contains("Peer <code>http://a:9436</code>"), "{html}");
+        assert!(
+            html.contains("<td class=\"from\">http://a:9436</td>"),
+            "{html}"
+        );
+        // A peer's problem is acknowledged on its own supervisor.
+        assert!(!html.contains("<form class=\"ack\""), "{html}");
+        let page = supervisor(&s, &HttpCounts::default(), None, 1_060_000);
+        assert!(page.contains("<h2>Peers</h2>"), "{page}");
+        assert!(
+            page.contains("UNREACHABLE") && page.contains("connection refused"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn without_peers_the_pages_have_no_peer_parts() {
+        let s = snapshot();
+        let html = fleet(&s, &Filter::default(), Pages::default(), true, 1_060_000);
+        assert!(!html.contains("Heard by") && !html.contains("<th>From</th>"));
+        let page = supervisor(&s, &HttpCounts::default(), None, 0);
+        assert!(!page.contains("Peers"));
     }
 }

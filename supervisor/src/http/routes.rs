@@ -40,6 +40,8 @@ use super::view::{Filter, FilterQuery, PageQuery, Slice, SliceQuery};
 use super::{api, metrics, pages};
 use crate::fleet::{AckRequest, FleetSnapshot, SnapshotReader};
 use crate::history::HistoryReader;
+use crate::peers::PeerBoard;
+use crate::peers::merge::merge;
 
 /// Who made a request: the user name of its credentials (`local` without
 /// a users file) and their role, which decides the forms a page shows.
@@ -69,6 +71,17 @@ pub struct AppState {
     checks: Semaphore,
     counters: Arc<HttpCounters>,
     history: Option<Arc<HistoryReader>>,
+    /// `peers:`: their states, written by the poller threads.
+    peers: Option<PeerBoard>,
+    /// The last merged snapshot, with the local snapshot and the board
+    /// generation it was made from: merged again only when either changed.
+    merged: Mutex<Option<MergedCache>>,
+}
+
+struct MergedCache {
+    local: Arc<FleetSnapshot>,
+    generation: u64,
+    merged: Arc<FleetSnapshot>,
 }
 
 impl AppState {
@@ -86,6 +99,8 @@ impl AppState {
             checks: Semaphore::new(PARALLEL_PASSWORD_CHECKS),
             counters,
             history: None,
+            peers: None,
+            merged: Mutex::new(None),
         })
     }
 
@@ -123,8 +138,60 @@ impl AppState {
         }
     }
 
-    async fn snapshot(&self) -> Arc<FleetSnapshot> {
+    /// The same state, merging the views of `peers`.
+    pub fn with_peers(self: Arc<Self>, peers: Option<PeerBoard>) -> Arc<AppState> {
+        match Arc::try_unwrap(self) {
+            Ok(mut state) => {
+                state.peers = peers;
+                Arc::new(state)
+            }
+            Err(shared) => shared,
+        }
+    }
+
+    /// This supervisor's own view, without its peers'.
+    async fn local_snapshot(&self) -> Arc<FleetSnapshot> {
         self.snapshots.fresh(now_ms()).await
+    }
+
+    /// The view the window shows: this supervisor's, merged with its
+    /// reachable peers' (merging on the blocking pool: it copies the fleet).
+    async fn snapshot(&self) -> Arc<FleetSnapshot> {
+        let local = self.local_snapshot().await;
+        let Some(board) = &self.peers else {
+            return local;
+        };
+        let (generation, peers) = board.read();
+        if let Ok(cache) = self.merged.lock()
+            && let Some(c) = cache.as_ref()
+            && c.generation == generation
+            && Arc::ptr_eq(&c.local, &local)
+        {
+            return c.merged.clone();
+        }
+        let from = local.clone();
+        let merged = match tokio::task::spawn_blocking(move || merge(&from, &peers)).await {
+            Ok(m) => Arc::new(m),
+            // Rendering goes on with this supervisor's own view.
+            Err(_) => return local,
+        };
+        if let Ok(mut cache) = self.merged.lock() {
+            *cache = Some(MergedCache {
+                local,
+                generation,
+                merged: merged.clone(),
+            });
+        }
+        merged
+    }
+
+    /// `?local=true` (how peers ask): this supervisor's own view.
+    async fn snapshot_for(&self, local: bool) -> Arc<FleetSnapshot> {
+        if local {
+            self.local_snapshot().await
+        } else {
+            self.snapshot().await
+        }
     }
 
     fn refuse(&self, why: Refusal) {
@@ -153,6 +220,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/problems", get(api_problems))
         .route("/api/v1/problems/{id}/ack", post(api_ack))
         .route("/api/v1/supervisor", get(api_supervisor))
+        .route("/api/v1/peers", get(api_peers))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -397,16 +465,36 @@ fn slice_of(query: Result<Query<SliceQuery>, QueryRejection>) -> Result<Slice, S
     q.check()
 }
 
+/// `?local=true`: this supervisor's view only (what a peer asks for: its
+/// merged view would echo the asker's own back to it).
+#[derive(Debug, Default, serde::Deserialize)]
+struct LocalQuery {
+    local: Option<String>,
+}
+
+fn local_of(query: Result<Query<LocalQuery>, QueryRejection>) -> Result<bool, String> {
+    let Query(q) = query.map_err(|e| e.body_text())?;
+    match q.local.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!(
+            "`local` must be `true` or `false`, found `{other}`"
+        )),
+    }
+}
+
 async fn api_hosts(
     State(state): State<Shared>,
     query: Result<Query<FilterQuery>, QueryRejection>,
     slice: Result<Query<SliceQuery>, QueryRejection>,
+    local: Result<Query<LocalQuery>, QueryRejection>,
 ) -> Response {
-    let (filter, slice) = match filter_of(query).and_then(|f| Ok((f, slice_of(slice)?))) {
-        Ok(both) => both,
-        Err(e) => return bad_query(&state, e),
-    };
-    let snapshot = state.snapshot().await;
+    let (filter, slice, local) =
+        match filter_of(query).and_then(|f| Ok((f, slice_of(slice)?, local_of(local)?))) {
+            Ok(all) => all,
+            Err(e) => return bad_query(&state, e),
+        };
+    let snapshot = state.snapshot_for(local).await;
     // Serialised on the blocking pool too: the document borrows the
     // snapshot, so it is written to bytes there.
     let body =
@@ -441,15 +529,21 @@ async fn api_problems(
     State(state): State<Shared>,
     query: Result<Query<FilterQuery>, QueryRejection>,
     slice: Result<Query<SliceQuery>, QueryRejection>,
+    local: Result<Query<LocalQuery>, QueryRejection>,
 ) -> Response {
-    let (filter, slice) = match filter_of(query).and_then(|f| Ok((f, slice_of(slice)?))) {
-        Ok(both) => both,
-        Err(e) => return bad_query(&state, e),
-    };
+    let (filter, slice, local) =
+        match filter_of(query).and_then(|f| Ok((f, slice_of(slice)?, local_of(local)?))) {
+            Ok(all) => all,
+            Err(e) => return bad_query(&state, e),
+        };
     json(
         StatusCode::OK,
-        api::problems(&*state.snapshot().await, &filter, slice, now_ms()),
+        api::problems(&*state.snapshot_for(local).await, &filter, slice, now_ms()),
     )
+}
+
+async fn api_peers(State(state): State<Shared>) -> Response {
+    json(StatusCode::OK, api::peers(&*state.snapshot().await))
 }
 
 async fn api_supervisor(State(state): State<Shared>) -> Response {
