@@ -1,0 +1,139 @@
+//! Two real supervisors on loopback: B (`peers: A`) merges A's view into
+//! its API and fleet page, and says so clearly when A cannot be reached.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::web::{free_tcp_port, get, json, wait_json};
+use common::{Fixture, TestObserver};
+use wire::{Codec, Message, OpenProblem};
+
+fn start(extra: &str, host_file: &str) -> (Fixture, SocketAddr) {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let mut fx = Fixture::new(&format!("http: {addr}\n{extra}"));
+    fx.write(
+        &format!("hosts/{host_file}"),
+        "file: /var/log/syslog\nmatch: error\nalert_all: tags=web\n",
+    );
+    fx.start_listening(Codec::open());
+    (fx, addr)
+}
+
+/// `host` says it is alive, with `problems` open, to `fx` only.
+fn heartbeat(fx: &Fixture, host: &str, problems: Vec<OpenProblem>) {
+    let obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    obs.send(&Message::HeartbeatV2 {
+        host: host.into(),
+        version: None,
+        queue_len: 0,
+        uptime_secs: 5,
+        chosen: None,
+        problems,
+        omitted: 0,
+    });
+}
+
+fn host<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    doc["hosts"].as_array()?.iter().find(|h| h["name"] == name)
+}
+
+#[test]
+fn a_peer_s_hosts_and_problems_are_merged_and_its_absence_is_shown() {
+    let (mut a, a_addr) = start("", "web1");
+    let a_url = format!("http://{a_addr}");
+    let (b, b_addr) = start(&format!("peers: {a_url}\n"), "db1");
+
+    // Heard by A only: B has no file for web1 and never hears it.
+    heartbeat(
+        &a,
+        "web1",
+        vec![OpenProblem {
+            check: "disk".into(),
+            since_ms: common::wall_ms() as i64 - 60_000,
+            tags: "disk".into(),
+            message: "disk nearly full".into(),
+            value: None,
+        }],
+    );
+    let hosts = wait_json(b_addr, "/api/v1/hosts", &[], |d| {
+        host(d, "web1").is_some_and(|h| h["state"] == "up")
+    });
+    let web1 = host(&hosts, "web1").unwrap();
+    assert_eq!(web1["heard_by"], serde_json::json!([a_url]), "{hosts}");
+    assert!(hosts.get("unreachable_peers").is_none(), "{hosts}");
+
+    let problems = wait_json(b_addr, "/api/v1/problems", &[], |d| {
+        d["problems"].as_array().is_some_and(|p| !p.is_empty())
+    });
+    let p = &problems["problems"][0];
+    assert_eq!((&p["host"], &p["check"]), (&"web1".into(), &"disk".into()));
+    assert_eq!(p["from"], a_url.as_str(), "{problems}");
+
+    // A asked for its own view gives only its own, never B's merged one.
+    let a_local = json(&get(a_addr, "/api/v1/hosts?local=true"));
+    assert!(host(&a_local, "db1").is_none(), "{a_local}");
+
+    let page = get(b_addr, "/").body;
+    assert!(page.contains("href=\"/hosts/web1\""), "{page}");
+    assert!(page.contains("disk nearly full"), "{page}");
+    assert!(
+        page.contains(&format!("<td class=\"from\">{a_url}</td>")),
+        "{page}"
+    );
+    assert!(!page.contains("cannot be reached"), "{page}");
+
+    let peers = json(&get(b_addr, "/api/v1/peers"));
+    assert_eq!(peers["peers"][0]["url"], a_url.as_str());
+    assert_eq!(peers["peers"][0]["state"], "reachable", "{peers}");
+
+    // A stops: B says so, and its own view goes on.
+    a.terminate();
+    let peers = wait_json(b_addr, "/api/v1/peers", &[], |d| {
+        d["peers"][0]["state"] == "unreachable"
+    });
+    assert!(peers["peers"][0]["error"].is_string(), "{peers}");
+    assert!(
+        peers["peers"][0]["unreachable_since"].is_string(),
+        "{peers}"
+    );
+    heartbeat(&b, "db1", Vec::new());
+    let hosts = wait_json(b_addr, "/api/v1/hosts", &[], |d| {
+        host(d, "db1").is_some_and(|h| h["state"] == "up")
+    });
+    assert_eq!(
+        hosts["unreachable_peers"],
+        serde_json::json!([a_url]),
+        "{hosts}"
+    );
+    assert!(
+        host(&hosts, "web1").is_none(),
+        "an unreachable peer's hosts are not merged: {hosts}"
+    );
+    let problems = json(&get(b_addr, "/api/v1/problems"));
+    assert_eq!(problems["problems"], serde_json::json!([]), "{problems}");
+    let page = get(b_addr, "/").body;
+    assert!(
+        page.contains(&format!("Peer <code>{a_url}</code> cannot be reached")),
+        "{page}"
+    );
+    let sup = get(b_addr, "/supervisor").body;
+    assert!(
+        sup.contains("<h2>Peers</h2>") && sup.contains("UNREACHABLE"),
+        "{sup}"
+    );
+}
+
+#[test]
+fn peers_without_http_is_refused_by_check() {
+    // `http: off` given explicitly: the fixture looks for `http:` in the URL.
+    let fx = Fixture::new("http: off\npeers: http://127.0.0.1:1\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .arg("--check")
+        .arg(fx.path("ax436.conf"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("`peers:` merges other supervisors"), "{text}");
+}
