@@ -34,6 +34,25 @@ fn heartbeat(fx: &Fixture, host: &str, problems: Vec<OpenProblem>) {
     });
 }
 
+fn hash_line(name: &str, role: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .args(["hash-password", name, role])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn host<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     doc["hosts"].as_array()?.iter().find(|h| h["name"] == name)
 }
@@ -136,4 +155,44 @@ fn peers_without_http_is_refused_by_check() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("`peers:` merges other supervisors"), "{text}");
+}
+
+#[test]
+fn a_peer_with_users_is_asked_with_peer_user_and_a_wrong_password_is_shown() {
+    // A requires users; B signs in as a viewer with the password from a file.
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let mut a = Fixture::new(&format!("http: {addr}\nhttp_users: users\n"));
+    a.write("users", &hash_line("peers", "viewer", "peer-pw"));
+    a.write(
+        "hosts/web1",
+        "file: /var/log/syslog\nmatch: error\nalert_all: tags=web\n",
+    );
+    a.start_listening(Codec::open());
+    let a_url = format!("http://{addr}");
+    let b_extra = format!("peers: {a_url}\npeer_user: peers\npeer_password_file: peer.pw\n");
+    let b_addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let mut b = Fixture::new(&format!("http: {b_addr}\n{b_extra}"));
+    b.write("peer.pw", "peer-pw\n");
+    b.start_listening(Codec::open());
+    heartbeat(&a, "web1", Vec::new());
+    wait_json(b_addr, "/api/v1/hosts", &[], |d| {
+        host(d, "web1").is_some_and(|h| h["state"] == "up")
+    });
+    b.terminate();
+
+    // The same with a wrong password: unreachable, and the page says why.
+    b.write("peer.pw", "wrong\n");
+    b.start_listening(Codec::open());
+    let peers = wait_json(b_addr, "/api/v1/peers", &[], |d| {
+        d["peers"][0]["state"] == "unreachable"
+    });
+    let error = peers["peers"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("HTTP 401") && error.contains("peer_user"),
+        "{peers}"
+    );
+    assert!(
+        !error.contains("wrong"),
+        "the password is never shown: {peers}"
+    );
 }
