@@ -451,7 +451,9 @@ async fn live_js() -> Response {
 }
 
 async fn metrics_text(State(state): State<Shared>) -> Response {
-    let snapshot = state.snapshot().await;
+    // This supervisor's own view: Prometheus scrapes every supervisor, and
+    // a peer's hosts would otherwise be counted once per supervisor.
+    let snapshot = state.local_snapshot().await;
     let http = state.counters.get();
     match off_loop(move || metrics::render(&snapshot, &http, now_ms())).await {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
