@@ -921,7 +921,7 @@ def rows_edit(ctx: Context, res: list[dict[str, float]]) -> list[Figure]:
 
 
 def scenario_idle(ctx: Context, run: int) -> dict[str, float]:
-    seconds = 20 if ctx.quick else 60
+    seconds = ctx.extra.get("idle_seconds") or (20 if ctx.quick else 60)
     port = BASE_PORT + 50
     lab = Lab(ctx.work / f"s5-r{run}", port, beacon_interval=5)
     probe = lab.dir / "probe.log"
@@ -1737,6 +1737,9 @@ def main() -> int:
                     help="report file (default docs/PERFORMANCE.md for a run of every scenario; "
                          "with --only the report goes to stdout unless --out is given)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--idle-seconds", type=int, default=None, metavar="S",
+                    help="how long scenario 5 idles (default 60, quick 20); longer runs "
+                         "resolve smaller CPU shares (one 10 ms tick is 0.017 %% of 60 s)")
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -1749,6 +1752,8 @@ def main() -> int:
     signal.signal(signal.SIGHUP, _on_signal)
     work = Path(tempfile.mkdtemp(prefix="436-bench-"))
     ctx = Context(work=work, quick=args.quick, runs=args.runs)
+    if args.idle_seconds:
+        ctx.extra["idle_seconds"] = args.idle_seconds
     notes: list[str] = []
     figures: list[Figure] = []
     ran: list[Scenario] = []
