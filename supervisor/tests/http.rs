@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::web::hash_line;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -242,24 +244,6 @@ fn status_command_prints_hosts_from_the_running_supervisor() {
             .any(|l| l.contains("db1") && l.contains("never seen")),
         "{text}"
     );
-}
-
-fn hash_line(name: &str, role: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_supervisor"))
-        .args(["hash-password", name, role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

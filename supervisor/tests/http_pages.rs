@@ -4,14 +4,14 @@
 
 mod common;
 
+use common::web::hash_line;
+
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use common::web::{
     Answer, basic_auth, free_tcp_port, get, header, json, post_form, request, wait_json,
 };
 use common::{Fixture, TestObserver};
-use std::io::Write;
 use wire::{Codec, Message, OpenProblem};
 
 const WEB1: &str = "file: /var/log/syslog\nmatch: error\nalert_all: tags=web\n";
@@ -59,24 +59,6 @@ fn same_origin(addr: SocketAddr) -> Vec<String> {
 
 fn refusals(addr: SocketAddr, extra: &[String]) -> serde_json::Value {
     json(&request(addr, "GET", "/api/v1/supervisor", extra))["http"]["refusals"].clone()
-}
-
-fn hash_line(name: &str, role: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_supervisor"))
-        .args(["hash-password", name, role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn has_ack_form(page: &Answer) -> bool {

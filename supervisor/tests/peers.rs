@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::web::hash_line;
+
 use std::net::SocketAddr;
 
 use common::web::{free_tcp_port, get, json, wait_json};
@@ -32,25 +34,6 @@ fn heartbeat(fx: &Fixture, host: &str, problems: Vec<OpenProblem>) {
         problems,
         omitted: 0,
     });
-}
-
-fn hash_line(name: &str, role: &str, password: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_supervisor"))
-        .args(["hash-password", name, role])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn host<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::web::hash_line;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,24 +28,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn hash_line(name: &str, role: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_supervisor"))
-        .args(["hash-password", name, role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Metric and alert events of `host` over UDP, until acknowledged.

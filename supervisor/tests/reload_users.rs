@@ -5,9 +5,10 @@
 
 mod common;
 
+use common::web::hash_line;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 
 use base64::Engine;
 use common::{Fixture, PATIENCE};
@@ -25,24 +26,6 @@ fn status(addr: SocketAddr, user: &str, password: &str) -> u16 {
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     raw.split(' ').nth(1).unwrap().parse().unwrap()
-}
-
-fn hash_line(name: &str, role: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_supervisor"))
-        .args(["hash-password", name, role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

@@ -138,3 +138,23 @@ pub fn basic_auth(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
+
+/// A `http_users:` line for `name` with `role` and `password`, made by the
+/// real `supervisor hash-password`.
+pub fn hash_line(name: &str, role: &str, password: &str) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_supervisor"))
+        .args(["hash-password", name, role])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
