@@ -112,6 +112,22 @@ fn clears(t: &[(u64, Transition)]) -> usize {
         .count()
 }
 
+/// Over 590 s with `repeat=180`: one opening, then three repeats 180 s
+/// apart.
+fn assert_one_opening_repeated_every_180_s(t: &[(u64, Transition)]) {
+    let repeats: Vec<u64> = t
+        .iter()
+        .filter(|(_, t)| *t == Transition::Repeat)
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(opens(t), 1, "{t:?}");
+    assert_eq!(repeats.len(), 3, "{t:?}");
+    assert!(
+        repeats.windows(2).all(|w| w[1] - w[0] == 180),
+        "{repeats:?}"
+    );
+}
+
 fn minutes(n: u64) -> Duration {
     Duration::from_secs(60 * n)
 }
@@ -194,17 +210,7 @@ fn repeat_resends_while_open_and_only_then() {
     host.disk.set(95);
     sim.run_for(Duration::from_secs(590));
     let t = transitions(&sim, "cmd-");
-    let repeats: Vec<u64> = t
-        .iter()
-        .filter(|(_, t)| *t == Transition::Repeat)
-        .map(|(s, _)| *s)
-        .collect();
-    assert_eq!(opens(&t), 1, "{t:?}");
-    assert_eq!(repeats.len(), 3, "{t:?}");
-    assert!(
-        repeats.windows(2).all(|w| w[1] - w[0] == 180),
-        "{repeats:?}"
-    );
+    assert_one_opening_repeated_every_180_s(&t);
     host.disk.set(50);
     sim.run_for(minutes(10));
     let t = transitions(&sim, "cmd-");
@@ -527,17 +533,7 @@ fn metric_and_probe_problems_repeat_only_when_asked() {
         (b.set)(&host, true);
         sim.run_for(Duration::from_secs(590));
         let t = transitions(&sim, b.kind);
-        let repeats: Vec<u64> = t
-            .iter()
-            .filter(|(_, t)| *t == Transition::Repeat)
-            .map(|(s, _)| *s)
-            .collect();
-        assert_eq!(opens(&t), 1, "{t:?}");
-        assert_eq!(repeats.len(), 3, "{t:?}");
-        assert!(
-            repeats.windows(2).all(|w| w[1] - w[0] == 180),
-            "{repeats:?}"
-        );
+        assert_one_opening_repeated_every_180_s(&t);
         (b.set)(&host, false);
         sim.run_for(minutes(10));
         let t = transitions(&sim, b.kind);
