@@ -75,18 +75,7 @@ fn send_events(fx: &Fixture, host: &str) {
 /// output (the DOM with `--dump-dom`). Bounded in time.
 fn chromium(program: &Path, profile: &Path, url: &str, extra: &[String]) -> String {
     let mut child = Command::new(program)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1200,1600",
-        ])
+        .args(common::browser::HEADLESS)
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(url)

@@ -18,6 +18,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// How the tests run Chromium: headless, as root in a container (no
+/// sandbox, no GPU, no /dev/shm), never reaching outside the machine.
+pub const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1200,1600",
+];
+
 /// Every wait on the browser ends by this: generous, because a browser
 /// starting on a loaded two-core machine can take many seconds.
 pub const BROWSER_PATIENCE: Duration = Duration::from_secs(60);
@@ -43,19 +58,8 @@ impl Browser {
         let (input, output) = (commands_read.as_raw_fd(), answers_write.as_raw_fd());
         let mut command = Command::new(program);
         command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--window-size=1200,1600",
-                "--remote-debugging-pipe",
-            ])
+            .args(HEADLESS)
+            .arg("--remote-debugging-pipe")
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
