@@ -157,7 +157,7 @@ pub enum ProbeFailure {
         "the kernel does not allow unprivileged ICMP (ping) sockets for this observer's group (gid {gid}); allow it with: sysctl -w net.ipv4.ping_group_range=\"{gid} {gid}\" (or any range holding {gid}; persist it in /etc/sysctl.d/)"
     )]
     PingNotPermitted { gid: u32 },
-    #[error("ping {target} failed: {reason}")]
+    #[error("cannot ping {target}: {reason}")]
     Ping { target: String, reason: String },
     #[error("bad probe: {0}")]
     Setup(String),
