@@ -1,5 +1,5 @@
 //! Running the blocking work of checks (the shell's part of a check): the
-//! process table and system metrics on a blocking thread, probes as tasks
+//! process table and system metrics on one blocking thread at a time, probes as tasks
 //! on the runtime, `ps_command` and `run:` commands as child processes in
 //! their own process groups. Every job started is held
 //! in one [`JoinSet`], so [`JobRunner::shutdown`] can cancel and wait for
@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::checks::{Job, JobOutput, JobResult, Ticket, Work};
@@ -18,10 +19,17 @@ use crate::process::{ProcessTable, count_lines};
 use crate::sysmetrics::SystemReader;
 use crate::timers::{COMMAND_OUTPUT_CAP, COMMAND_TIMEOUT};
 
+/// Blocking threads reading the process table or a system metric at once.
+/// One: both readers sit behind a mutex, so more threads would only wait on
+/// it, each with its own stack and malloc arena (the observer's memory; with
+/// every metric due together, eleven threads were started to wait).
+const READING_THREADS: usize = 1;
+
 /// The jobs running now; see the module doc.
-#[derive(Default)]
 pub struct JobRunner {
     running: JoinSet<JobResult>,
+    /// Permits for [`READING_THREADS`].
+    readings: Arc<Semaphore>,
     /// Kept between runs: refreshing a table is cheaper than building one.
     table: Arc<Mutex<Option<ProcessTable>>>,
     /// Kept between readings: sysinfo's objects are built once.
@@ -30,9 +38,37 @@ pub struct JobRunner {
     prober: Option<Prober>,
 }
 
+impl Default for JobRunner {
+    fn default() -> JobRunner {
+        JobRunner {
+            running: JoinSet::new(),
+            readings: Arc::new(Semaphore::new(READING_THREADS)),
+            table: Arc::default(),
+            reader: Arc::default(),
+            prober: None,
+        }
+    }
+}
+
 impl JobRunner {
     pub fn new() -> JobRunner {
         JobRunner::default()
+    }
+
+    /// Runs `read` on a blocking thread once a reading permit is free.
+    fn spawn_reading(&mut self, ticket: Ticket, read: impl FnOnce() -> JobOutput + Send + 'static) {
+        let slots = self.readings.clone();
+        self.running.spawn(async move {
+            // The semaphore is never closed, so this waits and never fails.
+            let _permit = slots.acquire_owned().await.ok();
+            match tokio::task::spawn_blocking(read).await {
+                Ok(output) => JobResult { ticket, output },
+                // A panic goes on as this task's, logged by `next_result`.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: only when the runtime shuts down.
+                Err(_) => std::future::pending().await,
+            }
+        });
     }
 
     /// Starts `job`; its result comes out of [`JobRunner::next_result`].
@@ -60,7 +96,7 @@ impl JobRunner {
                 ps_command: None,
             } => {
                 let table = self.table.clone();
-                self.running.spawn_blocking(move || {
+                self.spawn_reading(ticket, move || {
                     let mut guard = table.lock().unwrap_or_else(|e| e.into_inner());
                     let output = match &mut *guard {
                         Some(t) => t.count(&patterns),
@@ -70,21 +106,14 @@ impl JobRunner {
                             r
                         }),
                     };
-                    JobResult {
-                        ticket,
-                        output: JobOutput::ProcessCounts(output.map_err(|e| e.to_string())),
-                    }
+                    JobOutput::ProcessCounts(output.map_err(|e| e.to_string()))
                 });
             }
             Work::Metric { spec } => {
                 let reader = self.reader.clone();
-                self.running.spawn_blocking(move || {
+                self.spawn_reading(ticket, move || {
                     let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
-                    let output = reader.sample(&spec).map_err(|e| e.to_string());
-                    JobResult {
-                        ticket,
-                        output: JobOutput::MetricSample(output),
-                    }
+                    JobOutput::MetricSample(reader.sample(&spec).map_err(|e| e.to_string()))
                 });
             }
             Work::Probe(spec) => {

@@ -198,7 +198,15 @@ pub struct Prober {
     /// Clients of `ca=FILE` probes by file, with the file's modification
     /// time: the file is read again only when it changes.
     ca_clients: Arc<Mutex<CaClients>>,
+    /// Permits for [`HTTP_THREADS`].
+    http_threads: Arc<tokio::sync::Semaphore>,
 }
+
+/// HTTP probes running at once, each on a blocking thread (ureq blocks).
+/// More wait their turn: when a configuration arrives every probe is due
+/// together, and a thread per probe costs the observer a stack and a malloc
+/// arena each. A probe's time-out and response time start when it runs.
+pub const HTTP_THREADS: usize = 2;
 
 impl Prober {
     pub fn new(files: ResolverFiles) -> Prober {
@@ -206,6 +214,7 @@ impl Prober {
             resolver: NameResolver::new(files),
             default_http: Arc::new(OnceLock::new()),
             ca_clients: Arc::default(),
+            http_threads: Arc::new(tokio::sync::Semaphore::new(HTTP_THREADS)),
         }
     }
 
@@ -227,6 +236,8 @@ impl Prober {
                 match client {
                     Ok(client) => {
                         let probe = (**p).clone();
+                        // Never closed: waits for a thread, never fails.
+                        let _permit = self.http_threads.clone().acquire_owned().await.ok();
                         let handle = tokio::task::spawn_blocking(move || client.run(&probe));
                         match handle.await {
                             Ok(outcome) => outcome,

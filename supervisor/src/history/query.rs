@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, params_from_iter};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::HistoryError;
 use super::store::open_connection;
@@ -38,7 +38,7 @@ pub struct EventQuery {
 }
 
 /// One event of the history.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventRow {
     /// Cursor of this event.
     pub cursor: i64,
@@ -53,10 +53,14 @@ pub struct EventRow {
     pub source: Option<String>,
     pub message: String,
     pub value: Option<f64>,
+    /// With `peers:`: the supervisor it came from (this one's name or the
+    /// peer's URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A page of events, and the cursor of the next (older) one.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventPage {
     pub events: Vec<EventRow>,
     pub next: Option<i64>,
@@ -215,6 +219,7 @@ impl HistoryReader {
                     source: r.get(9)?,
                     message: r.get(10)?,
                     value: r.get(11)?,
+                    from: None,
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()

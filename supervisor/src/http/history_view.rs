@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::view::{clock, url_encode};
 use crate::history::HistoryReader;
-use crate::history::query::{EventPage, EventQuery, EventRow, HistoryHealth, Point, Series, Span};
+use crate::history::query::{EventQuery, EventRow, HistoryHealth, Point, Series, Span};
+use crate::peers::events::{MergedCursor, MergedPage};
 
 /// Events shown on a host page.
 pub const HOST_PAGE_EVENTS: usize = 20;
@@ -39,6 +40,8 @@ pub struct EventsQuery {
     /// The cursor of the previous page's `next`.
     pub after: Option<String>,
     pub limit: Option<String>,
+    /// `true`: this supervisor's events only, not its peers' (how peers ask).
+    pub local: Option<String>,
 }
 
 impl EventsQuery {
@@ -95,8 +98,34 @@ impl EventsQuery {
         })
     }
 
+    /// `?local=true`: this supervisor's own events only.
+    pub fn local(&self) -> Result<bool, String> {
+        match self.local.as_deref().map(str::trim) {
+            None | Some("" | "false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(format!(
+                "`local` must be `true` or `false`, found `{other}`"
+            )),
+        }
+    }
+
+    /// The search of a merged page (`peers:`): the filters, and the cursor
+    /// with one position for each of `sources`.
+    pub fn check_merged(&self, sources: usize) -> Result<(EventQuery, MergedCursor), String> {
+        let search = EventsQuery {
+            after: None,
+            ..self.clone()
+        }
+        .check()?;
+        let cursor = match self.after.as_deref().map(str::trim) {
+            None | Some("") => MergedCursor::start(sources),
+            Some(text) => MergedCursor::parse(text, sources)?,
+        };
+        Ok((search, cursor))
+    }
+
     /// This query string with `after` replaced.
-    pub fn with_after(&self, after: i64) -> String {
+    pub fn with_after(&self, after: &str) -> String {
         let mut parts = Vec::new();
         for (name, v) in [
             ("host", &self.host),
@@ -114,6 +143,32 @@ impl EventsQuery {
         parts.push(format!("after={after}"));
         parts.join("&")
     }
+}
+
+/// The query string asking a peer for one page of its own events with the
+/// filters of `search` (times as RFC 3339 with milliseconds, so none is lost).
+pub fn peer_query(search: &EventQuery, after: Option<i64>) -> String {
+    let rfc3339 = |ms: i64| {
+        DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    let mut parts = vec!["local=true".to_string(), format!("limit={}", search.limit)];
+    let tags = search.tags.join(",");
+    for (name, value) in [
+        ("host", search.host.clone()),
+        ("tags", Some(tags).filter(|t| !t.is_empty())),
+        ("kind", search.kind.clone()),
+        ("q", search.text.clone()),
+        ("from", search.from_ms.map(rfc3339)),
+        ("to", search.to_ms.map(rfc3339)),
+        ("after", after.map(|a| a.to_string())),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{name}={}", url_encode(&v)));
+        }
+    }
+    parts.join("&")
 }
 
 fn time_ms(name: &str, text: &str) -> Result<i64, String> {
@@ -186,17 +241,23 @@ fn ms(t: i64) -> String {
     clock(t.max(0) as u64)
 }
 
-/// Rows of events, newest first.
+/// Rows of events, newest first; with a column of where each came from
+/// when they are merged from several supervisors.
 pub fn events_table(events: &[EventRow]) -> Markup {
+    let merged = events.iter().any(|e| e.from.is_some());
     html! {
         @if events.is_empty() {
             p.muted { "No events." }
         } @else {
             table.events {
-                tr { th { "Received" } th { "Host" } th { "Kind" } th { "Tags" } th { "Message" } th { "Source" } }
+                tr {
+                    th { "Received" } @if merged { th { "From" } }
+                    th { "Host" } th { "Kind" } th { "Tags" } th { "Message" } th { "Source" }
+                }
                 @for e in events {
                     tr {
                         td { (ms(e.received_ms)) }
+                        @if merged { td.from { (e.from.clone().unwrap_or_default()) } }
                         td { a href={ "/hosts/" (url_encode(&e.host)) } { (e.host) } }
                         td { (e.kind) @if let Some(s) = &e.state { " (" (s) ")" } }
                         td { (e.tags) }
@@ -308,7 +369,7 @@ fn fmt_value(v: f64) -> String {
 }
 
 /// The `/events` page body.
-pub fn events_body(query: &EventsQuery, result: &Result<EventPage, String>) -> Markup {
+pub fn events_body(query: &EventsQuery, result: &Result<MergedPage, String>) -> Markup {
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     html! {
         h1 { "Events" }
@@ -329,8 +390,15 @@ pub fn events_body(query: &EventsQuery, result: &Result<EventPage, String>) -> M
         }
         @match result {
             Ok(page) => {
+                @if !page.unreachable_peers.is_empty() {
+                    @for url in &page.unreachable_peers {
+                        p.err.peer-down role="alert" {
+                            "Peer " code { (url) } " did not answer: its events are not on this page."
+                        }
+                    }
+                }
                 (events_table(&page.events))
-                @if let Some(next) = page.next {
+                @if let Some(next) = &page.next {
                     p { a.next href={ "/events?" (query.with_after(next)) } { "Older events →" } }
                 }
             },
@@ -422,7 +490,7 @@ mod tests {
             .is_err()
         );
         assert_eq!(
-            q.with_after(5),
+            q.with_after("5"),
             "tags=web%2C%20disk&kind=alert&from=1700000000&after=5"
         );
     }

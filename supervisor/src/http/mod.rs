@@ -219,11 +219,11 @@ impl HttpServer {
     ) -> HttpServer {
         let counters = Arc::new(HttpCounters::default());
         let (stop, stop_rx) = watch::channel(false);
-        let board = settings.peers.as_ref().map(|p| PeerBoard::new(&p.urls));
-        let peers = match (&board, &settings.peers) {
-            (Some(board), Some(p)) => Some(PeerPoller::start(board, p.auth.clone())),
-            _ => None,
-        };
+        let board = settings
+            .peers
+            .as_ref()
+            .map(|p| PeerBoard::new(&p.urls, p.auth.clone()));
+        let peers = board.as_ref().map(PeerPoller::start);
         let state = routes::AppState::new(snapshots, acks, settings.users, counters.clone())
             .with_history(settings.history)
             .with_peers(board);

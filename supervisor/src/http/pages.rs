@@ -14,7 +14,8 @@ use super::view::{
     version,
 };
 use crate::fleet::{FleetSnapshot, HostStatus, HostView, Problem};
-use crate::history::query::{EventPage, HistoryHealth};
+use crate::history::query::HistoryHealth;
+use crate::peers::events::MergedPage;
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}\
 header{background:#234;color:#fff;padding:.5em 1em}header a{color:#fff;margin-right:1em}\
@@ -374,7 +375,7 @@ pub fn supervisor(
 pub fn events(
     s: &FleetSnapshot,
     query: &EventsQuery,
-    result: &Result<EventPage, String>,
+    result: &Result<MergedPage, String>,
 ) -> String {
     layout("Events", s, history_view::events_body(query, result))
 }

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -33,7 +34,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use tokio::sync::Semaphore;
 
-use super::history_view::{EventsQuery, HostHistory};
+use super::history_view::HostHistory;
 use super::refusal::{HttpCounters, Refusal};
 use super::users::{CredentialCache, Role, Users};
 use super::view::{Filter, FilterQuery, PageQuery, Slice, SliceQuery};
@@ -76,6 +77,32 @@ pub struct AppState {
     /// The last merged snapshot, with the local snapshot and the board
     /// generation it was made from: merged again only when either changed.
     merged: Mutex<Option<MergedCache>>,
+    /// `/api/v1/hosts` without filter or limit, the largest document (all
+    /// hosts: 3.7 MB with 10,000), written once per snapshot.
+    whole_fleet: DocumentCache,
+}
+
+/// One document kept with the snapshot it was written from: served again
+/// while that snapshot is the current one (at most 3 s, see
+/// [`SnapshotReader::fresh`]), so a dashboard polling the whole fleet costs
+/// one serialisation per snapshot, not one per request.
+#[derive(Default)]
+struct DocumentCache(Mutex<Option<(Arc<FleetSnapshot>, Bytes)>>);
+
+impl DocumentCache {
+    fn get(&self, snapshot: &Arc<FleetSnapshot>) -> Option<Bytes> {
+        let cached = self.0.lock().ok()?;
+        match cached.as_ref() {
+            Some((s, body)) if Arc::ptr_eq(s, snapshot) => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, snapshot: Arc<FleetSnapshot>, body: Bytes) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some((snapshot, body));
+        }
+    }
 }
 
 struct MergedCache {
@@ -101,6 +128,7 @@ impl AppState {
             history: None,
             peers: None,
             merged: Mutex::new(None),
+            whole_fleet: DocumentCache::default(),
         })
     }
 
@@ -202,8 +230,10 @@ impl AppState {
 type Shared = Arc<AppState>;
 
 mod ack;
+mod events;
 pub use ack::MAX_ACK_NOTE;
 use ack::{api_ack, page_ack};
+use events::{api_events, events_page};
 
 pub fn router(state: Shared) -> Router {
     Router::new()
@@ -497,13 +527,24 @@ async fn api_hosts(
             Err(e) => return bad_query(&state, e),
         };
     let snapshot = state.snapshot_for(local).await;
+    let whole = filter == Filter::default() && slice == Slice::default();
+    if whole && let Some(bytes) = state.whole_fleet.get(&snapshot) {
+        return ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    }
     // Serialised on the blocking pool too: the document borrows the
     // snapshot, so it is written to bytes there.
-    let body =
-        off_loop(move || serde_json::to_vec(&api::hosts(&snapshot, &filter, slice, now_ms())))
-            .await;
+    let from = snapshot.clone();
+    let body = off_loop(move || {
+        serde_json::to_vec(&api::hosts(&from, &filter, slice, now_ms())).map(Bytes::from)
+    })
+    .await;
     match body {
-        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(Ok(bytes)) => {
+            if whole {
+                state.whole_fleet.put(snapshot, bytes.clone());
+            }
+            ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
         Ok(Err(_)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "cannot write the document\n",
@@ -558,43 +599,6 @@ async fn api_supervisor(State(state): State<Shared>) -> Response {
     json(StatusCode::OK, doc)
 }
 
-/// Runs an event search on the blocking pool.
-async fn search_events(
-    state: &AppState,
-    search: crate::history::query::EventQuery,
-) -> Result<Result<crate::history::query::EventPage, String>, Response> {
-    let Some(history) = state.history.clone() else {
-        return Ok(Err("this supervisor keeps no history database".into()));
-    };
-    off_loop(move || history.events(&search).map_err(|e| e.to_string())).await
-}
-
-async fn events_page(
-    State(state): State<Shared>,
-    query: Result<Query<EventsQuery>, QueryRejection>,
-) -> Response {
-    let snapshot = state.snapshot().await;
-    let query = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_page(&state, &snapshot, &e.body_text()),
-    };
-    let search = match query.check() {
-        Ok(s) => s,
-        Err(e) => return bad_page(&state, &snapshot, &e),
-    };
-    match search_events(&state, search).await {
-        Ok(result) => {
-            let status = if result.is_ok() {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            (status, Html(pages::events(&snapshot, &query, &result))).into_response()
-        }
-        Err(bad) => bad,
-    }
-}
-
 fn bad_page(state: &AppState, snapshot: &FleetSnapshot, message: &str) -> Response {
     state.refuse(Refusal::BadQuery);
     (
@@ -602,27 +606,6 @@ fn bad_page(state: &AppState, snapshot: &FleetSnapshot, message: &str) -> Respon
         Html(pages::error(snapshot, "Bad search", message)),
     )
         .into_response()
-}
-
-/// `GET /api/v1/events`: newest first; `next` is the `after` of the next
-/// (older) page, `null` on the last.
-async fn api_events(
-    State(state): State<Shared>,
-    query: Result<Query<EventsQuery>, QueryRejection>,
-) -> Response {
-    let query = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(&state, e.body_text()),
-    };
-    let search = match query.check() {
-        Ok(s) => s,
-        Err(e) => return bad_query(&state, e),
-    };
-    match search_events(&state, search).await {
-        Ok(Ok(page)) => json(StatusCode::OK, page),
-        Ok(Err(e)) => json(StatusCode::SERVICE_UNAVAILABLE, api::error(&e)),
-        Err(r) => r,
-    }
 }
 
 async fn not_found(State(state): State<Shared>) -> Response {

@@ -5,6 +5,8 @@
 //! * [`merge`] — the pure merge of this supervisor's snapshot with the
 //!   reachable peers' last answers.
 //! * [`poll`] — one thread per peer fetching its answers with ureq.
+//! * [`events`] — pages of events merged from this supervisor's history
+//!   and the peers', asked when a page is asked for.
 //!
 //! Decisions:
 //! * Peers are asked for their **own** view (`?local=true`): a peer's
@@ -19,6 +21,7 @@
 //!   to copy an `Arc`.
 
 pub mod answer;
+pub mod events;
 pub mod merge;
 pub mod poll;
 
@@ -133,6 +136,8 @@ impl Peer {
 #[derive(Debug, Clone, Default)]
 pub struct PeerBoard {
     inner: Arc<Mutex<BoardInner>>,
+    /// What every request to a peer is sent with.
+    auth: Option<poll::PeerAuth>,
 }
 
 #[derive(Debug, Default)]
@@ -142,7 +147,7 @@ struct BoardInner {
 }
 
 impl PeerBoard {
-    pub fn new(urls: &[String]) -> PeerBoard {
+    pub fn new(urls: &[String], auth: Option<poll::PeerAuth>) -> PeerBoard {
         let peers = urls
             .iter()
             .map(|u| Peer {
@@ -155,7 +160,13 @@ impl PeerBoard {
                 generation: 0,
                 peers: Arc::new(peers),
             })),
+            auth,
         }
+    }
+
+    /// The `Authorization` header peers are asked with.
+    pub fn auth(&self) -> Option<&poll::PeerAuth> {
+        self.auth.as_ref()
     }
 
     /// The peers as of now, and the generation they are.

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::sync::mpsc::{self, RecvTimeoutError};
 
 use super::{MAX_ANSWER_BYTES, POLL_INTERVAL, PeerAnswer, PeerBoard, REQUEST_TIMEOUT};
+use crate::history::query::EventPage;
 
 /// The `Authorization` header value sent to every peer (HTTP basic, from
 /// `peer_user:` and `peer_password_file:`). Its `Debug` hides it.
@@ -39,8 +40,9 @@ pub struct PeerPoller {
 
 impl PeerPoller {
     /// Starts one thread per peer of `board`.
-    pub fn start(board: &PeerBoard, auth: Option<PeerAuth>) -> PeerPoller {
+    pub fn start(board: &PeerBoard) -> PeerPoller {
         let (_, peers) = board.read();
+        let auth = board.auth().cloned();
         let mut stops = Vec::new();
         for (index, peer) in peers.iter().enumerate() {
             let (stop, stopped) = mpsc::channel::<()>();
@@ -80,11 +82,7 @@ fn poll_peer(
     auth: Option<&PeerAuth>,
     stopped: &mpsc::Receiver<()>,
 ) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let mut was_reachable = None;
     loop {
         let result = fetch(&agent, url, auth);
@@ -115,6 +113,31 @@ fn poll_peer(
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// The client every request to a peer uses.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// One page of a peer's own events: `query` is the query string of
+/// `/api/v1/events` (with `local=true`). At most `limit` events are kept.
+pub fn fetch_events(
+    agent: &ureq::Agent,
+    url: &str,
+    auth: Option<&PeerAuth>,
+    query: &str,
+    limit: usize,
+) -> Result<EventPage, String> {
+    let body = get(agent, &format!("{url}/api/v1/events?{query}"), auth).map_err(|e| e.message)?;
+    let mut page: EventPage = serde_json::from_slice(&body)
+        .map_err(|e| format!("{url}: the events answer cannot be read: {e}"))?;
+    page.events.truncate(limit);
+    Ok(page)
 }
 
 struct FetchError {
