@@ -132,7 +132,7 @@ def measure(observer: Path, port: int, name: str, lab: Path, seconds: float) -> 
         raise SystemExit(f"observer {name} exited with {p.returncode}")
     status = Path(f"/proc/{p.pid}/status").read_text()
     fields = {line.split(":")[0]: line.split()[1] for line in status.splitlines()
-              if line.startswith(("VmRSS", "VmHWM"))}
+              if line.startswith(("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"))}
     os.killpg(p.pid, signal.SIGTERM)
     p.wait(timeout=10)
     # What reached the stream: proof that the configuration was applied and
@@ -142,6 +142,10 @@ def measure(observer: Path, port: int, name: str, lab: Path, seconds: float) -> 
     mine = [l for l in lines if l.get("host") == name]
     return {"host_file": name, "vmrss_mb": int(fields["VmRSS"]) * 1024 / 1e6,
             "vmhwm_mb": int(fields["VmHWM"]) * 1024 / 1e6,
+            # Heap and stacks, against pages of the binary itself.
+            "rss_anon_mb": int(fields["RssAnon"]) * 1024 / 1e6,
+            "rss_file_mb": int(fields["RssFile"]) * 1024 / 1e6,
+            "threads": int(fields["Threads"]),
             "metric_events": sum(1 for l in mine if l.get("kind") == "metric"),
             "problems_opened": [l["message"] for l in mine if l.get("state") == "open"]}
 

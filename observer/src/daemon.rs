@@ -225,7 +225,7 @@ impl Shell {
             return;
         };
         if let Some(file) = self.core.positions_before(&batch) {
-            self.write_positions(now, &file);
+            self.write_positions(now, &file, false);
         }
         // A failure is reported by the core as the `spool` problem (logged
         // once, sent as a SYSTEM event).
@@ -252,7 +252,11 @@ impl Shell {
     }
 
     /// Writes the read positions the core released, right after the spool
-    /// write that released them.
+    /// write that released them. Only the final write, at a clean stop, is
+    /// fsynced: the others are on the way from a log line to its datagram,
+    /// and an fsync there (two per batch with the pending write) cost
+    /// milliseconds a line; like the spool, the file survives a crash of
+    /// the observer without one (docs/RELIABILITY.md, "Power loss").
     fn save_positions(&mut self, now: Now, final_write: bool) {
         let Some(positions) = self.core.take_positions(now.mono, final_write) else {
             return;
@@ -261,11 +265,11 @@ impl Shell {
             positions,
             pending: None,
         };
-        self.write_positions(now, &file);
+        self.write_positions(now, &file, final_write);
     }
 
-    fn write_positions(&mut self, now: Now, file: &PositionsFile) {
-        if let Err(e) = file.save(&self.positions_path) {
+    fn write_positions(&mut self, now: Now, file: &PositionsFile, durable: bool) {
+        if let Err(e) = file.save(&self.positions_path, durable) {
             // A full disk: the lines since the last written positions are
             // read again after a restart. Said once a minute at most.
             if self

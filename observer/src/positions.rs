@@ -123,8 +123,12 @@ impl PositionsFile {
         }
     }
 
-    /// Writes the file atomically: temporary file, fsync, rename.
-    pub fn save(&self, path: &Path) -> Result<(), PositionsError> {
+    /// Writes the file atomically: temporary file, rename. With `durable`
+    /// the temporary file is fsynced before the rename, so a power cut
+    /// leaves the old or the new file, not an empty one; without, the write
+    /// costs no disk sync, and a `kill -9` (or a crash of the observer)
+    /// still leaves the old or the new file, as it does for the spool.
+    pub fn save(&self, path: &Path, durable: bool) -> Result<(), PositionsError> {
         let mut text = format!("{TAG}\n");
         write_lines(&mut text, &self.positions);
         if let Some((id, p)) = &self.pending {
@@ -143,7 +147,9 @@ impl PositionsFile {
         };
         let mut f = File::create(&tmp).map_err(io("created"))?;
         f.write_all(text.as_bytes()).map_err(io("written"))?;
-        f.sync_all().map_err(io("synced"))?;
+        if durable {
+            f.sync_all().map_err(io("synced"))?;
+        }
         std::fs::rename(&tmp, path).map_err(io("renamed"))
     }
 }
@@ -306,7 +312,7 @@ mod tests {
             positions: cp(1234),
             pending: Some((77, cp(2000))),
         };
-        file.save(&path).unwrap();
+        file.save(&path, true).unwrap();
         assert_eq!(PositionsFile::load(&path).unwrap(), file);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, &text[..text.len() - 1]).unwrap();
