@@ -1,13 +1,13 @@
 //! `process:` + `alert_running:` (SPEC §4): the two-checks rule
 //! ([`ProcessCheck`]) and counting matching processes, from the process
-//! table ([`ProcessTable`], sysinfo, reused between checks) or from the
+//! table ([`ProcessTable`], `/proc/PID/cmdline`) or from the
 //! output lines of `ps_command`.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use conf::{ActiveWindows, CommandLine, HostConfig, ProcessWatch, StateKeys};
 use regex::Regex;
-use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use crate::checks::{Check, JobOutput, Work};
 use crate::clock::{LocalMinute, Now};
@@ -161,11 +161,14 @@ pub fn count_lines(patterns: &[Regex], lines: &[String]) -> Vec<u64> {
         .collect()
 }
 
-/// The process table, kept between checks so only command lines of new
-/// processes are read.
+/// The process table, read straight from `/proc`: one `cmdline` file per
+/// process and nothing else (sysinfo, used before, opened about four files
+/// per process every count; docs/PERFORMANCE.md, "Idle CPU on a quiet
+/// machine").
 pub struct ProcessTable {
-    system: System,
-    me: Option<sysinfo::Pid>,
+    proc_dir: PathBuf,
+    me: u32,
+    buf: Vec<u8>,
 }
 
 /// The process table could not be read.
@@ -173,56 +176,93 @@ pub struct ProcessTable {
 #[error("the process table cannot be read: {0}")]
 pub struct ProcessTableError(String);
 
+/// A command line longer than this is matched on its start.
+const MAX_CMDLINE: usize = 64 * 1024;
+
 impl ProcessTable {
     pub fn new() -> Result<ProcessTable, ProcessTableError> {
-        let system = System::new().map_err(|e| ProcessTableError(e.to_string()))?;
-        Ok(ProcessTable {
-            system,
-            me: sysinfo::get_current_pid().ok(),
-        })
+        Ok(Self::at(Path::new("/proc")))
+    }
+
+    fn at(proc_dir: &Path) -> ProcessTable {
+        ProcessTable {
+            proc_dir: proc_dir.to_path_buf(),
+            me: std::process::id(),
+            buf: Vec::with_capacity(4096),
+        }
     }
 
     /// Counts, for each pattern, the processes whose full command line
-    /// (arguments joined by spaces) matches. Threads and kernel threads are
-    /// not processes here; the observer does not count itself. Blocking:
-    /// run it off the async loop.
+    /// (arguments joined by spaces) matches. Threads are not processes
+    /// here (`/proc` lists only processes); kernel threads and zombies,
+    /// whose command line is empty, are not counted; nor is the observer
+    /// itself. Command lines are read again at every count: a process
+    /// seen between fork and exec would otherwise keep its parent's.
+    /// Blocking: run it off the async loop.
     pub fn count(&mut self, patterns: &[Regex]) -> Result<Vec<u64>, ProcessTableError> {
-        // `nothing()` still includes tasks: without `without_tasks` every
-        // thread would count as a process. Command lines are re-read every
-        // check (`Always`, a few ms every 20 s): with `OnlyIfNotSet` a
-        // process seen between fork and exec keeps its parent's command
-        // line forever.
-        let kind = ProcessRefreshKind::nothing()
-            .with_cmd(UpdateKind::Always)
-            .without_tasks();
-        self.system
-            .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
-        if self.system.processes().is_empty() {
-            return Err(ProcessTableError("no process is visible".into()));
-        }
+        let entries = std::fs::read_dir(&self.proc_dir)
+            .map_err(|e| ProcessTableError(format!("{}: {e}", self.proc_dir.display())))?;
         let mut counts = vec![0u64; patterns.len()];
-        for (pid, p) in self.system.processes() {
-            if Some(*pid) == self.me
-                || p.cmd().is_empty()
-                || p.thread_kind()
-                    .is_some_and(|k| k == sysinfo::ThreadKind::Userland)
-            {
+        let mut seen = 0usize;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            seen += 1;
+            if pid == self.me {
                 continue;
             }
-            let cmdline = p
-                .cmd()
-                .iter()
-                .map(|s| s.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ");
+            // Gone since the listing, or not ours to read: not counted.
+            if read_whole(&entry.path().join("cmdline"), &mut self.buf).is_err() {
+                continue;
+            }
+            let cmdline = join_arguments(&self.buf);
+            if cmdline.is_empty() {
+                continue;
+            }
             for (c, pat) in counts.iter_mut().zip(patterns) {
                 if pat.is_match(&cmdline) {
                     *c += 1;
                 }
             }
         }
+        if seen == 0 {
+            return Err(ProcessTableError(format!(
+                "no process is visible in {}",
+                self.proc_dir.display()
+            )));
+        }
         Ok(counts)
     }
+}
+
+/// Reads a file of `/proc` into `buf` (up to [`MAX_CMDLINE`]) with plain
+/// reads: such files have no size to ask for first.
+fn read_whole(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = [0u8; 4096];
+    while buf.len() < MAX_CMDLINE {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The arguments of a `cmdline` file (NUL-separated) joined by spaces,
+/// empty ones left out.
+fn join_arguments(raw: &[u8]) -> String {
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -303,5 +343,28 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(counts, vec![1]);
+    }
+
+    #[test]
+    fn a_table_counts_command_lines_joined_and_skips_empty_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |pid: &str, cmdline: &[u8]| {
+            std::fs::create_dir(dir.path().join(pid)).unwrap();
+            std::fs::write(dir.path().join(pid).join("cmdline"), cmdline).unwrap();
+        };
+        write("10", b"/usr/sbin/nginx\0-g\0daemon off;\0");
+        write("11", b"nginx: worker process\0\0\0");
+        write("12", b""); // a kernel thread or a zombie
+        write("self", b"nginx");
+        std::fs::create_dir(dir.path().join("13")).unwrap(); // gone meanwhile
+        let mut table = ProcessTable::at(dir.path());
+        let pats = [
+            Regex::new("nginx").unwrap(),
+            Regex::new("^/usr/sbin/nginx -g daemon off;$").unwrap(),
+            Regex::new("^$").unwrap(),
+        ];
+        assert_eq!(table.count(&pats).unwrap(), vec![2, 1, 0]);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(ProcessTable::at(empty.path()).count(&pats).is_err());
     }
 }
