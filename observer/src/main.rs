@@ -215,9 +215,9 @@ const OWN_LOG_QUEUE_LINES: usize = 1024;
 /// Asks glibc's allocator for one arena, before the daemon starts a thread.
 /// By default each thread that allocates (the log writer, the blocking
 /// threads of readings and HTTP probes) gets an arena of its own, about
-/// 100 kB resident each; the observer allocates little and rarely from two
-/// threads at once, so sharing one lock costs nothing measurable
-/// (docs/PERFORMANCE.md, "RSS, idle and with 10 probes").
+/// 100 kB resident each. The observer allocates little, and rarely from
+/// two threads at once, so one lock is enough (docs/PERFORMANCE.md, "The
+/// observer's memory, again").
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called while this
