@@ -30,8 +30,8 @@ pub struct JobRunner {
     running: JoinSet<JobResult>,
     /// Permits for [`READING_THREADS`].
     readings: Arc<Semaphore>,
-    /// Kept between runs: refreshing a table is cheaper than building one.
-    table: Arc<Mutex<Option<ProcessTable>>>,
+    /// Kept between runs for its read buffer.
+    table: Arc<Mutex<ProcessTable>>,
     /// Kept between readings: sysinfo's objects are built once.
     reader: Arc<Mutex<SystemReader>>,
     /// Built at the first probe (it reads /etc/hosts and resolv.conf).
@@ -97,15 +97,8 @@ impl JobRunner {
             } => {
                 let table = self.table.clone();
                 self.spawn_reading(ticket, move || {
-                    let mut guard = table.lock().unwrap_or_else(|e| e.into_inner());
-                    let output = match &mut *guard {
-                        Some(t) => t.count(&patterns),
-                        slot => ProcessTable::new().and_then(|mut t| {
-                            let r = t.count(&patterns);
-                            *slot = Some(t);
-                            r
-                        }),
-                    };
+                    let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+                    let output = table.count(&patterns);
                     JobOutput::ProcessCounts(output.map_err(|e| e.to_string()))
                 });
             }

@@ -179,11 +179,14 @@ pub struct ProcessTableError(String);
 /// A command line longer than this is matched on its start.
 const MAX_CMDLINE: usize = 64 * 1024;
 
-impl ProcessTable {
-    pub fn new() -> Result<ProcessTable, ProcessTableError> {
-        Ok(Self::at(Path::new("/proc")))
+impl Default for ProcessTable {
+    /// The table of this box, `/proc`.
+    fn default() -> ProcessTable {
+        ProcessTable::at(Path::new("/proc"))
     }
+}
 
+impl ProcessTable {
     fn at(proc_dir: &Path) -> ProcessTable {
         ProcessTable {
             proc_dir: proc_dir.to_path_buf(),
@@ -337,7 +340,7 @@ mod tests {
             .unwrap();
         // Let sh fork and exec sleep first.
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let mut table = ProcessTable::new().unwrap();
+        let mut table = ProcessTable::default();
         let pats = [Regex::new("proc-table-marker-436").unwrap()];
         let counts = table.count(&pats).unwrap();
         child.kill().unwrap();
