@@ -10,7 +10,7 @@ use crate::error::{ConfError, shorten};
 use crate::host::arguments::{self, AlertLine, CommandAlertLine, RunningRange};
 use crate::host::directive::{CommandAlertKind, Directive, DirectiveLine, LogAlertKind};
 use crate::host::keys::Args;
-use crate::host::regexes::{compile, compile_set};
+use crate::host::regexes::{check_syntax, compile, compile_set};
 use crate::marker::parse_marker;
 use crate::model::{
     CheckId, CommandAlert, CommandLine, CommandWatch, HostConfig, LogWatch, Origin, ProcessWatch,
@@ -84,6 +84,9 @@ enum Group {
         at: At,
         file: String,
         patterns: Vec<String>,
+        /// Where each of `patterns` was given, to name the line of one that
+        /// is too large when the set will not compile.
+        pattern_at: Vec<At>,
         bad: bool,
         /// The `file:` and `match:` lines, for the check id.
         lines: Vec<String>,
@@ -179,13 +182,25 @@ impl Parser {
     fn close_group(&mut self) {
         match self.group.take() {
             None => {}
-            Some(Group::Log { at, file, .. }) => self.error(
-                &at,
-                format!(
-                    "`file: {}` has no alert_* line after its `match:` lines; the group is ignored",
-                    shorten(&file)
-                ),
-            ),
+            Some(Group::Log {
+                at,
+                file,
+                patterns,
+                pattern_at,
+                bad,
+                ..
+            }) => {
+                self.error(
+                    &at,
+                    format!(
+                        "`file: {}` has no alert_* line after its `match:` lines; the group is ignored",
+                        shorten(&file)
+                    ),
+                );
+                if !bad {
+                    self.name_oversized_patterns(&patterns, &pattern_at);
+                }
+            }
             Some(Group::Process { at, .. }) => self.error(
                 &at,
                 "`process:` has no `alert_running:` line after it; it is ignored",
@@ -254,6 +269,7 @@ impl Parser {
             at,
             file: argument.to_string(),
             patterns: Vec::new(),
+            pattern_at: Vec::new(),
             bad,
             lines: vec![id_line(Directive::File, argument)],
         });
@@ -263,18 +279,22 @@ impl Parser {
         let problem = if argument.is_empty() {
             Some("`match:` needs a regex".to_string())
         } else {
-            compile(argument)
+            // Syntax only: the group's set is compiled once, at its alert
+            // line, and a pattern too large alone is named then.
+            check_syntax(argument)
                 .err()
                 .map(|e| format!("bad regex `{}`: {e}", shorten(argument)))
         };
         match &mut self.group {
             Some(Group::Log {
                 patterns,
+                pattern_at,
                 bad,
                 lines,
                 ..
             }) => {
                 patterns.push(argument.to_string());
+                pattern_at.push(at.clone());
                 lines.push(id_line(Directive::Match, argument));
                 if problem.is_some() {
                     *bad = true;
@@ -301,11 +321,12 @@ impl Parser {
         self.report(&at, directive, &args);
         let kind = directive.name();
 
-        let (file, patterns, group_bad, mut lines) = match self.group.take() {
+        let (file, patterns, pattern_at, group_bad, mut lines) = match self.group.take() {
             Some(Group::Log {
                 at: file_at,
                 file,
                 patterns,
+                pattern_at,
                 bad,
                 lines,
             }) => {
@@ -319,7 +340,7 @@ impl Parser {
                     );
                     return;
                 }
-                (file, patterns, bad, lines)
+                (file, patterns, pattern_at, bad, lines)
             }
             other => {
                 self.group = other;
@@ -337,10 +358,11 @@ impl Parser {
         };
         lines.push(args.canonical(kind));
         let check = CheckId::new("log", lines.iter().map(String::as_str));
-        // Each pattern compiled alone already; together they can still
-        // exceed the limit.
         let set = match compile_set(&patterns) {
             Ok(set) => set,
+            // A pattern too large alone is named at its own line; when each
+            // fits alone, the set is too large together.
+            Err(_) if self.name_oversized_patterns(&patterns, &pattern_at) => return,
             Err(e) => {
                 self.error(
                     &at,
@@ -363,6 +385,20 @@ impl Parser {
             state,
             origin: at.origin,
         });
+    }
+
+    /// Compiles each of a log group's patterns alone (their syntax is
+    /// already checked) and reports, at its `match:` line, each that does
+    /// not fit the size limit. Returns whether any did not.
+    fn name_oversized_patterns(&mut self, patterns: &[String], at: &[At]) -> bool {
+        let mut any = false;
+        for (pattern, at) in patterns.iter().zip(at) {
+            if let Err(e) = compile(pattern) {
+                self.error(at, format!("bad regex `{}`: {e}", shorten(pattern)));
+                any = true;
+            }
+        }
+        any
     }
 
     fn ps_command(&mut self, at: At, argument: &str) {

@@ -18,6 +18,16 @@ pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| regex_message(&e))
 }
 
+/// Checks one pattern's syntax only, without compiling it: the cheap test
+/// each `match:` line gets, before its group's set is compiled once
+/// ([`compile_set`]). The error reads as [`compile`]'s would.
+pub(crate) fn check_syntax(pattern: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(drop)
+        .map_err(|e| syntax_message(&e.to_string()))
+}
+
 /// Compiles the patterns of one log group as a set within
 /// [`REGEX_SIZE_LIMIT`]: each may fit alone and the set still exceed it.
 pub(crate) fn compile_set(patterns: &[String]) -> Result<RegexSet, String> {
@@ -31,16 +41,20 @@ pub(crate) fn compile_set(patterns: &[String]) -> Result<RegexSet, String> {
 /// pattern, a caret line and `error: WHAT`; WHAT is what the operator needs.
 fn regex_message(e: &regex::Error) -> String {
     match e {
-        regex::Error::Syntax(text) => text
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| l.strip_prefix("error: ").unwrap_or(l))
-            .unwrap_or("invalid regex")
-            .to_string(),
+        regex::Error::Syntax(text) => syntax_message(text),
         other => other.to_string().trim().to_string(),
     }
+}
+
+/// The last line of a syntax error's Display, without its `error: `.
+fn syntax_message(text: &str) -> String {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .unwrap_or("invalid regex")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -52,6 +66,8 @@ mod tests {
         let unclosed = String::from("foo(") + "bar";
         let e = RegexBuilder::new(&unclosed).build().unwrap_err();
         assert_eq!(regex_message(&e), "unclosed group");
+        assert_eq!(check_syntax(&unclosed), Err("unclosed group".to_string()));
+        assert_eq!(check_syntax(r"\w{1000}"), Ok(()));
         let e = RegexBuilder::new(r"\w{1000}")
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
