@@ -30,7 +30,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wire::{CheckEvent, Codec, Event, Message};
 
@@ -94,6 +94,9 @@ pub struct Observer {
     follow: Option<Vec<PathBuf>>,
     poll_files_now: bool,
     next_file_poll: Instant,
+    /// [`LOG_POLL_INTERVAL`], or [`LOG_POLL_INTERVAL_WATCHED`] while every
+    /// followed file has working notifications.
+    file_poll_interval: Duration,
     positions: PositionGate,
     /// The lowest id whose record the spool failed to write and still
     /// holds (written with its next batch).
@@ -128,6 +131,7 @@ impl Observer {
             follow: None,
             poll_files_now: false,
             next_file_poll: now.mono + LOG_POLL_INTERVAL,
+            file_poll_interval: LOG_POLL_INTERVAL,
             positions: PositionGate::new(Positions::default()),
             records_unwritten_from: None,
         }
@@ -232,7 +236,7 @@ impl Observer {
         if (self.poll_files_now || now.mono >= self.next_file_poll) && self.logs_have_room() {
             read = true;
             self.poll_files_now = false;
-            self.next_file_poll = now.mono + LOG_POLL_INTERVAL;
+            self.next_file_poll = now.mono + self.file_poll_interval;
             self.poll_files_now = self.logs.poll_all(now, &mut self.problems, &mut raised);
         }
         self.logs.tick(now, &mut self.problems, &mut raised);
@@ -318,6 +322,18 @@ impl Observer {
         self.follow.take()
     }
 
+    /// Whether every followed file's changes are notified (the shell's
+    /// watches): the fallback poll is then slow; without, it is fast again
+    /// from `now`.
+    pub fn set_files_notified(&mut self, now: Instant, notified: bool) {
+        self.file_poll_interval = if notified {
+            LOG_POLL_INTERVAL_WATCHED
+        } else {
+            LOG_POLL_INTERVAL
+        };
+        self.next_file_poll = self.next_file_poll.min(now + self.file_poll_interval);
+    }
+
     /// The log files followed now.
     pub fn followed(&self) -> Vec<PathBuf> {
         self.logs.paths().map(PathBuf::from).collect()
@@ -339,7 +355,7 @@ impl Observer {
         let retry = self
             .spool_retry_at
             .filter(|_| !self.unwritten.is_empty() && self.writing.is_none());
-        let mut t = now + LOG_POLL_INTERVAL;
+        let mut t = now + self.file_poll_interval;
         for d in [
             file_poll,
             retry,
@@ -542,6 +558,23 @@ mod tests {
 
     fn alert(msg: &str) -> Raised {
         Raised::alert(1, "t", None, msg.to_string())
+    }
+
+    #[test]
+    fn files_are_polled_slowly_only_while_every_change_is_notified() {
+        // No supervisor heard yet: no session timer comes before these.
+        let t0 = Instant::now();
+        let mut o = Observer::new("h", Codec::open(), at(t0, 0), Spooled::default());
+        o.handle_timeout(at(t0, 1_000));
+        assert!(o.poll_timeout(t0 + Duration::from_millis(1_000)) <= t0 + Duration::from_secs(2));
+        o.set_files_notified(t0 + Duration::from_millis(1_000), true);
+        // The poll already set stays; the next one is the slow interval on.
+        o.handle_timeout(at(t0, 2_000));
+        let now = t0 + Duration::from_millis(2_000);
+        assert!(o.poll_timeout(now) >= now + Duration::from_secs(3));
+        // A watch lost: polled fast again from now.
+        o.set_files_notified(now, false);
+        assert!(o.poll_timeout(now) <= now + LOG_POLL_INTERVAL);
     }
 
     #[test]

@@ -211,11 +211,15 @@ impl Shell {
         while let Some(job) = self.core.poll_job() {
             self.jobs.start(job);
         }
-        if let Some(files) = self.core.poll_follow() {
+        let follow = match self.core.poll_follow() {
+            Some(files) => Some(files),
+            None if self.files.retry_due(now.mono) => Some(self.core.followed()),
+            None => None,
+        };
+        if let Some(files) = follow {
             self.files.follow(&files);
-        }
-        if self.files.retry_due(now.mono) {
-            self.files.follow(&self.core.followed());
+            let notified = self.files.covers(&files);
+            self.core.set_files_notified(now.mono, notified);
         }
         self.send_all(sock).await;
     }

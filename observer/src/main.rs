@@ -311,6 +311,7 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(observer::timers::BLOCKING_THREAD_KEEP_ALIVE)
         .build()
     {
         Ok(r) => r,

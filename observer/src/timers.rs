@@ -67,6 +67,11 @@ pub const ID_BLOCK: u64 = 10_000;
 
 /// Process checks run this often.
 pub const PROCESS_CHECK_INTERVAL: Duration = Duration::from_secs(20);
+/// An idle blocking thread (readings of processes and metrics, HTTP
+/// probes) is kept this long: longer than the usual intervals between
+/// readings (20 s, 60 s), so they reuse one thread instead of creating one
+/// each time (the runtime's default keeps it 10 s).
+pub const BLOCKING_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(90);
 /// Commands run this often.
 pub const COMMAND_INTERVAL: Duration = Duration::from_secs(60);
 /// A command still running after this is killed with its children.
@@ -74,8 +79,13 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Command output kept; the rest is read and discarded.
 pub const COMMAND_OUTPUT_CAP: usize = 1 << 20;
 
-/// Log files are re-checked this often even without a notification.
+/// Log files are re-checked this often even without a notification while
+/// some followed file has none that works: its directory could not be
+/// watched, or its path is a symbolic link (written through elsewhere).
 pub const LOG_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The slow fallback poll, when every followed file's directory is watched:
+/// notifications drive reading, and an idle observer wakes less often.
+pub const LOG_POLL_INTERVAL_WATCHED: Duration = Duration::from_secs(5);
 /// Lines longer than this are cut.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Bytes read from one file per pass before other work gets a turn.

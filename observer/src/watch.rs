@@ -100,6 +100,18 @@ impl FileWatch {
         }
     }
 
+    /// Whether a change of every one of `files` is notified: there is a
+    /// watcher, every directory is watched, and no file is a symbolic link
+    /// (written through its target, whose events name another path). A
+    /// file missing now counts: its creation is an event of its directory.
+    pub fn covers(&self, files: &[PathBuf]) -> bool {
+        self.watcher.is_some()
+            && self.failed.is_empty()
+            && files
+                .iter()
+                .all(|f| !std::fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink()))
+    }
+
     /// Whether watches that failed should be tried again now.
     pub fn retry_due(&mut self, now: Instant) -> bool {
         let due = !self.failed.is_empty() && now >= self.next_retry;
