@@ -233,7 +233,13 @@ impl Observer {
         self.after_input(now);
         let mut raised = Vec::new();
         let mut read = false;
-        if (self.poll_files_now || now.mono >= self.next_file_poll) && self.logs_have_room() {
+        let early = if self.file_poll_interval == LOG_POLL_INTERVAL_WATCHED {
+            LOG_POLL_EARLY
+        } else {
+            Duration::ZERO
+        };
+        if (self.poll_files_now || now.mono + early >= self.next_file_poll) && self.logs_have_room()
+        {
             read = true;
             self.poll_files_now = false;
             self.next_file_poll = now.mono + self.file_poll_interval;
@@ -571,6 +577,11 @@ mod tests {
         // The poll already set stays; the next one is the slow interval on.
         o.handle_timeout(at(t0, 2_000));
         let now = t0 + Duration::from_millis(2_000);
+        assert!(o.poll_timeout(now) >= now + Duration::from_secs(3));
+        // Woken by something else within a second of the slow poll: the
+        // poll is done now, not a moment later.
+        o.handle_timeout(at(t0, 6_500));
+        let now = t0 + Duration::from_millis(6_500);
         assert!(o.poll_timeout(now) >= now + Duration::from_secs(3));
         // A watch lost: polled fast again from now.
         o.set_files_notified(now, false);

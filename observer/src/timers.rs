@@ -86,6 +86,10 @@ pub const LOG_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The slow fallback poll, when every followed file's directory is watched:
 /// notifications drive reading, and an idle observer wakes less often.
 pub const LOG_POLL_INTERVAL_WATCHED: Duration = Duration::from_secs(5);
+/// A slow poll due within this is done early, in a wake-up that something
+/// else caused (a beacon, a heartbeat), rather than waking the observer
+/// again a moment later.
+pub const LOG_POLL_EARLY: Duration = Duration::from_secs(1);
 /// Lines longer than this are cut.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Bytes read from one file per pass before other work gets a turn.
