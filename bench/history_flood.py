@@ -48,6 +48,21 @@ def sup_doc(http):
         return json.load(r)
 
 
+def thread_cpu(pid):
+    """CPU seconds (user + system) of each thread of `pid`, by name."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def run(events, history_on, work):
     lab = Path(tempfile.mkdtemp(dir=work))
     for sub in ("hosts", "includes", "stream"):
@@ -77,6 +92,7 @@ def run(events, history_on, work):
                                "--flood", "--events", str(events), "--window", "256"],
                               cwd=lab, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         t0 = time.monotonic()
+        cpu0 = thread_cpu(sup.pid)
         max_lag = 0
         while lg.poll() is None:
             h = sup_doc(http).get("history")
@@ -84,6 +100,9 @@ def run(events, history_on, work):
                 max_lag = max(max_lag, h["lag_bytes"])
             time.sleep(0.2)
         flood_s = time.monotonic() - t0
+        cpu1 = thread_cpu(sup.pid)
+        flood_cpu = {k: round(v - cpu0.get(k, 0), 2) for k, v in cpu1.items()
+                     if v - cpu0.get(k, 0) > 0}
         summary = json.loads(lg.stdout.read().decode().strip().splitlines()[-1])
         caught_up_s = None
         h = None
@@ -110,6 +129,8 @@ def run(events, history_on, work):
             "dropped_batches": h and h["dropped_batches"],
             "catch_ups": h and h["catch_ups"],
             "db_bytes": h and h["file_bytes"],
+            # CPU seconds of each supervisor thread (by name) during the flood.
+            "flood_thread_cpu_s": flood_cpu,
         }
     finally:
         os.killpg(sup.pid, signal.SIGTERM)

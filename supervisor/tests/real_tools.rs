@@ -274,7 +274,10 @@ fn an_operator_acknowledges_with_the_page_form_in_headless_chromium_and_a_viewer
     );
     let fleet = browser.text();
     assert!(fleet.contains("new disk ordered"), "{fleet}");
-    let left = browser.eval("document.querySelectorAll('form.ack').length");
+    // The acknowledged problem's form is now the folded "change note".
+    let left = browser.eval(
+        "[...document.querySelectorAll('form.ack')].filter(f => !f.closest('details')).length",
+    );
     assert_eq!(
         left,
         serde_json::json!(1),
@@ -285,6 +288,20 @@ fn an_operator_acknowledges_with_the_page_form_in_headless_chromium_and_a_viewer
         "the acknowledgement on the host page",
         "location.pathname === '/hosts/web1' && document.body.innerText.includes('acknowledged by otto')",
     );
+    // There the operator unfolds "change note", finds the note in the
+    // field, writes another and saves it.
+    let changed = browser.eval(
+        "(() => { const d = document.querySelector('details.ack-edit'); d.open = true; \
+         const input = d.querySelector('input[name=note]'); \
+         if (input.value !== 'new disk ordered') { return input.value; } \
+         input.value = 'disk arrives Tuesday'; d.querySelector('button').click(); return true; })()",
+    );
+    assert_eq!(changed, serde_json::json!(true));
+    browser.wait_until(
+        "the changed note on the host page the form sent the browser back to",
+        "location.pathname === '/hosts/web1' && document.body.innerText.includes('disk arrives Tuesday')",
+    );
+    assert!(!browser.text().contains("new disk ordered"));
     let doc = json(&request(addr, "GET", "/api/v1/problems", as_viewer));
     let disk = doc["problems"]
         .as_array()
@@ -293,7 +310,7 @@ fn an_operator_acknowledges_with_the_page_form_in_headless_chromium_and_a_viewer
         .find(|p| p["check"] == "cmd-0a1b2c3d")
         .unwrap();
     assert_eq!(disk["acknowledged"]["by"], "otto", "{doc}");
-    assert_eq!(disk["acknowledged"]["note"], "new disk ordered", "{doc}");
+    assert_eq!(disk["acknowledged"]["note"], "disk arrives Tuesday", "{doc}");
 
     // The same logged-in browser opens a page of another site that posts
     // the form of the other problem: refused as cross-site, not recorded.

@@ -6,8 +6,11 @@
   var EVERY_MS = 5000;
   function refresh() {
     var active = document.activeElement;
-    if (document.hidden || (active && active.form)) {
-      return; // not while hidden or while the operator is typing a filter
+    if (document.hidden || (active && active.form) ||
+        document.querySelector("main details[open]")) {
+      // Not while hidden, while the operator is typing (a filter, a note)
+      // or has opened a form to change a note.
+      return;
     }
     // Without the user name and password a login typed into the address
     // leaves there: fetch refuses an address that holds them.

@@ -25,7 +25,7 @@ th{background:#f3f3f3}.up{color:#176d2b}.inactive,.no-config{color:#b00020;font-
 .stopped,.never-seen{color:#8a6100}.err{color:#b00020}.muted{color:#777}\
 .counts span{display:inline-block;margin-right:1.5em}form.filter input,form.filter select{margin-right:.5em}\
 .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figcaption{text-align:center;color:#555}\
-form.ack{display:flex;gap:.3em}form.ack input{width:12em}.pager{margin:.5em 0}.pager a{margin:0 .5em}";
+form.ack{display:flex;gap:.3em}details.ack-edit summary{cursor:pointer;color:#555;font-size:.9em}form.ack input{width:12em}.pager{margin:.5em 0}.pager a{margin:0 .5em}";
 
 fn css_class(status: HostStatus) -> &'static str {
     match status {
@@ -77,23 +77,37 @@ pub struct Acting<'a> {
     pub back: &'a str,
 }
 
+/// The acknowledge form of problem `p`: a plain form that works without
+/// JavaScript, posts to this site only, and whose answer sends the browser
+/// back to this page. `note` is the note it starts with.
+fn ack_form(p: &Problem, acting: Acting<'_>, note: &str, button: &str) -> Markup {
+    html! {
+        form.ack method="post" action={ "/problems/" (url_encode(&p.id)) "/ack" } {
+            input type="hidden" name="back" value=(acting.back);
+            input name="note" placeholder="note" value=(note) aria-label={ "note for " (p.id) } maxlength="1000";
+            button type="submit" { (button) }
+        }
+    }
+}
+
 fn acknowledgement_cell(p: &Problem, acting: Acting<'_>, now_ms: u64) -> Markup {
     html! {
         @if let Some(a) = &p.acknowledged {
             span.ack { "acknowledged by " (a.by) } " " (when(a.at_ms, now_ms))
             @if !a.note.is_empty() { br; q { (a.note) } }
+            @if p.from.is_none() && acting.can_acknowledge {
+                // Acknowledging again replaces the note (and who and when).
+                details.ack-edit {
+                    summary { "change note" }
+                    (ack_form(p, acting, &a.note, "Save note"))
+                }
+            }
         } @else if let Some(peer) = &p.from {
             // This supervisor cannot acknowledge a peer's problem: the
             // peer's page can.
             a href=(peer) { "on its supervisor" }
         } @else if acting.can_acknowledge {
-            // A plain form: works without JavaScript, posts to this site
-            // only, and the answer sends the browser back to this page.
-            form.ack method="post" action={ "/problems/" (url_encode(&p.id)) "/ack" } {
-                input type="hidden" name="back" value=(acting.back);
-                input name="note" placeholder="note" aria-label={ "note for " (p.id) } maxlength="1000";
-                button type="submit" { "Acknowledge" }
-            }
+            (ack_form(p, acting, "", "Acknowledge"))
         } @else {
             span.muted { "—" }
         }
@@ -529,17 +543,29 @@ mod tests {
     }
 
     #[test]
-    fn an_acknowledged_problem_shows_who_when_and_the_note_and_no_form() {
+    fn an_acknowledged_problem_shows_who_when_and_the_note_and_an_operator_may_change_it() {
         let mut s = snapshot();
         s.problems[0].acknowledged = Some(crate::fleet::Acknowledgement {
             by: "otto".into(),
             at_ms: 1_050_000,
             note: "new disk <ordered>".into(),
         });
-        let html = fleet(&s, &Filter::default(), Pages::default(), true, 1_060_000);
+        let html = fleet(&s, &Filter::default(), Pages::default(), false, 1_060_000);
         assert!(html.contains("acknowledged by otto"), "{html}");
         assert!(html.contains("new disk &lt;ordered&gt;"), "{html}");
         assert!(!html.contains("<form class=\"ack\""), "{html}");
+        assert!(!html.contains("change note"), "{html}");
+        // An operator: the same form, folded, starting from the note.
+        let html = fleet(&s, &Filter::default(), Pages::default(), true, 1_060_000);
+        assert!(
+            html.contains("<details class=\"ack-edit\"><summary>change note</summary><form class=\"ack\" method=\"post\" action=\"/problems/db%3C1%3E%2Fdisk/ack\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("value=\"new disk &lt;ordered&gt;\""),
+            "{html}"
+        );
+        assert!(html.contains(">Save note</button>"), "{html}");
     }
 
     #[test]
