@@ -294,22 +294,23 @@ fn pathological_regex_is_an_error_not_a_hang() {
 }
 
 #[test]
-fn a_match_too_large_alone_is_named_at_its_line_with_or_without_an_alert() {
-    // Its syntax is fine, so only compiling names it: at its own line, not
-    // at the alert, and also in a group that never gets an alert line.
+fn a_match_too_large_alone_is_named_at_its_line_and_a_bad_one_also_without_an_alert() {
+    // Its syntax is fine, so only compiling the group names it: at its own
+    // line, not at the alert. A group without an alert line is ignored and
+    // not compiled, but its syntax errors are still named.
     let e = errors("file: a\nmatch: ok\nmatch: \\w{1000}{1000}\nmatch: fine\nalert_all: tags=t\n");
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].starts_with("config:3: bad regex"), "{e:?}");
+    assert!(e[0].contains("exceeds size limit"), "{e:?}");
     let e = errors(
-        "file: a\nmatch: \\w{1000}{1000}\nprocess: x\nalert_running: tags=t min=1 max=1 message=m\n",
+        "file: a\nmatch: (a\nmatch: \\w{1000}{1000}\nprocess: x\nalert_running: tags=t min=1 max=1 message=m\n",
     );
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(
         e[0].starts_with("config:1: `file: a` has no alert_* line"),
         "{e:?}"
     );
-    assert!(e[1].starts_with("config:2: bad regex"), "{e:?}");
-    assert!(e[1].contains("exceeds size limit"), "{e:?}");
+    assert_eq!(e[1], "config:2: bad regex `(a`: unclosed group", "{e:?}");
 }
 
 #[test]

@@ -310,7 +310,10 @@ fn an_operator_acknowledges_with_the_page_form_in_headless_chromium_and_a_viewer
         .find(|p| p["check"] == "cmd-0a1b2c3d")
         .unwrap();
     assert_eq!(disk["acknowledged"]["by"], "otto", "{doc}");
-    assert_eq!(disk["acknowledged"]["note"], "disk arrives Tuesday", "{doc}");
+    assert_eq!(
+        disk["acknowledged"]["note"], "disk arrives Tuesday",
+        "{doc}"
+    );
 
     // The same logged-in browser opens a page of another site that posts
     // the form of the other problem: refused as cross-site, not recorded.

@@ -182,25 +182,16 @@ impl Parser {
     fn close_group(&mut self) {
         match self.group.take() {
             None => {}
-            Some(Group::Log {
-                at,
-                file,
-                patterns,
-                pattern_at,
-                bad,
-                ..
-            }) => {
-                self.error(
-                    &at,
-                    format!(
-                        "`file: {}` has no alert_* line after its `match:` lines; the group is ignored",
-                        shorten(&file)
-                    ),
-                );
-                if !bad {
-                    self.name_oversized_patterns(&patterns, &pattern_at);
-                }
-            }
+            // Its patterns' syntax was checked line by line; an ignored
+            // group is not compiled, so a pattern too large is named once
+            // the group has its alert line.
+            Some(Group::Log { at, file, .. }) => self.error(
+                &at,
+                format!(
+                    "`file: {}` has no alert_* line after its `match:` lines; the group is ignored",
+                    shorten(&file)
+                ),
+            ),
             Some(Group::Process { at, .. }) => self.error(
                 &at,
                 "`process:` has no `alert_running:` line after it; it is ignored",
