@@ -38,7 +38,8 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// More than the bytes one batch can hold, written to the stream before
 /// the shell offers them.
 const OFFER_MARGIN: u64 = 8 * 1024 * 1024;
-/// The history thread's nice value (0 normal, 19 lowest).
+/// The history thread's nice value (0 normal, 19 lowest) where the
+/// `SCHED_IDLE` class cannot be had.
 pub const HISTORY_NICE: libc::c_int = 10;
 /// Stream bytes read at a time while catching up.
 const CATCH_UP_CHUNK: usize = 4 * 1024 * 1024;
@@ -367,14 +368,24 @@ impl Worker {
     }
 }
 
-/// Gives this thread a nice value of [`HISTORY_NICE`]: on a busy machine
-/// the loop that acknowledges events gets the CPU first, and the history
-/// falls behind instead (a Linux thread has its own nice value).
+/// Puts this thread in the `SCHED_IDLE` class: it runs only on CPU time
+/// that nothing else wants, and a thread of the loop that acknowledges
+/// events takes the core back the moment it wakes. A nice value alone did
+/// not do that: the loop and the load wait on each other many times a
+/// millisecond, the history filled those gaps and the loop, woken, waited
+/// for it (PERFORMANCE.md, *The history database under the flood, again*).
+/// Where the class cannot be set, a nice value of [`HISTORY_NICE`].
 fn lower_priority() {
-    // SAFETY: gettid and setpriority on the calling thread only.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: gettid, sched_setscheduler and setpriority on the calling
+    // thread only, with a valid parameter.
     let result = unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HISTORY_NICE)
+        if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) == 0 {
+            0
+        } else {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HISTORY_NICE)
+        }
     };
     if result != 0 {
         tracing::debug!(
