@@ -8,7 +8,10 @@ off, and the history's lag behind the stream during and after it.
 "Off" runs the same binary with `history.db` made a folder, so the database
 cannot be opened and the supervisor runs without it (as it does, logged, on
 any such error). The lag is read from `/api/v1/supervisor` (`history`,
-`lag_bytes`) every 0.2 s while loadgen runs, then until it is 0.
+`lag_bytes`) every 0.2 s while loadgen runs, then until it is 0. Each
+line also gives the CPU seconds each supervisor thread used during the flood
+(`flood_thread_cpu_s`): compare rates only between runs whose threads needed
+about the same CPU for the same work, as this machine's speed varies.
 """
 
 import argparse
