@@ -115,7 +115,21 @@ fn the_page_form_acknowledges_and_sends_the_browser_back_to_the_page_it_was_on()
         fleet.body
     );
     assert!(fleet.body.contains("new disk &lt;ordered&gt;"));
-    assert!(!has_ack_form(&fleet), "no form once acknowledged");
+    // Once acknowledged, no Acknowledge button: only the folded form that
+    // changes the note, starting from it.
+    assert!(
+        !fleet.body.contains(">Acknowledge</button>"),
+        "{}",
+        fleet.body
+    );
+    assert!(
+        fleet.body.contains(&format!(
+            "<details class=\"ack-edit\"><summary>change note</summary><form class=\"ack\" method=\"post\" action=\"{ACK_FORM}\">"
+        )),
+        "{}",
+        fleet.body
+    );
+    assert!(fleet.body.contains("value=\"new disk &lt;ordered&gt;\""));
     let host = get(addr, "/hosts/web1");
     assert!(host.body.contains("acknowledged by local"), "{}", host.body);
     let doc = json(&get(addr, "/api/v1/problems"));
