@@ -57,8 +57,9 @@ pub fn unit(
         .set("SystemCallFilter", "~@privileged @resources")
         // Taken back from those two sets: SQLite run as root gives its
         // journal the database's owner (fchown, a no-op without
-        // CAP_CHOWN), and the history thread lowers its own priority.
-        .set("SystemCallFilter", "@chown setpriority")
+        // CAP_CHOWN), and the history thread lowers its own priority
+        // (SCHED_IDLE, or a nice value where that is refused).
+        .set("SystemCallFilter", "@chown setpriority sched_setscheduler")
         // A call outside the filter fails with EPERM instead of killing
         // the supervisor.
         .set("SystemCallErrorNumber", "EPERM");
