@@ -20,6 +20,14 @@
 //! writes exactly the configured path.
 //!
 //! # A failed write (full disk)
+//! Before each batch its bytes are reserved past the end of the file
+//! (`fallocate` with `FALLOC_FL_KEEP_SIZE`: blocks allocated, length
+//! unchanged). On a full disk the reservation fails and nothing is written,
+//! so not even a moment's partial line is there for a reader tailing the
+//! stream. Where the file system cannot reserve (it says so once, and the
+//! stream stops asking) or cannot be asked (a period file the appender has
+//! not created yet), the cut-back below is the guard.
+//!
 //! A `write` that fails part-way may have put part of the batch in the
 //! file. In every rotation mode the file is cut back to its length before
 //! the batch, so the stream keeps whole lines only and holds no line of an
@@ -31,6 +39,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use conf::StreamRotation;
@@ -54,12 +63,17 @@ pub enum StreamError {
 /// The event-stream file, written synchronously.
 pub struct EventStream {
     target: Target,
+    /// False once the file system said it cannot reserve space.
+    reserving: bool,
 }
 
 enum Target {
     Rolling {
         appender: Box<RollingFileAppender>,
         names: PeriodNames,
+        /// The current period's file, opened again to reserve space in it
+        /// (the appender does not lend its own).
+        reserve_in: Option<(PathBuf, File)>,
     },
     /// `never` rotation: exactly the configured path, reopened after a
     /// failure (the folder may have been recreated, the disk freed).
@@ -108,6 +122,7 @@ impl EventStream {
                     path: path.to_path_buf(),
                     file: Some(file),
                 },
+                reserving: true,
             });
         }
         // max_log_files counts the current file too; 0 would mean "keep all".
@@ -123,18 +138,25 @@ impl EventStream {
             target: Target::Rolling {
                 appender: Box::new(appender),
                 names,
+                reserve_in: None,
             },
+            reserving: true,
         })
     }
 
     /// Appends `lines` (whole lines) with one write. On success the lines are
-    /// in the kernel's page cache.
+    /// in the kernel's page cache. On failure none of them is in the file.
     pub fn write_batch(&mut self, lines: &[u8]) -> io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
+        let size = lines.len() as u64;
         match &mut self.target {
-            Target::Rolling { appender, names } => {
+            Target::Rolling {
+                appender,
+                names,
+                reserve_in,
+            } => {
                 // The file of this period, and the one last written if it
                 // is another: tracing-appender stays on the old file when it
                 // cannot create the new one.
@@ -144,6 +166,20 @@ impl EventStream {
                     .iter()
                     .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
                     .collect();
+                if self.reserving {
+                    if reserve_in.as_ref().is_none_or(|(p, _)| *p != files[0]) {
+                        // Not created yet when the period has just turned:
+                        // the appender creates it, and the cut-back guards.
+                        *reserve_in = OpenOptions::new()
+                            .write(true)
+                            .open(&files[0])
+                            .ok()
+                            .map(|f| (files[0].clone(), f));
+                    }
+                    if let Some((_, file)) = reserve_in {
+                        self.reserving = reserve(file, lens[0], size, &files[0])?;
+                    }
+                }
                 let result = appender.write_all(lines);
                 if result.is_err() {
                     for (f, len) in files.iter().zip(&lens) {
@@ -166,6 +202,9 @@ impl EventStream {
                     None => file.insert(open_append(path)?),
                 };
                 let before = handle.metadata().map(|m| m.len()).ok();
+                if let (true, Some(len)) = (self.reserving, before) {
+                    self.reserving = reserve(handle, len, size, path)?;
+                }
                 let result = handle.write_all(lines);
                 if result.is_err() {
                     // Cut a partly written batch so the file keeps whole
@@ -220,6 +259,37 @@ impl PeriodNames {
             None => format!("{}.{date}", self.prefix),
         };
         self.folder.join(name)
+    }
+}
+
+/// Reserves `size` bytes after the first `len` of `file` without changing
+/// its length. Err when there is no space (nothing was written), else
+/// whether to go on reserving: false once the file system said it cannot.
+/// Any other refusal leaves the write to find out, and the cut-back to
+/// guard it.
+fn reserve(file: &File, len: u64, size: u64, path: &Path) -> io::Result<bool> {
+    let (Ok(offset), Ok(size)) = (libc::off_t::try_from(len), libc::off_t::try_from(size)) else {
+        return Ok(true);
+    };
+    // SAFETY: fallocate reads no memory of ours; the descriptor is open
+    // for writing and is borrowed for the call.
+    let done =
+        unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, size) };
+    if done == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => Err(e),
+        Some(libc::EOPNOTSUPP | libc::ENOSYS) => {
+            tracing::info!(
+                "the file system of the stream {} cannot reserve space: a batch cut short by a \
+                 full disk is visible until it is cut back",
+                path.display()
+            );
+            Ok(false)
+        }
+        _ => Ok(true),
     }
 }
 

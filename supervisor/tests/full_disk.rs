@@ -101,10 +101,12 @@ fn stream_ids(fx: &Fixture) -> BTreeMap<u64, usize> {
     read_stream_ids(fx, true)
 }
 
-/// The same while the supervisor may be writing: a write that the full
-/// disk cut short is visible until the supervisor cuts it back, so an
-/// unterminated last line is left out here. The checks after the flood
-/// (`stream_ids`) still fail on one.
+/// The same while the supervisor may be writing. The space reserved before
+/// each batch keeps a refused batch out of the file, but the first batch of
+/// a new rotation period is not reserved: a write the full disk cut short
+/// is then visible until the supervisor cuts it back, so an unterminated
+/// last line is left out here. The checks after the flood (`stream_ids`)
+/// still fail on one.
 fn stream_ids_meanwhile(fx: &Fixture) -> BTreeMap<u64, usize> {
     read_stream_ids(fx, false)
 }
@@ -261,4 +263,70 @@ fn a_full_stream_disk_with_daily_rotation_loses_and_doubles_nothing() {
 #[test]
 fn a_full_stream_disk_with_hourly_rotation_loses_and_doubles_nothing() {
     flood_into_a_full_disk("hourly");
+}
+
+/// Name, length and modification time of every file in `dir`.
+fn files_as_they_are(dir: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            let name = e.file_name().into_string().unwrap();
+            (name, (m.len(), m.modified().unwrap()))
+        })
+        .collect()
+}
+
+/// A batch the full disk has no room for is refused before any byte of it
+/// reaches the file: not only is the file's length unchanged afterwards (the
+/// cut-back sees to that), the file is not touched at all, so a reader
+/// tailing the stream never sees part of the batch. Without the space
+/// reserved first, even a write that fails at its first byte updates the
+/// file's modification time.
+#[test]
+fn a_batch_the_full_disk_has_no_room_for_never_touches_the_stream_file() {
+    use conf::StreamRotation;
+    let line = format!("{}\n", "y".repeat(699));
+    let batch = line.repeat(10);
+    for rotation in [
+        StreamRotation::Never,
+        StreamRotation::Daily,
+        StreamRotation::Hourly,
+    ] {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("stream");
+        let Some(_disk) = SmallDisk::mount(&dir, "64k") else {
+            return;
+        };
+        let mut stream = stream::EventStream::open(&dir.join("events.436"), rotation, 2).unwrap();
+        let mut refused = false;
+        // 64 KiB take nine batches of 7,000 bytes; the rest is a bound.
+        for _ in 0..100 {
+            let before = files_as_they_are(&dir);
+            let Err(e) = stream.write_batch(batch.as_bytes()) else {
+                continue;
+            };
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{rotation:?}: {e}");
+            let after = files_as_they_are(&dir);
+            // An hourly period that turned just now made a new file: the
+            // next batch is the check then.
+            if before.keys().eq(after.keys()) {
+                assert_eq!(
+                    before, after,
+                    "{rotation:?}: the refused batch touched the stream"
+                );
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "{rotation:?}: the disk never filled");
+        for (name, _) in files_as_they_are(&dir) {
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+            assert!(
+                text.is_empty() || text.ends_with('\n'),
+                "{rotation:?}: partial line in {name}"
+            );
+        }
+    }
 }
