@@ -184,6 +184,7 @@ impl EventStream {
                     .iter()
                     .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
                     .collect();
+                // Not even opened where the file system cannot reserve.
                 if self.reservation.supported {
                     if reserve_in.as_ref().is_none_or(|(p, _)| *p != files[0]) {
                         self.reservation.forget();
@@ -226,7 +227,7 @@ impl EventStream {
                     }
                 };
                 let before = handle.metadata().map(|m| m.len()).ok();
-                if let (true, Some(len)) = (self.reservation.supported, before) {
+                if let Some(len) = before {
                     self.reservation.ensure(handle, len, size, path)?;
                 }
                 let result = handle.write_all(lines);
@@ -302,12 +303,13 @@ impl Reservation {
     }
 
     /// Makes sure `size` bytes after the first `len` of `file` are
-    /// reserved. Err when there is no space for them (nothing was written).
+    /// reserved, where the file system can. Err when there is no space for
+    /// them (nothing was written).
     /// Any other refusal leaves the write to find out, and the cut-back to
     /// guard it.
     fn ensure(&mut self, file: &File, len: u64, size: u64, path: &Path) -> io::Result<()> {
         let needed = len.saturating_add(size);
-        if len >= self.from && needed <= self.end {
+        if !self.supported || (len >= self.from && needed <= self.end) {
             return Ok(());
         }
         let ahead = size.max(RESERVE_AHEAD);
