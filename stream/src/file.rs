@@ -340,6 +340,22 @@ impl Reservation {
     }
 }
 
+/// Bytes free for an unprivileged writer on the file system holding
+/// `path` (`statvfs`).
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `statvfs` is plain old data, valid when zeroed; the call
+    // reads the NUL-terminated path and writes only into `st`.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 fn is_no_space(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
@@ -387,6 +403,17 @@ fn open_append(path: &Path) -> io::Result<File> {
 mod tests {
     use super::*;
     use chrono::DateTime;
+
+    #[test]
+    fn free_bytes_are_read_and_a_missing_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_bytes(dir.path()).unwrap() > 0);
+        let gone = dir.path().join("gone");
+        assert_eq!(
+            free_bytes(&gone).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
+    }
 
     #[test]
     fn never_rotation_writes_exactly_the_configured_path() {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::web::{free_tcp_port, wait_json};
 use common::{Fixture, TestObserver, wall_ms};
 use wire::{Codec, Event, EventKind, Message};
 
@@ -61,6 +62,19 @@ impl SmallDisk {
         // The last partial block, byte by byte in larger steps.
         for step in [512, 64, 1] {
             while f.write_all(&block[..step]).is_ok() {}
+        }
+    }
+
+    /// Fills all but about `keep` bytes with a file named `filler`.
+    fn fill_leaving(&self, keep: u64) {
+        let free = stream::file::free_bytes(&self.dir).unwrap();
+        let mut f = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let block = vec![0u8; 1 << 20];
+        let mut left = free.saturating_sub(keep);
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            f.write_all(&block[..n]).unwrap();
+            left -= n as u64;
         }
     }
 
@@ -185,16 +199,25 @@ fn send_unacked(
     }
 }
 
-fn log_text(fx: &Fixture) -> String {
-    std::fs::read_dir(fx.path("log"))
+/// Name and length of every file in `dir`, for a failure's message.
+fn folder_listing(dir: &Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .map(|e| {
+                    let len = e.metadata().map_or(0, |m| m.len());
+                    (e.file_name().to_string_lossy().into_owned(), len)
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// The history database shares the small disk: it writes nothing there
+/// (less than its free-space floor is free), so all the space freed is the
+/// stream's. Before it held back, its write-ahead log grew by hundreds of
+/// KiB on this disk whenever its batches came one by one, and took the
+/// space the stream needed.
 fn flood_into_a_full_disk(rotation: &str) {
     let mut fx = Fixture::new(&format!(
         "stream_format: json\nstream_rotation: {rotation}\n"
@@ -226,20 +249,18 @@ fn flood_into_a_full_disk(rotation: &str) {
     );
     // Nothing partial, nothing twice, while full.
     assert!(stream_ids(&fx).values().all(|&n| n == 1));
-    let deadline = Instant::now() + common::PATIENCE;
-    while !log_text(&fx).contains("cannot write the event stream") {
-        assert!(Instant::now() < deadline, "no failure in the log");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    fx.wait_for_log("cannot write the event stream", 1);
 
     disk.free();
     let deadline = Instant::now() + common::PATIENCE;
     while acked.len() < all.len() {
         assert!(
             Instant::now() < deadline,
-            "{} of {} acknowledged after space returned",
+            "{} of {} acknowledged after space returned\nstream folder: {:?}\nlog:\n{}",
             acked.len(),
-            all.len()
+            all.len(),
+            folder_listing(&fx.path("stream")),
+            fx.log_text()
         );
         send_unacked(&fx, &mut obs, &all, &mut acked, Duration::from_millis(300));
     }
@@ -263,6 +284,63 @@ fn a_full_stream_disk_with_daily_rotation_loses_and_doubles_nothing() {
 #[test]
 fn a_full_stream_disk_with_hourly_rotation_loses_and_doubles_nothing() {
     flood_into_a_full_disk("hourly");
+}
+
+/// The history holds back on a disk with less than its floor free (64 MiB)
+/// while the stream goes on, says so in the log and on `/api/v1/supervisor`,
+/// and catches up from the stream when the space returns.
+#[test]
+fn the_history_leaves_a_nearly_full_disk_to_the_stream_and_catches_up() {
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let mut fx = Fixture::new(&format!("http: {http}\nstream_format: json\n"));
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
+    );
+    let Some(disk) = SmallDisk::mount(&fx.path("stream"), "96m") else {
+        return;
+    };
+    fx.start_listening(Codec::open());
+    let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    let mut acked = BTreeSet::new();
+    let indexed = |n: usize| {
+        move |d: &serde_json::Value| d["events"].as_array().is_some_and(|e| e.len() == n)
+    };
+
+    let first: Vec<u64> = (1..=5).collect();
+    send_unacked(
+        &fx,
+        &mut obs,
+        &first,
+        &mut acked,
+        Duration::from_millis(500),
+    );
+    assert_eq!(acked.len(), 5);
+    wait_json(http, "/api/v1/events?limit=100", &[], indexed(5));
+
+    // 32 MiB left: room for the stream, below the history's floor.
+    disk.fill_leaving(32 << 20);
+    let more: Vec<u64> = (1..=10).collect();
+    send_unacked(&fx, &mut obs, &more, &mut acked, Duration::from_millis(500));
+    assert_eq!(acked.len(), 10, "the stream still has room");
+    assert_eq!(stream_ids(&fx).len(), 10);
+    fx.wait_for_log("the history stops writing", 1);
+    let doc = wait_json(http, "/api/v1/supervisor", &[], |d| {
+        d["history"]["paused_for_space"] == true && d["history"]["lag_bytes"].as_u64() > Some(0)
+    });
+    let events = common::web::json(&common::web::get(http, "/api/v1/events?limit=100"));
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(5),
+        "indexed while paused: {events}\n{doc}"
+    );
+
+    disk.free();
+    wait_json(http, "/api/v1/events?limit=100", &[], indexed(10));
+    wait_json(http, "/api/v1/supervisor", &[], |d| {
+        d["history"]["paused_for_space"] == false && d["history"]["lag_bytes"] == 0
+    });
+    fx.wait_for_log("free on the disk of the history again", 1);
 }
 
 /// Name, length and modification time of every file in `dir`.

@@ -17,8 +17,11 @@
 //!   the stream file from a point known to be at or before the first
 //!   missed line ([`writer`] explains how). Nothing on the UDP path ever
 //!   waits for SQLite.
-//! * A database that cannot be opened or written stops the history only,
-//!   never the supervisor: it is logged and shown on `/supervisor`.
+//! * A database that cannot be opened stops the history only, never the
+//!   supervisor: it is logged and shown on `/supervisor`. A batch that
+//!   cannot be written (or is held back because the disk has less than
+//!   [`MIN_FREE_BYTES`] free) is left to the catch-up, tried again
+//!   [`writer::RETRY_AFTER`] later.
 
 pub mod maintenance;
 pub mod parse;
@@ -42,6 +45,11 @@ pub const FILE_NAME: &str = "history.db";
 /// Most bytes of stream lines waiting for the history thread; past this
 /// the history falls behind and catches up from the stream file.
 pub const MAX_QUEUED_BYTES: u64 = 16 * 1024 * 1024;
+/// Below this much free space on its disk the history writes nothing: the
+/// space left is the event stream's (the record; the history can be
+/// rebuilt from it), and an SQLite write-ahead log grows by megabytes
+/// before a checkpoint. It catches up from the stream once there is room.
+pub const MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why the history cannot be opened, rebuilt or backed up.
 #[derive(Debug, thiserror::Error)]

@@ -125,6 +125,9 @@ pub struct HistoryHealth {
     pub lines: u64,
     pub failures: u64,
     pub running: bool,
+    /// Writing nothing: its disk has less than
+    /// [`MIN_FREE_BYTES`](super::MIN_FREE_BYTES) free.
+    pub paused_for_space: bool,
 }
 
 /// The window's handle on the history.
@@ -329,6 +332,10 @@ impl HistoryReader {
                 .stats
                 .as_ref()
                 .is_some_and(|s| s.running.load(Ordering::Relaxed)),
+            paused_for_space: self
+                .stats
+                .as_ref()
+                .is_some_and(|s| s.paused_for_space.load(Ordering::Relaxed)),
         }
     }
 }

@@ -29,7 +29,7 @@ use conf::{StreamRotation, SupervisorConfig};
 
 use super::maintenance::stream_files;
 use super::store::Store;
-use super::{MAX_QUEUED_BYTES, Retention, database_path};
+use super::{MAX_QUEUED_BYTES, MIN_FREE_BYTES, Retention, database_path};
 
 /// Retention and the size check run this often.
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
@@ -43,6 +43,12 @@ const OFFER_MARGIN: u64 = 8 * 1024 * 1024;
 pub const HISTORY_NICE: libc::c_int = 10;
 /// Stream bytes read at a time while catching up.
 const CATCH_UP_CHUNK: usize = 4 * 1024 * 1024;
+/// After a failed or paused write, the catch-up that makes up for it is
+/// tried again this long after (it re-reads the stream from the first
+/// line missed, which must not happen every second).
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The free space of the history's disk is looked at most this often.
+const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 const NONE: u64 = u64::MAX;
 
 /// Counters shared by the shell, the thread and the window.
@@ -68,6 +74,9 @@ pub struct HistoryStats {
     first_dropped: AtomicU64,
     /// Whether the thread is running.
     pub running: AtomicBool,
+    /// Whether it holds off because its disk has less than
+    /// [`MIN_FREE_BYTES`] free.
+    pub paused_for_space: AtomicBool,
 }
 
 impl HistoryStats {
@@ -141,6 +150,8 @@ impl History {
             stream: config.event_stream.clone(),
             rotation: config.stream_rotation,
             retention: Retention::from_config(config),
+            space: Space::new(&path),
+            retry_at: None,
         };
         stats.running.store(true, Ordering::Relaxed);
         let thread = std::thread::Builder::new()
@@ -219,6 +230,60 @@ struct Worker {
     stream: PathBuf,
     rotation: StreamRotation,
     retention: Retention,
+    space: Space,
+    /// No catch-up before this (a write failed or was held back).
+    retry_at: Option<Instant>,
+}
+
+/// The free space of the disk the database is on, looked at now and then.
+struct Space {
+    folder: PathBuf,
+    checked: Option<Instant>,
+    low: bool,
+}
+
+impl Space {
+    fn new(database: &Path) -> Space {
+        Space {
+            folder: crate::rolling::folder_of(database).to_path_buf(),
+            checked: None,
+            low: false,
+        }
+    }
+
+    /// Whether less than [`MIN_FREE_BYTES`] is free; a disk whose free
+    /// space cannot be read counts as roomy (writing will tell).
+    fn low(&mut self, stats: &HistoryStats) -> bool {
+        let now = Instant::now();
+        if self
+            .checked
+            .is_some_and(|at| now.saturating_duration_since(at) < SPACE_CHECK_INTERVAL)
+        {
+            return self.low;
+        }
+        self.checked = Some(now);
+        let Ok(free) = stream::file::free_bytes(&self.folder) else {
+            return self.low;
+        };
+        let low = free < MIN_FREE_BYTES;
+        if low != self.low {
+            if low {
+                tracing::warn!(
+                    "only {free} bytes are free on the disk of the history ({}): the history stops \
+                     writing, leaving the space to the event stream, and catches up from the stream \
+                     once {MIN_FREE_BYTES} bytes are free",
+                    self.folder.display()
+                );
+            } else {
+                tracing::info!(
+                    "{free} bytes are free on the disk of the history again: it catches up from the stream"
+                );
+            }
+            self.low = low;
+            stats.paused_for_space.store(low, Ordering::Relaxed);
+        }
+        low
+    }
 }
 
 impl Worker {
@@ -230,7 +295,13 @@ impl Worker {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(batch) => {
                     let len = batch.lines.len() as u64;
-                    self.ingest(&batch.lines);
+                    // Written only with room on the disk, and then left to
+                    // the catch-up when it fails (the disk may still fill).
+                    if self.space.low(&self.stats) {
+                        self.missed(batch.start, false);
+                    } else if !self.ingest(&batch.lines) {
+                        self.missed(batch.start, true);
+                    }
                     self.stats.queued.fetch_sub(len, Ordering::Relaxed);
                     if batch.start + len <= self.stats.first_dropped.load(Ordering::Relaxed) {
                         self.stats
@@ -248,7 +319,10 @@ impl Worker {
                 self.catch_up();
             }
             if Instant::now() >= next_retention {
-                self.retention();
+                // Deleting writes too: not while the disk is nearly full.
+                if !self.space.low(&self.stats) {
+                    self.retention();
+                }
                 next_retention = Instant::now() + RETENTION_INTERVAL;
             }
         }
@@ -256,20 +330,37 @@ impl Worker {
         self.stats.running.store(false, Ordering::Relaxed);
     }
 
-    fn ingest(&mut self, lines: &[u8]) {
+    /// Indexes `lines`; false when the transaction failed.
+    fn ingest(&mut self, lines: &[u8]) -> bool {
         match self.store.ingest(lines) {
             Ok(done) => {
                 self.stats.lines.fetch_add(done.lines, Ordering::Relaxed);
                 self.stats
                     .unreadable
                     .fetch_add(done.unreadable, Ordering::Relaxed);
+                true
             }
             Err(e) => {
                 let n = self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 if n.is_power_of_two() || n == 0 {
-                    tracing::error!("writing the history failed ({} times so far): {e}", n + 1);
+                    tracing::error!(
+                        "writing the history failed ({} times so far): {e}; it catches up from the stream later",
+                        n + 1
+                    );
                 }
+                false
             }
+        }
+    }
+
+    /// Stream byte `start` on was not indexed: the catch-up re-reads it
+    /// once there is room, and not before [`RETRY_AFTER`] when writing
+    /// `failed`.
+    fn missed(&mut self, start: u64, failed: bool) {
+        self.stats.dropped_batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.first_dropped.fetch_min(start, Ordering::Relaxed);
+        if failed && self.retry_at.is_none() {
+            self.retry_at = Some(Instant::now() + RETRY_AFTER);
         }
     }
 
@@ -289,10 +380,14 @@ impl Worker {
 
     /// Re-reads the stream from before the first dropped batch, if any.
     fn catch_up(&mut self) {
-        let first = self.stats.first_dropped.swap(NONE, Ordering::Relaxed);
-        if first == NONE {
+        if self.stats.first_dropped.load(Ordering::Relaxed) == NONE
+            || self.retry_at.is_some_and(|at| Instant::now() < at)
+            || self.space.low(&self.stats)
+        {
             return;
         }
+        self.retry_at = None;
+        let first = self.stats.first_dropped.swap(NONE, Ordering::Relaxed);
         let upto = self.stats.offered.load(Ordering::Relaxed);
         let files = stream_files(&self.stream, self.rotation);
         let from = (self.base.shift + first as i64).max(0) as u64;
@@ -304,7 +399,14 @@ impl Worker {
                 _ => 0,
             };
             match self.read_from(&file, start) {
-                Ok(end) => last = Some((file, end)),
+                Ok(Some(end)) => last = Some((file, end)),
+                Ok(None) => {
+                    // Not written (no room, or the database failed):
+                    // everything from `first` is read again later.
+                    let failed = !self.space.low;
+                    self.missed(first, failed);
+                    return;
+                }
                 Err(e) => tracing::warn!("history catch-up: cannot read {}: {e}", file.display()),
             }
         }
@@ -325,8 +427,9 @@ impl Worker {
     }
 
     /// Ingests the whole lines of `file` from `start` (or from the next line
-    /// start after it); returns the end offset read.
-    fn read_from(&mut self, file: &Path, start: u64) -> std::io::Result<u64> {
+    /// start after it); returns the end offset read, or `None` when a part
+    /// could not be written.
+    fn read_from(&mut self, file: &Path, start: u64) -> std::io::Result<Option<u64>> {
         let mut f = File::open(file)?;
         let len = f.metadata()?.len();
         let mut pos = start.min(len);
@@ -360,11 +463,13 @@ impl Worker {
                 first = false;
             }
             let chunk = chunk.to_vec();
-            self.ingest(&chunk);
+            if self.space.low(&self.stats) || !self.ingest(&chunk) {
+                return Ok(None);
+            }
             pos += (cut + 1) as u64;
             buf.drain(..=cut);
         }
-        Ok(pos)
+        Ok(Some(pos))
     }
 }
 

@@ -422,7 +422,14 @@ pub fn supervisor_section(h: Option<&HistoryHealth>) -> Markup {
                 tr { th { "Lines indexed" } td { (h.lines) } }
                 tr { th { "Batches left to the catch-up" } td { (h.dropped_batches) " (" (h.catch_ups) " catch-ups)" } }
                 tr { th { "Write failures" } td { (h.failures) } }
-                tr { th { "Thread" } td { @if h.running { span.up { "running" } } @else { span.err { "stopped" } } } }
+                tr { th { "Thread" } td {
+                    @if !h.running { span.err { "stopped" } }
+                    @else if h.paused_for_space {
+                        span.err { "paused: less than " (crate::history::MIN_FREE_BYTES / (1024 * 1024)) " MiB free on its disk" }
+                        " (the space is left to the stream; it catches up once there is room)"
+                    }
+                    @else { span.up { "running" } }
+                } }
             },
         }
     }
