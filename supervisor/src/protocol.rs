@@ -504,11 +504,15 @@ impl Supervisor {
             (
                 Some(Written::Done {
                     acks,
+                    points,
                     events,
                     system_lines,
                 }),
                 _,
             ) => {
+                for h in points {
+                    self.happen(now.mono, h);
+                }
                 self.counters.system_events += system_lines as u64;
                 self.counters.events_written += events;
                 if std::mem::take(&mut self.stream_failing) {
@@ -752,8 +756,8 @@ impl Supervisor {
             match &events {
                 Incoming::V1(_) => {
                     append_event_line(self.gate.event_lines(), &received, host.as_str(), event);
-                    if event.kind == wire::EventKind::Alert {
-                        happenings.push(point(&host, "", event));
+                    if event.kind == wire::EventKind::Alert && self.report_happenings {
+                        self.gate.hold_point(point(&host, "", event));
                     }
                 }
                 Incoming::V2(list) => {
@@ -769,9 +773,14 @@ impl Supervisor {
                             ));
                         }
                         None if e.transition == wire::Transition::Point
-                            && event.kind == wire::EventKind::Alert =>
+                            && event.kind == wire::EventKind::Alert
+                            && self.report_happenings =>
                         {
-                            happenings.push(point(&host, e.check.as_deref().unwrap_or(""), event));
+                            self.gate.hold_point(point(
+                                &host,
+                                e.check.as_deref().unwrap_or(""),
+                                event,
+                            ));
                         }
                         None => {}
                     }

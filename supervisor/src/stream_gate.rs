@@ -1,7 +1,7 @@
 //! The write-then-acknowledge gate of the state machine: stream lines and
-//! the acknowledgements they hold back, gathered since the last write; the
-//! batch handed to the shell and not yet reported; and supervisor-raised
-//! lines, kept across failed writes.
+//! the acknowledgements (and point alerts to notify) they hold back,
+//! gathered since the last write; the batch handed to the shell and not yet
+//! reported; and supervisor-raised lines, kept across failed writes.
 //!
 //! An acknowledgement leaves the gate only after the shell reports the
 //! batch holding its events written ([`StreamGate::written`]); a failed
@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use conf::HostName;
 use wire::Transition;
 
+use crate::problems::Happening;
 use crate::stream::{Received, append_system_line, append_system_problem_line};
 use crate::timers::MAX_PENDING_SYSTEM_LINES;
 
@@ -44,6 +45,10 @@ struct PendingWrite {
     events: u64,
     acks: Vec<OwedAck>,
     ack_index: HashMap<(SocketAddr, HostName), usize>,
+    /// Point alerts of the events in `event_lines`: notified once their
+    /// lines are written, dropped with a failed write (the re-sent events
+    /// raise them again).
+    points: Vec<Happening>,
 }
 
 /// A batch handed to the shell and not yet reported.
@@ -57,9 +62,11 @@ struct InFlight {
 /// What a reported write releases or gives back.
 #[derive(Debug)]
 pub(crate) enum Written {
-    /// The batch is in the stream: send these acknowledgements.
+    /// The batch is in the stream: send these acknowledgements, notify
+    /// these point alerts.
     Done {
         acks: Vec<OwedAck>,
+        points: Vec<Happening>,
         events: u64,
         system_lines: usize,
     },
@@ -82,6 +89,12 @@ impl StreamGate {
     /// Where the next event lines are appended.
     pub(crate) fn event_lines(&mut self) -> &mut Vec<u8> {
         &mut self.pending.event_lines
+    }
+
+    /// A point alert of an event just appended, notified once its line is
+    /// written.
+    pub(crate) fn hold_point(&mut self, point: Happening) {
+        self.pending.points.push(point);
     }
 
     /// `ids` (of which `new_ids` were appended as lines, `new_ids.len()`
@@ -146,6 +159,7 @@ impl StreamGate {
         if self.system_lines.is_empty()
             && self.pending.event_lines.is_empty()
             && self.pending.acks.is_empty()
+            && self.pending.points.is_empty()
         {
             return None;
         }
@@ -180,6 +194,7 @@ impl StreamGate {
         self.system_line_count -= done.system_lines;
         Some(Written::Done {
             acks: done.write.acks,
+            points: done.write.points,
             events: done.write.events,
             system_lines: done.system_lines,
         })

@@ -612,3 +612,41 @@ fn a_restart_keeps_states_problems_and_acknowledgements() {
         [("db1".to_string(), NotifyHostState::Stopped)]
     );
 }
+
+/// A point alert is notified once its line is in the stream: not when the
+/// write fails (the observer re-sends the event), once when the re-sent
+/// event is written, and not again for a duplicate.
+#[test]
+fn a_point_alert_is_notified_once_its_line_is_written() {
+    let mut w = World::new(StreamFormat::Json, &["web1"]);
+    let points = |h: &[Happening]| {
+        h.iter()
+            .filter(|h| matches!(h, Happening::Point(_)))
+            .count()
+    };
+    let alert = Message::Events {
+        host: "web1".into(),
+        floor: 0,
+        events: vec![event(1, "disk /dev/sda1 failed")],
+    };
+    let bytes = w.codec.encode(&alert, w.now.wall_ms).unwrap();
+    w.sup.handle_datagram(w.now, OBS.parse().unwrap(), &bytes);
+    let batch = w.sup.take_stream_batch().unwrap();
+    assert!(!batch.lines.is_empty());
+    w.sup
+        .handle_stream_written(w.now, Err(std::io::Error::other("No space left on device")));
+    w.step();
+    assert_eq!(points(&w.take_happenings()), 0, "notified before written");
+    assert!(w.lines().is_empty());
+
+    w.advance(Duration::from_secs(1));
+    w.send(OBS, &alert);
+    assert_eq!(w.lines().len(), 1);
+    assert_eq!(points(&w.take_happenings()), 1, "once written");
+    w.send(OBS, &alert);
+    assert_eq!(
+        points(&w.take_happenings()),
+        0,
+        "a duplicate is not notified"
+    );
+}
