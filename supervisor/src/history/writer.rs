@@ -7,7 +7,9 @@
 //! position is remembered. When its queue is empty the thread catches up:
 //! it re-reads the stream from a file position at or before that first
 //! dropped byte to the end (ingesting is idempotent, so lines it already
-//! has cost only the reading).
+//! has cost only the reading). A batch the thread does not write — its
+//! disk has less than [`MIN_FREE_BYTES`] free, or the transaction failed —
+//! is remembered the same way.
 //!
 //! The file position of stream byte `c` is estimated as
 //! `base_offset + (c - base_counter)`, which never lies after the true
@@ -43,9 +45,10 @@ const OFFER_MARGIN: u64 = 8 * 1024 * 1024;
 pub const HISTORY_NICE: libc::c_int = 10;
 /// Stream bytes read at a time while catching up.
 const CATCH_UP_CHUNK: usize = 4 * 1024 * 1024;
-/// After a failed or paused write, the catch-up that makes up for it is
-/// tried again this long after (it re-reads the stream from the first
-/// line missed, which must not happen every second).
+/// After a failed write, the catch-up that makes up for it waits this long
+/// (it re-reads the stream from the first line missed, which must not
+/// happen every second against a database that keeps failing). A write
+/// held back for lack of space is caught up as soon as there is room.
 pub const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// The free space of the history's disk is looked at most this often.
 const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
@@ -231,7 +234,7 @@ struct Worker {
     rotation: StreamRotation,
     retention: Retention,
     space: Space,
-    /// No catch-up before this (a write failed or was held back).
+    /// No catch-up before this (a write failed).
     retry_at: Option<Instant>,
 }
 
