@@ -3,7 +3,7 @@
 //!
 //! Errors are collected, never raised at the first one: `supervisor --check`
 //! shows every problem of a file in one run. Operator text quoted in a
-//! message is cut short ([`shorten`]): a line can be a megabyte long.
+//! message is cut short (`shorten`): a line can be a megabyte long.
 
 use std::fmt;
 

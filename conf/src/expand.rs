@@ -1,6 +1,6 @@
 //! Include expansion: reads a host file and splices its `include:` files into
 //! one text the supervisor serves and the observer parses. Files are read
-//! through [`crate::file`].
+//! through `crate::file`.
 //!
 //! The expanded text keeps every directive line verbatim and drops comments
 //! and blank lines. So that errors found later (even on the observer) still

@@ -6,7 +6,7 @@
 //! runtime; blocking work runs in the [`JobRunner`]. At shutdown every
 //! running job is cancelled and waited for (commands' process groups are
 //! killed), the spool is written one last time, and then every supervisor
-//! heard is told `Goodbye` (twice, [`GOODBYE_GAP`](crate::timers::GOODBYE_GAP) apart, best effort), so a
+//! heard is told `Goodbye` (twice, [`GOODBYE_GAP`] apart, best effort), so a
 //! clean stop is not taken for a dead host.
 
 use std::future::Future;

@@ -17,7 +17,7 @@
 //!   once it appears.
 //!
 //! Lines are handed out as bytes without the newline, cut at
-//! [`MAX_LINE`](crate::timers::MAX_LINE); a last line without a newline is
+//! [`MAX_LINE`]; a last line without a newline is
 //! kept until its newline arrives. [`LogTailer::poll_blocks`] hands out
 //! whole blocks of lines at once (what one read completes), so that a
 //! caller can search a block instead of looking at each line; a cut line
@@ -68,7 +68,7 @@ pub struct PollOutcome {
 }
 
 /// Which file a position belongs to: device, inode, and a hash of its
-/// first bytes (at most [`FINGERPRINT_LEN`]) as they were when it was taken.
+/// first bytes (at most `FINGERPRINT_LEN`) as they were when it was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint {
     pub dev: u64,

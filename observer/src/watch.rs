@@ -1,7 +1,7 @@
 //! File-change notifications for the directories of followed log files
 //! (notify): the watcher's thread records paths and wakes the loop; watches
 //! on missing directories are retried every
-//! [`WATCH_RETRY`](crate::timers::WATCH_RETRY).
+//! [`WATCH_RETRY`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

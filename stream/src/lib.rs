@@ -3,7 +3,7 @@
 //!
 //! * [`lines`] — the two line formats (`436` and `json`), written and read
 //!   back.
-//! * [`file`] — the file, its durability (one `write` per batch, no fsync)
+//! * [`file`](mod@file) — the file, its durability (one `write` per batch, no fsync)
 //!   and its rotation.
 //! * [`read_back`] — at start, the events recently written, so a re-sent
 //!   one is not written twice.

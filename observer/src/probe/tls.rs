@@ -4,7 +4,7 @@
 //!
 //! ureq's own rustls connector builds its configuration from `TlsConfig`
 //! and never shows the peer certificate, so HTTPS goes through
-//! [`TlsConnector`] here: the same rustls handshake, with a verifier that
+//! `TlsConnector` here: the same rustls handshake, with a verifier that
 //! notes the server's certificate before checking it. The note goes to a
 //! thread-local slot because ureq runs the whole request, handshake
 //! included, on the calling thread: the probe clears the slot, calls, and

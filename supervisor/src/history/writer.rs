@@ -16,7 +16,7 @@
 //! position as long as the stream stays in the base file: at start the base
 //! is the newest stream file and its length; after a catch-up it is the
 //! file and length read, less what the shell may have written without
-//! offering yet ([`OFFER_MARGIN`]). Past a rotation, newer files are read
+//! offering yet (`OFFER_MARGIN`). Past a rotation, newer files are read
 //! from their start.
 
 use std::fs::File;

@@ -1,9 +1,9 @@
 //! One thread per peer, asking it for its own view every
-//! [`POLL_INTERVAL`](super::POLL_INTERVAL). Threads, not tasks: ureq
+//! [`POLL_INTERVAL`]. Threads, not tasks: ureq
 //! blocks, and a slow peer must delay neither the UDP loop nor the pages.
 //! Stopping drops the channel each thread sleeps on; a thread in the
 //! middle of a request ends after at most
-//! [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT).
+//! [`REQUEST_TIMEOUT`].
 
 use std::io::Read;
 use std::sync::mpsc::{self, RecvTimeoutError};
