@@ -91,8 +91,8 @@ impl StreamGate {
         &mut self.pending.event_lines
     }
 
-    /// A point alert of an event just appended, notified once its line is
-    /// written.
+    /// A point alert of an event just appended (so never without lines to
+    /// write), notified once its line is written.
     pub(crate) fn hold_point(&mut self, point: Happening) {
         self.pending.points.push(point);
     }
@@ -159,7 +159,6 @@ impl StreamGate {
         if self.system_lines.is_empty()
             && self.pending.event_lines.is_empty()
             && self.pending.acks.is_empty()
-            && self.pending.points.is_empty()
         {
             return None;
         }

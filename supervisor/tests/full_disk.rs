@@ -213,24 +213,35 @@ fn folder_listing(dir: &Path) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// A supervisor configured with `config` whose stream folder is a tmpfs of
+/// `size`, listening, with host `web1` and an observer of it; `None` (the
+/// test passes, see the module doc) where a tmpfs cannot be mounted.
+fn supervisor_on_a_small_disk(
+    config: &str,
+    size: &str,
+) -> Option<(Fixture, SmallDisk, TestObserver)> {
+    let mut fx = Fixture::new(config);
+    fx.write(
+        "hosts/web1",
+        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
+    );
+    let disk = SmallDisk::mount(&fx.path("stream"), size)?;
+    fx.start_listening(Codec::open());
+    let obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
+    Some((fx, disk, obs))
+}
+
 /// The history database shares the small disk: it writes nothing there
 /// (less than its free-space floor is free), so all the space freed is the
 /// stream's. Before it held back, its write-ahead log grew by hundreds of
 /// KiB on this disk whenever its batches came one by one, and took the
 /// space the stream needed.
 fn flood_into_a_full_disk(rotation: &str) {
-    let mut fx = Fixture::new(&format!(
-        "stream_format: json\nstream_rotation: {rotation}\n"
-    ));
-    fx.write(
-        "hosts/web1",
-        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
-    );
-    let Some(disk) = SmallDisk::mount(&fx.path("stream"), "512k") else {
+    let config = format!("stream_format: json\nstream_rotation: {rotation}\n");
+    // `disk` is dropped (unmounted) before `fx` removes its folder.
+    let Some((fx, disk, mut obs)) = supervisor_on_a_small_disk(&config, "512k") else {
         return;
     };
-    fx.start_listening(Codec::open());
-    let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     let mut acked = BTreeSet::new();
 
     let first: Vec<u64> = (1..=200).collect();
@@ -268,7 +279,6 @@ fn flood_into_a_full_disk(rotation: &str) {
     let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "written twice: {doubled:?}");
     assert_eq!(ids.keys().copied().collect::<Vec<_>>(), all, "lost");
-    // `disk` is unmounted before `fx` removes its folder.
 }
 
 #[test]
@@ -292,16 +302,10 @@ fn a_full_stream_disk_with_hourly_rotation_loses_and_doubles_nothing() {
 #[test]
 fn the_history_leaves_a_nearly_full_disk_to_the_stream_and_catches_up() {
     let http: std::net::SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-    let mut fx = Fixture::new(&format!("http: {http}\nstream_format: json\n"));
-    fx.write(
-        "hosts/web1",
-        "file: /var/log/a\nmatch: x\nalert_all: tags=a\n",
-    );
-    let Some(disk) = SmallDisk::mount(&fx.path("stream"), "96m") else {
+    let config = format!("http: {http}\nstream_format: json\n");
+    let Some((fx, disk, mut obs)) = supervisor_on_a_small_disk(&config, "96m") else {
         return;
     };
-    fx.start_listening(Codec::open());
-    let mut obs = TestObserver::new(fx.supervisor_addr(), Codec::open());
     let mut acked = BTreeSet::new();
     let indexed = |n: usize| {
         move |d: &serde_json::Value| d["events"].as_array().is_some_and(|e| e.len() == n)
